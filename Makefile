@@ -1,0 +1,71 @@
+# mod_ptth: build both modules with apxs, run the tests, run the demo.
+# Licensed under the Apache License, Version 2.0.
+
+APXS      ?= $(shell command -v apxs 2>/dev/null || echo /usr/bin/apxs)
+# Extra compiler flags (e.g. sanitizers) passed through apxs -Wc/-Wl.
+SAN_CFLAGS ?=
+SAN_LDFLAGS ?=
+
+WFLAGS    = -Wc,-Wall -Wc,-Wextra -Wc,-Werror -Wc,-std=gnu11 -Wc,-g
+APXSFLAGS = $(WFLAGS) -I$(CURDIR)/include $(foreach f,$(SAN_CFLAGS),-Wc,$(f)) \
+            $(foreach f,$(SAN_LDFLAGS),-Wl,$(f))
+
+COMMON_SRC  = $(wildcard common/*.c)
+ROUTER_SRC  = $(wildcard mod_ptth_router/*.c)
+BACKEND_SRC = $(wildcard mod_ptth_backend/*.c)
+HEADERS     = $(wildcard include/*.h mod_ptth_router/*.h mod_ptth_backend/*.h)
+
+ROUTER_SO  = mod_ptth_router/.libs/mod_ptth_router.so
+BACKEND_SO = mod_ptth_backend/.libs/mod_ptth_backend.so
+
+.PHONY: all router backend test test-asan asan demo install clean deps lognos
+
+all: router backend
+
+router: $(ROUTER_SO)
+backend: $(BACKEND_SO)
+
+# apxs puts objects beside their sources; build each module from its own
+# copy of the shared sources so the two links never race on one .lo.
+$(ROUTER_SO): $(ROUTER_SRC) $(COMMON_SRC) $(HEADERS)
+	@mkdir -p build/obj/router
+	cp $(COMMON_SRC) build/obj/router/
+	$(APXS) -c -o mod_ptth_router/mod_ptth_router.la $(APXSFLAGS) \
+	    -I$(CURDIR)/mod_ptth_router $(ROUTER_SRC) \
+	    $(addprefix build/obj/router/,$(notdir $(COMMON_SRC))) -lnghttp2
+
+$(BACKEND_SO): $(BACKEND_SRC) $(COMMON_SRC) $(HEADERS)
+	@mkdir -p build/obj/backend
+	cp $(COMMON_SRC) build/obj/backend/
+	$(APXS) -c -o mod_ptth_backend/mod_ptth_backend.la $(APXSFLAGS) \
+	    -I$(CURDIR)/mod_ptth_backend $(BACKEND_SRC) \
+	    $(addprefix build/obj/backend/,$(notdir $(COMMON_SRC))) -lssl -lcrypto
+
+install: all
+	$(APXS) -i -n ptth_router mod_ptth_router/mod_ptth_router.la
+	$(APXS) -i -n ptth_backend mod_ptth_backend/mod_ptth_backend.la
+
+# Installs missing Debian packages (as root, or through sudo), then builds
+# and runs the TAP suite as an unprivileged user.
+test:
+	@build/run-tests.sh
+
+# The same suite with AddressSanitizer and UBSan in both modules.
+test-asan asan:
+	@PTTH_SANITIZE=1 build/run-tests.sh
+
+demo:
+	@build/demo.sh
+
+deps:
+	@build/install-deps.sh
+
+# Every PTTHLOGNO number is used once.
+lognos:
+	@dups=$$(grep -ho 'PTTHLOGNO([0-9]*)' common/*.c mod_ptth_*/*.c | sort | uniq -d); \
+	if [ -n "$$dups" ]; then echo "duplicate log numbers: $$dups"; exit 1; fi; \
+	echo "log numbers unique"
+
+clean:
+	rm -rf build/obj mod_ptth_router/.libs mod_ptth_backend/.libs
+	rm -f mod_ptth_*/*.la mod_ptth_*/*.lo mod_ptth_*/*.slo mod_ptth_*/*.o

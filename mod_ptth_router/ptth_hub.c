@@ -1,0 +1,467 @@
+/* Licensed to the Apache Software Foundation (ASF) under one or more
+ * contributor license agreements; and licensed under the Apache License,
+ * Version 2.0 (the "License"); you may not use this file except in
+ * compliance with the License.  You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/* The hub process: its event loop, signals and shutdown.
+ *
+ * Hub states (logged at info):
+ *   RUNNING   accepts tunnels and links
+ *   DRAINING  (SIGUSR1: a new generation took over) stops accepting,
+ *             fails waiting requests with SHUTDOWN so children retry on
+ *             the new hub, lets streams finish, sends GOAWAY to each idle
+ *             tunnel so its backend re-dials the new hub, exits when idle
+ *             or at PTTHDrainTimeout
+ *   STOPPING  (SIGTERM: httpd stops) closes everything and exits */
+
+#include <signal.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
+
+#include <apr_strings.h>
+
+#include <ap_listen.h>
+#include <ap_mpm.h>
+
+#include "ptth_hub.h"
+#include "ptth_router_config.h"
+
+static volatile sig_atomic_t sig_drain;
+static volatile sig_atomic_t sig_stop;
+
+static void on_sig_drain(int sig)
+{
+    (void)sig;
+    sig_drain = 1;
+}
+
+static void on_sig_stop(int sig)
+{
+    (void)sig;
+    sig_stop = 1;
+}
+
+static void hub_signals(void)
+{
+    struct sigaction sa;
+    sigset_t none;
+
+    /* No SA_RESTART: a signal must interrupt the poll. */
+    memset(&sa, 0, sizeof(sa));
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_sig_drain;
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGWINCH, &sa, NULL);
+    sa.sa_handler = on_sig_stop;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+void ptth_hub_watch(ptth_hub *hub, ptth_handle *h, apr_int16_t events)
+{
+    if (h->registered && h->pfd.reqevents == events) {
+        return;
+    }
+    if (h->registered) {
+        apr_pollset_remove(hub->pollset, &h->pfd);
+        h->registered = 0;
+    }
+    h->pfd.reqevents = events;
+    if (events && apr_pollset_add(hub->pollset, &h->pfd) == APR_SUCCESS) {
+        h->registered = 1;
+    }
+}
+
+void ptth_hub_unwatch(ptth_hub *hub, ptth_handle *h)
+{
+    if (h->registered) {
+        apr_pollset_remove(hub->pollset, &h->pfd);
+        h->registered = 0;
+    }
+}
+
+static const char *hstate_str(ptth_hub_state s)
+{
+    switch (s) {
+    case PTTH_HUB_RUNNING:  return "RUNNING";
+    case PTTH_HUB_DRAINING: return "DRAINING";
+    case PTTH_HUB_STOPPING: return "STOPPING";
+    }
+    return "?";
+}
+
+static void hub_transit(ptth_hub *hub, ptth_hub_state ns, apr_interval_time_t within)
+{
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, hub->s, PTTHLOGNO(02301)
+                 "hub %" APR_PID_T_FMT ": %s -> %s", getpid(),
+                 hstate_str(hub->state), hstate_str(ns));
+    hub->state = ns;
+    hub->deadline = apr_time_now() + within;
+}
+
+static void close_listeners(ptth_hub *hub)
+{
+    int i;
+
+    for (i = 0; i < hub->listeners->nelts; ++i) {
+        ptth_hub_listener *l = APR_ARRAY_IDX(hub->listeners, i, ptth_hub_listener *);
+        if (l->sock) {
+            ptth_hub_unwatch(hub, &l->h);
+            apr_socket_close(l->sock);
+            l->sock = NULL;
+        }
+    }
+    if (hub->link_listener.pfd.desc.s) {
+        ptth_hub_unwatch(hub, &hub->link_listener);
+        apr_socket_close(hub->link_listener.pfd.desc.s);
+        hub->link_listener.pfd.desc.s = NULL;
+    }
+}
+
+static void for_each_tunnel(ptth_hub *hub, void (*fn)(ptth_tunnel *, void *),
+                            void *baton)
+{
+    apr_hash_index_t *hi;
+
+    for (hi = apr_hash_first(NULL, hub->pools); hi; hi = apr_hash_next(hi)) {
+        ptth_pool *pool = apr_hash_this_val(hi);
+        ptth_tunnel *t, *next;
+        for (t = APR_RING_FIRST(&pool->tunnels);
+             t != APR_RING_SENTINEL(&pool->tunnels, ptth_tunnel, link); t = next) {
+            next = APR_RING_NEXT(t, link);
+            fn(t, baton);
+        }
+    }
+}
+
+static void fail_all_waiting(ptth_hub *hub, ptth_link_reset_t code)
+{
+    apr_hash_index_t *hi;
+
+    for (hi = apr_hash_first(NULL, hub->pools); hi; hi = apr_hash_next(hi)) {
+        ptth_pool_fail_waiting(apr_hash_this_val(hi), code);
+    }
+}
+
+static void drain_tunnel(ptth_tunnel *t, void *baton)
+{
+    (void)baton;
+    ptth_tunnel_drain(t);
+    t->want_flush = 1;
+}
+
+static void stop_tunnel(ptth_tunnel *t, void *baton)
+{
+    (void)baton;
+    ptth_tunnel_close(t, "router stopping");
+}
+
+static void idle_links_close(ptth_hub *hub)
+{
+    ptth_hublink *hl;
+
+    for (hl = APR_RING_FIRST(&hub->links);
+         hl != APR_RING_SENTINEL(&hub->links, ptth_hublink, link);
+         hl = APR_RING_NEXT(hl, link)) {
+        if (!hl->ex) {
+            hl->close_when_flushed = 1;
+            if (!hl->out.len) {
+                hl->dead = 1;
+                hub->reap = 1;
+            }
+        }
+    }
+}
+
+static void hub_drain(ptth_hub *hub)
+{
+    hub_transit(hub, PTTH_HUB_DRAINING, ptth_router_drain_timeout(hub->conf));
+    close_listeners(hub);
+    fail_all_waiting(hub, PTTH_RST_SHUTDOWN);
+    for_each_tunnel(hub, drain_tunnel, NULL);
+    idle_links_close(hub);
+}
+
+static void hub_stop(ptth_hub *hub)
+{
+    hub_transit(hub, PTTH_HUB_STOPPING, apr_time_from_msec(500));
+    close_listeners(hub);
+    fail_all_waiting(hub, PTTH_RST_SHUTDOWN);
+    for_each_tunnel(hub, stop_tunnel, NULL);
+    idle_links_close(hub);
+}
+
+static void flush_tunnel(ptth_tunnel *t, void *baton)
+{
+    (void)baton;
+    if (t->want_flush) {
+        ptth_tunnel_flush(t);
+    }
+    if (t->dispatch && !t->close_reason) {
+        t->dispatch = 0;
+        ptth_pool_dispatch(t->pool);
+    }
+}
+
+static void destroy_closed_tunnel(ptth_tunnel *t, void *baton)
+{
+    (void)baton;
+    if (t->close_reason) {
+        ptth_tunnel_destroy(t);
+    }
+}
+
+static void tick_tunnel(ptth_tunnel *t, void *baton)
+{
+    ptth_tunnel_tick(t, *(apr_time_t *)baton);
+}
+
+static void hub_reap(ptth_hub *hub)
+{
+    ptth_hublink *hl, *next;
+
+    while (hub->reap) {
+        hub->reap = 0;
+        for (hl = APR_RING_FIRST(&hub->links);
+             hl != APR_RING_SENTINEL(&hub->links, ptth_hublink, link); hl = next) {
+            next = APR_RING_NEXT(hl, link);
+            if (hl->dead) {
+                ptth_hublink_destroy(hl);
+            }
+            else if (hl->kick) {
+                ptth_hublink_on_event(hl, 0);
+            }
+        }
+        for_each_tunnel(hub, destroy_closed_tunnel, NULL);
+        for_each_tunnel(hub, flush_tunnel, NULL);
+    }
+}
+
+static int hub_busy(ptth_hub *hub)
+{
+    apr_hash_index_t *hi;
+    ptth_hublink *hl;
+
+    for (hi = apr_hash_first(NULL, hub->pools); hi; hi = apr_hash_next(hi)) {
+        if (((ptth_pool *)apr_hash_this_val(hi))->n_tunnels) {
+            return 1;
+        }
+    }
+    for (hl = APR_RING_FIRST(&hub->links);
+         hl != APR_RING_SENTINEL(&hub->links, ptth_hublink, link);
+         hl = APR_RING_NEXT(hl, link)) {
+        if (hl->ex || hl->out.len) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static apr_interval_time_t hub_timeout(ptth_hub *hub, apr_time_t now)
+{
+    apr_interval_time_t timeout = apr_time_from_sec(1);
+    apr_hash_index_t *hi;
+
+    for (hi = apr_hash_first(NULL, hub->pools); hi; hi = apr_hash_next(hi)) {
+        apr_time_t d = ptth_pool_next_deadline(apr_hash_this_val(hi));
+        if (d && d - now < timeout) {
+            timeout = d - now;
+        }
+    }
+    if (hub->state != PTTH_HUB_RUNNING && hub->deadline - now < timeout) {
+        timeout = hub->deadline - now;
+    }
+    return timeout > 0 ? timeout : 0;
+}
+
+static void on_tunnel_accept(ptth_hub *hub, ptth_hub_listener *l)
+{
+    int i;
+
+    for (i = 0; i < 64; ++i) {
+        apr_pool_t *p;
+        apr_socket_t *sock;
+        ptth_tunnel *t;
+
+        /* Accepted into what becomes the tunnel's own pool. */
+        apr_pool_create(&p, hub->pool);
+        if (apr_socket_accept(&sock, l->sock, p) != APR_SUCCESS) {
+            apr_pool_destroy(p);
+            return;
+        }
+        if (l->pool->n_tunnels >= hub->max_tunnels) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, hub->s, PTTHLOGNO(02302)
+                         "pool %s already has %d tunnels (PTTHMaxTunnels): "
+                         "refusing a new one on %s", l->pool->name,
+                         l->pool->n_tunnels, l->addr);
+            apr_socket_close(sock);
+            apr_pool_destroy(p);
+            continue;
+        }
+        if (ptth_tunnel_create(hub, l->pool, p, sock, &t) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, hub->s, PTTHLOGNO(02303)
+                         "cannot set up a tunnel on %s", l->addr);
+            continue;
+        }
+        ptth_tunnel_flush(t);    /* the preface goes out at once */
+        ptth_pool_add_tunnel(l->pool, t);
+    }
+}
+
+static void hub_loop(ptth_hub *hub)
+{
+    pid_t parent = getppid();
+    apr_time_t next_tick = 0;
+
+    for (;;) {
+        const apr_pollfd_t *out;
+        apr_int32_t n = 0, i;
+        apr_status_t rv;
+        apr_time_t now;
+
+        if (sig_stop && hub->state != PTTH_HUB_STOPPING) {
+            hub_stop(hub);
+        }
+        else if (sig_drain && hub->state == PTTH_HUB_RUNNING) {
+            hub_drain(hub);
+        }
+        hub_reap(hub);
+        now = apr_time_now();
+        if (hub->state != PTTH_HUB_RUNNING) {
+            if (!hub_busy(hub)) {
+                break;
+            }
+            if (now >= hub->deadline) {
+                ap_log_error(APLOG_MARK, APLOG_INFO, 0, hub->s, PTTHLOGNO(02304)
+                             "hub %" APR_PID_T_FMT ": drain time is up, "
+                             "closing what is left", getpid());
+                break;
+            }
+        }
+        if (getppid() != parent) {
+            /* The httpd parent is gone (kill -9): nobody supervises us. */
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, hub->s, PTTHLOGNO(02305)
+                         "hub %" APR_PID_T_FMT ": httpd parent died, exiting",
+                         getpid());
+            break;
+        }
+
+        rv = apr_pollset_poll(hub->pollset, hub_timeout(hub, now), &n, &out);
+        if (rv != APR_SUCCESS && !APR_STATUS_IS_EINTR(rv)
+            && !APR_STATUS_IS_TIMEUP(rv)) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, rv, hub->s, PTTHLOGNO(02306)
+                         "hub: poll failed");
+            break;
+        }
+        for (i = 0; rv == APR_SUCCESS && i < n; ++i) {
+            ptth_handle *h = out[i].client_data;
+            switch (h->kind) {
+            case PTTH_H_TUNNEL_LISTENER:
+                on_tunnel_accept(hub, (ptth_hub_listener *)h);
+                break;
+            case PTTH_H_LINK_LISTENER:
+                ptth_hublink_accept(hub, h->pfd.desc.s);
+                break;
+            case PTTH_H_TUNNEL:
+                if (!((ptth_tunnel *)h)->close_reason) {
+                    ptth_tunnel_on_event((ptth_tunnel *)h, out[i].rtnevents);
+                }
+                break;
+            case PTTH_H_LINK:
+                if (!((ptth_hublink *)h)->dead) {
+                    ptth_hublink_on_event((ptth_hublink *)h, out[i].rtnevents);
+                }
+                break;
+            }
+        }
+
+        now = apr_time_now();
+        if (now >= next_tick) {
+            apr_hash_index_t *hi;
+            for (hi = apr_hash_first(NULL, hub->pools); hi; hi = apr_hash_next(hi)) {
+                ptth_pool_expire(apr_hash_this_val(hi), now);
+            }
+            for_each_tunnel(hub, tick_tunnel, &now);
+            next_tick = now + apr_time_from_msec(100);
+        }
+        for_each_tunnel(hub, flush_tunnel, NULL);
+    }
+}
+
+void ptth_hub_main(apr_pool_t *pool, server_rec *s,
+                   apr_array_header_t *lspecs, apr_socket_t *link_sock)
+{
+    ptth_hub *hub;
+    apr_status_t rv;
+    int i;
+
+    hub_signals();
+#if defined(__linux__)
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
+    /* The hub never serves httpd's own Listen ports. */
+    ap_close_listeners();
+
+    hub = apr_pcalloc(pool, sizeof(*hub));
+    hub->pool = pool;
+    hub->s = s;
+    hub->conf = ptth_router_sconf_get(s);
+    hub->state = PTTH_HUB_RUNNING;
+    hub->pools = apr_hash_make(pool);
+    hub->listeners = apr_array_make(pool, lspecs->nelts, sizeof(ptth_hub_listener *));
+    hub->ping_interval = ptth_router_ping_interval(hub->conf);
+    hub->max_waiting = ptth_router_max_waiting(hub->conf);
+    hub->max_tunnels = ptth_router_max_tunnels(hub->conf);
+    APR_RING_INIT(&hub->links, ptth_hublink, link);
+
+    rv = apr_pollset_create(&hub->pollset, 1024, pool, 0);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, PTTHLOGNO(02307)
+                     "hub: cannot create a pollset");
+        exit(APEXIT_CHILDFATAL);
+    }
+    for (i = 0; i < lspecs->nelts; ++i) {
+        const ptth_hub_lspec *ls = &APR_ARRAY_IDX(lspecs, i, ptth_hub_lspec);
+        ptth_hub_listener *l = apr_pcalloc(pool, sizeof(*l));
+        l->sock = ls->sock;
+        l->addr = ls->addr;
+        l->pool = ptth_pool_get(hub, ls->pool_name, 1);
+        l->h.kind = PTTH_H_TUNNEL_LISTENER;
+        l->h.pfd.desc_type = APR_POLL_SOCKET;
+        l->h.pfd.desc.s = ls->sock;
+        l->h.pfd.client_data = &l->h;
+        l->h.pfd.p = pool;
+        ptth_hub_watch(hub, &l->h, APR_POLLIN);
+        APR_ARRAY_PUSH(hub->listeners, ptth_hub_listener *) = l;
+    }
+    hub->link_listener.kind = PTTH_H_LINK_LISTENER;
+    hub->link_listener.pfd.desc_type = APR_POLL_SOCKET;
+    hub->link_listener.pfd.desc.s = link_sock;
+    hub->link_listener.pfd.client_data = &hub->link_listener;
+    hub->link_listener.pfd.p = pool;
+    ptth_hub_watch(hub, &hub->link_listener, APR_POLLIN);
+
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, PTTHLOGNO(02308)
+                 "hub started, pid %" APR_PID_T_FMT ", %d tunnel listener(s), "
+                 "links on %s", getpid(), lspecs->nelts, ptth_router_link_path());
+    hub_loop(hub);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, PTTHLOGNO(02309)
+                 "hub %" APR_PID_T_FMT " exiting", getpid());
+    exit(0);
+}

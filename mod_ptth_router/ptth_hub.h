@@ -1,0 +1,247 @@
+/* Licensed to the Apache Software Foundation (ASF) under one or more
+ * contributor license agreements; and licensed under the Apache License,
+ * Version 2.0 (the "License"); you may not use this file except in
+ * compliance with the License.  You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+#ifndef PTTH_HUB_H
+#define PTTH_HUB_H
+
+/* The tunnel hub: one process per generation, forked and supervised by
+ * the httpd parent (ptth_supervisor.c).  It owns the tunnel listeners,
+ * every tunnel's HTTP/2 client session (ptth_tunnel.c), the pools and
+ * their balancing (ptth_pool.c) and the links from httpd children
+ * (ptth_hublink.c).  Single-threaded and event-driven: one pollset, no
+ * thread or process per request or tunnel (DESIGN section 2). */
+
+#include <apr_ring.h>
+#include <apr_poll.h>
+#include <apr_hash.h>
+#include <nghttp2/nghttp2.h>
+
+#include "ptth_router.h"
+#include "ptth_link.h"
+#include "ptth_buf.h"
+
+typedef struct ptth_hub ptth_hub;
+typedef struct ptth_pool ptth_pool;
+typedef struct ptth_tunnel ptth_tunnel;
+typedef struct ptth_hublink ptth_hublink;
+typedef struct ptth_exchange ptth_exchange;
+
+/* What a pollset entry's client_data points at: every pollable object
+ * starts with one of these. */
+typedef enum {
+    PTTH_H_TUNNEL_LISTENER,
+    PTTH_H_LINK_LISTENER,
+    PTTH_H_TUNNEL,
+    PTTH_H_LINK
+} ptth_handle_kind;
+
+typedef struct ptth_handle {
+    ptth_handle_kind kind;
+    apr_pollfd_t pfd;
+    int registered;
+} ptth_handle;
+
+/* What the parent hands the hub for each tunnel listener. */
+typedef struct ptth_hub_lspec {
+    apr_socket_t *sock;
+    const char *addr;
+    const char *pool_name;
+} ptth_hub_lspec;
+
+/* A tunnel listener socket inherited from the parent. */
+typedef struct ptth_hub_listener {
+    ptth_handle h;
+    apr_socket_t *sock;
+    const char *addr;
+    ptth_pool *pool;             /* plain mode: the pool every tunnel joins */
+} ptth_hub_listener;
+
+typedef enum {
+    PTTH_HUB_RUNNING,
+    PTTH_HUB_DRAINING,           /* graceful: finish streams, then exit */
+    PTTH_HUB_STOPPING            /* stop: reset everything, exit soon */
+} ptth_hub_state;
+
+struct ptth_hub {
+    apr_pool_t *pool;
+    server_rec *s;
+    ptth_router_sconf *conf;
+    apr_pollset_t *pollset;
+    ptth_hub_state state;
+    apr_time_t deadline;             /* when DRAINING/STOPPING must end */
+    apr_hash_t *pools;               /* name -> ptth_pool */
+    apr_array_header_t *listeners;   /* of ptth_hub_listener * */
+    ptth_handle link_listener;
+    APR_RING_HEAD(ptth_hublink_ring, ptth_hublink) links;
+    int n_links;
+    int reap;                        /* some link or tunnel wants closing */
+    apr_uint32_t next_tunnel_id;
+    apr_uint32_t next_link_id;
+    /* settings, with defaults applied */
+    apr_interval_time_t ping_interval;
+    int max_waiting;
+    int max_tunnels;
+};
+
+struct ptth_pool {
+    const char *name;
+    ptth_hub *hub;
+    APR_RING_HEAD(ptth_tunnel_ring, ptth_tunnel) tunnels;
+    int n_tunnels;
+    APR_RING_HEAD(ptth_waiting_ring, ptth_exchange) waiting;
+    int n_waiting;
+    apr_uint32_t rr;                 /* rotates ties in least-outstanding */
+    apr_uint64_t requests;
+    apr_uint64_t retries;
+};
+
+typedef enum {
+    PTTH_TUN_OPEN,                   /* takes new streams */
+    PTTH_TUN_DRAINING,               /* no new streams: GOAWAY either way */
+    PTTH_TUN_CLOSED
+} ptth_tunnel_state;
+
+struct ptth_tunnel {
+    ptth_handle h;
+    APR_RING_ENTRY(ptth_tunnel) link;
+    apr_pool_t *p;
+    ptth_hub *hub;
+    ptth_pool *pool;
+    apr_socket_t *sock;
+    apr_uint32_t id;
+    const char *peer;
+    nghttp2_session *ngh;
+    ptth_tunnel_state state;
+    const char *close_reason;        /* set: destroy at the next reap */
+    int goaway_sent;
+    int dispatch;                    /* capacity changed: run the pool */
+    APR_RING_HEAD(ptth_stream_ring, ptth_exchange) streams;
+    int active;                      /* streams in flight */
+    ptth_buf out;                    /* serialized frames not yet written */
+    int want_flush;
+    apr_time_t last_read;
+    apr_time_t ping_sent;            /* 0: no PING outstanding */
+    apr_uint64_t served;
+};
+
+typedef enum {
+    PTTH_EX_WAITING,                 /* in pool->waiting */
+    PTTH_EX_OPEN,                    /* a stream on a tunnel */
+    PTTH_EX_ENDED                    /* response side finished or failed */
+} ptth_exchange_state;
+
+/* One request/response on a link, and its HTTP/2 stream once submitted. */
+struct ptth_exchange {
+    APR_RING_ENTRY(ptth_exchange) link;
+    apr_pool_t *p;
+    ptth_hublink *hl;
+    ptth_pool *pool;
+    ptth_tunnel *tunnel;
+    ptth_exchange_state state;
+    ptth_link_request req;
+    nghttp2_nv *nva;
+    size_t nvlen;
+    int has_body;                    /* request had no END_STREAM */
+    int req_ended;                   /* child finished sending */
+    apr_array_header_t *req_trailers;
+    ptth_buf body;                   /* request body not yet given to nghttp2 */
+    int deferred;                    /* data provider waits for body */
+    apr_uint64_t body_sent;
+    int32_t stream_id;
+    int headers_sent;
+    int attempts;
+    int resp_final;                  /* final RESPONSE sent to the child */
+    int resp_status;
+    apr_array_header_t *resp_headers;
+    apr_size_t resp_hdr_bytes;
+    int resp_bad;                    /* backend sent something we refuse */
+    apr_size_t unconsumed;           /* DATA queued to the link, not yet
+                                      * acknowledged to the backend */
+    apr_time_t deadline;             /* WAITING: give up at */
+    apr_time_t last_activity;        /* OPEN: for timeout_ms */
+};
+
+struct ptth_hublink {
+    ptth_handle h;
+    APR_RING_ENTRY(ptth_hublink) link;
+    apr_pool_t *p;
+    ptth_hub *hub;
+    apr_socket_t *sock;
+    apr_uint32_t id;
+    ptth_buf in;
+    ptth_buf out;
+    ptth_exchange *ex;
+    int dead;                        /* destroy at the next reap */
+    int close_when_flushed;
+    int read_paused;                 /* request body buffer is full */
+    int kick;                        /* re-run frame processing at reap */
+};
+
+/* ptth_hub.c */
+/* Runs the hub in the forked process; never returns. */
+void ptth_hub_main(apr_pool_t *pool, server_rec *s,
+                   apr_array_header_t *lspecs, apr_socket_t *link_sock);
+void ptth_hub_watch(ptth_hub *hub, ptth_handle *h, apr_int16_t events);
+void ptth_hub_unwatch(ptth_hub *hub, ptth_handle *h);
+
+/* ptth_pool.c */
+ptth_pool *ptth_pool_get(ptth_hub *hub, const char *name, int create);
+void ptth_pool_add_tunnel(ptth_pool *pool, ptth_tunnel *t);
+void ptth_pool_remove_tunnel(ptth_pool *pool, ptth_tunnel *t);
+/* Queue ex or submit it at once; retry puts it at the head. */
+void ptth_pool_enqueue(ptth_pool *pool, ptth_exchange *ex, int retry);
+void ptth_pool_dequeue(ptth_pool *pool, ptth_exchange *ex);
+void ptth_pool_dispatch(ptth_pool *pool);
+int ptth_pool_has_capacity(ptth_pool *pool);
+void ptth_pool_fail_waiting(ptth_pool *pool, ptth_link_reset_t code);
+void ptth_pool_expire(ptth_pool *pool, apr_time_t now);
+apr_time_t ptth_pool_next_deadline(ptth_pool *pool);
+
+/* ptth_tunnel.c */
+/* Takes over p (in which sock was accepted) as the tunnel's pool, also
+ * on failure. */
+apr_status_t ptth_tunnel_create(ptth_hub *hub, ptth_pool *pool, apr_pool_t *p,
+                                apr_socket_t *sock, ptth_tunnel **pt);
+void ptth_tunnel_on_event(ptth_tunnel *t, apr_int16_t rtnevents);
+int ptth_tunnel_capacity(ptth_tunnel *t);
+apr_status_t ptth_tunnel_submit(ptth_tunnel *t, ptth_exchange *ex);
+void ptth_tunnel_flush(ptth_tunnel *t);
+void ptth_tunnel_resume_body(ptth_exchange *ex);
+void ptth_tunnel_cancel(ptth_exchange *ex);
+void ptth_tunnel_consume(ptth_exchange *ex);
+void ptth_tunnel_tick(ptth_tunnel *t, apr_time_t now);
+void ptth_tunnel_drain(ptth_tunnel *t);
+void ptth_tunnel_close(ptth_tunnel *t, const char *reason);
+void ptth_tunnel_destroy(ptth_tunnel *t);
+
+/* ptth_hublink.c */
+void ptth_hublink_accept(ptth_hub *hub, apr_socket_t *sock);
+void ptth_hublink_on_event(ptth_hublink *hl, apr_int16_t rtnevents);
+void ptth_hublink_destroy(ptth_hublink *hl);
+/* Response side, called from the tunnel. */
+void ptth_exchange_response(ptth_exchange *ex, int status,
+                            apr_array_header_t *headers, int end_stream);
+void ptth_exchange_data(ptth_exchange *ex, const uint8_t *data, apr_size_t len,
+                        int end_stream);
+void ptth_exchange_trailers(ptth_exchange *ex, apr_array_header_t *headers);
+/* The stream is gone without a complete response: retry or fail. */
+void ptth_exchange_failed(ptth_exchange *ex, ptth_link_reset_t code);
+/* The stream left its tunnel (closed, reset or the tunnel died); the
+ * exchange is already detached.  unprocessed: RFC 9113 8.7 guarantees the
+ * backend did not act on it. */
+void ptth_exchange_stream_gone(ptth_exchange *ex, int unprocessed);
+void ptth_exchange_body_drained(ptth_exchange *ex);
+void ptth_exchange_tick(ptth_exchange *ex, apr_time_t now);
+
+#endif /* PTTH_HUB_H */

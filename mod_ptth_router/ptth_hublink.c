@@ -1,0 +1,536 @@
+/* Licensed to the Apache Software Foundation (ASF) under one or more
+ * contributor license agreements; and licensed under the Apache License,
+ * Version 2.0 (the "License"); you may not use this file except in
+ * compliance with the License.  You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/* The hub's side of the links from httpd children (ptth_link.h): reads
+ * request frames, turns them into exchanges that wait in a pool or run
+ * as a stream on a tunnel, and writes the response frames back.
+ *
+ * Exchange states (transitions logged at debug):
+ *   WAITING  queued in its pool for a tunnel with room
+ *   OPEN     an HTTP/2 stream on a tunnel
+ *   ENDED    the response side is finished (END_STREAM or RESET sent);
+ *            the exchange is freed once the child has finished its
+ *            request side too, and its stream has left the tunnel.
+ * Backpressure: a full request-body buffer stops reading the link; a
+ * response chunk is acknowledged to the backend (WINDOW_UPDATE) only
+ * once the link has taken it. */
+
+#include <apr_strings.h>
+
+#include "ptth_hub.h"
+
+/* Request body buffered per exchange before the link is not read. */
+#define PTTH_BODY_BUF_MAX   (64 * 1024)
+/* Bytes read from a link before frames are processed. */
+#define PTTH_LINK_READ_MAX  (PTTH_LINK_HDR_LEN + PTTH_LINK_MAX_HEAD)
+
+static const char *exstate_str(ptth_exchange_state s)
+{
+    switch (s) {
+    case PTTH_EX_WAITING: return "WAITING";
+    case PTTH_EX_OPEN:    return "OPEN";
+    case PTTH_EX_ENDED:   return "ENDED";
+    }
+    return "?";
+}
+
+static void ex_transit(ptth_exchange *ex, ptth_exchange_state ns, const char *why)
+{
+    if (APLOGdebug(ex->hl->hub->s)) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, ex->hl->hub->s, PTTHLOGNO(02201)
+                     "link %u: %s %s (pool %s, stream %d): %s -> %s (%s)",
+                     ex->hl->id, ex->req.method, ex->req.path, ex->req.pool,
+                     ex->stream_id, exstate_str(ex->state), exstate_str(ns), why);
+    }
+    ex->state = ns;
+}
+
+static void link_watch(ptth_hublink *hl)
+{
+    apr_int16_t ev = 0;
+
+    if (hl->dead) {
+        return;
+    }
+    if (!hl->read_paused) {
+        ev |= APR_POLLIN;
+    }
+    if (hl->out.len) {
+        ev |= APR_POLLOUT;
+    }
+    ptth_hub_watch(hl->hub, &hl->h, ev);
+}
+
+static void link_kill(ptth_hublink *hl, const char *why)
+{
+    if (!hl->dead) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, hl->hub->s, PTTHLOGNO(02202)
+                     "link %u: closing (%s)", hl->id, why);
+        hl->dead = 1;
+        hl->hub->reap = 1;
+    }
+}
+
+static void link_flush(ptth_hublink *hl)
+{
+    while (hl->out.len && !hl->dead) {
+        apr_size_t n = hl->out.len;
+        apr_status_t rv = apr_socket_send(hl->sock, ptth_buf_head(&hl->out), &n);
+
+        ptth_buf_consume(&hl->out, n);
+        if (rv != APR_SUCCESS) {
+            if (!APR_STATUS_IS_EAGAIN(rv)) {
+                link_kill(hl, "write failed: child went away");
+                return;
+            }
+            break;
+        }
+    }
+    if (!hl->out.len) {
+        /* The child has everything: let the backend send more. */
+        if (hl->ex) {
+            ptth_tunnel_consume(hl->ex);
+        }
+        if (hl->close_when_flushed) {
+            link_kill(hl, "hub draining");
+            return;
+        }
+    }
+    link_watch(hl);
+}
+
+static void link_send(ptth_hublink *hl, const void *data, apr_size_t len)
+{
+    if (hl->dead) {
+        return;
+    }
+    if (ptth_buf_append(&hl->out, data, len) != APR_SUCCESS) {
+        link_kill(hl, "out of memory");
+        return;
+    }
+}
+
+static void exchange_destroy(ptth_exchange *ex)
+{
+    ptth_hublink *hl = ex->hl;
+
+    hl->ex = NULL;
+    apr_pool_destroy(ex->p);
+    if (hl->hub->state != PTTH_HUB_RUNNING) {
+        /* The child must reconnect to the new hub for its next request. */
+        hl->close_when_flushed = 1;
+        if (!hl->out.len) {
+            link_kill(hl, "hub draining");
+        }
+    }
+}
+
+/* Free the exchange once both directions are done and no tunnel holds it. */
+static void exchange_check_done(ptth_exchange *ex)
+{
+    if (ex->state == PTTH_EX_ENDED && ex->req_ended && !ex->tunnel) {
+        exchange_destroy(ex);
+    }
+}
+
+/* ---- response side (called from ptth_tunnel.c) ---------------------- */
+
+void ptth_exchange_response(ptth_exchange *ex, int status,
+                            apr_array_header_t *headers, int end_stream)
+{
+    ptth_link_response resp;
+    apr_size_t len;
+    char *frame;
+
+    resp.status = status;
+    resp.headers = headers;
+    frame = ptth_link_encode_response(ex->p, &resp, end_stream, &len);
+    if (len - PTTH_LINK_HDR_LEN > PTTH_LINK_MAX_HEAD) {
+        ex->resp_bad = 1;
+        ptth_tunnel_cancel(ex);
+        ptth_exchange_failed(ex, PTTH_RST_PROTOCOL);
+        return;
+    }
+    link_send(ex->hl, frame, len);
+    if (status >= 200) {
+        ex->resp_final = 1;
+        if (end_stream) {
+            ex_transit(ex, PTTH_EX_ENDED, "response without body");
+        }
+    }
+    link_flush(ex->hl);
+}
+
+void ptth_exchange_data(ptth_exchange *ex, const uint8_t *data, apr_size_t len,
+                        int end_stream)
+{
+    unsigned char hdr[PTTH_LINK_HDR_LEN];
+
+    while (len) {
+        apr_size_t n = len > PTTH_LINK_MAX_DATA ? PTTH_LINK_MAX_DATA : len;
+        ptth_link_hdr_pack(hdr, PTTH_LF_DATA, 0, (apr_uint32_t)n);
+        link_send(ex->hl, hdr, sizeof(hdr));
+        link_send(ex->hl, data, n);
+        ex->unconsumed += n;
+        data += n;
+        len -= n;
+    }
+    if (end_stream) {
+        ptth_link_hdr_pack(hdr, PTTH_LF_DATA, PTTH_LF_END_STREAM, 0);
+        link_send(ex->hl, hdr, sizeof(hdr));
+        ex_transit(ex, PTTH_EX_ENDED, "response complete");
+    }
+    link_flush(ex->hl);
+}
+
+void ptth_exchange_trailers(ptth_exchange *ex, apr_array_header_t *headers)
+{
+    apr_size_t len;
+    char *frame = ptth_link_encode_trailers(ex->p, headers, &len);
+
+    link_send(ex->hl, frame, len);
+    ex_transit(ex, PTTH_EX_ENDED, "response trailers");
+    link_flush(ex->hl);
+}
+
+void ptth_exchange_failed(ptth_exchange *ex, ptth_link_reset_t code)
+{
+    unsigned char frame[PTTH_LINK_HDR_LEN + 4];
+
+    if (ex->state == PTTH_EX_ENDED) {
+        return;
+    }
+    if (ex->state == PTTH_EX_WAITING && APR_RING_NEXT(ex, link) != ex) {
+        ptth_pool_dequeue(ex->pool, ex);
+    }
+    ptth_tunnel_cancel(ex);
+    ptth_link_encode_reset(frame, code);
+    link_send(ex->hl, frame, sizeof(frame));
+    ex_transit(ex, PTTH_EX_ENDED, ptth_link_reset_str(code));
+    /* Whatever body the child still sends is read and dropped. */
+    ptth_buf_free(&ex->body);
+    link_flush(ex->hl);
+    exchange_check_done(ex);
+}
+
+void ptth_exchange_stream_gone(ptth_exchange *ex, int unprocessed)
+{
+    ptth_hub *hub = ex->hl->hub;
+
+    if (ex->state == PTTH_EX_ENDED) {
+        exchange_check_done(ex);
+        return;
+    }
+    /* Safe to replay only if the backend provably did nothing and every
+     * body byte is still here (RFC 9113 8.7, RFC 9110 9.2.2). */
+    if (unprocessed && !ex->resp_final && ex->body_sent == 0
+        && ex->attempts < 3 && hub->state == PTTH_HUB_RUNNING) {
+        ex->deadline = apr_time_now() + apr_time_from_msec(ex->req.wait_ms);
+        ex_transit(ex, PTTH_EX_WAITING, "retry: not processed by the backend");
+        ptth_pool_enqueue(ex->pool, ex, 1);
+        return;
+    }
+    ptth_exchange_failed(ex, unprocessed && ex->body_sent == 0
+                             ? (hub->state == PTTH_HUB_RUNNING
+                                ? PTTH_RST_UNPROCESSED : PTTH_RST_SHUTDOWN)
+                             : (ex->resp_bad ? PTTH_RST_PROTOCOL : PTTH_RST_BROKEN));
+}
+
+void ptth_exchange_body_drained(ptth_exchange *ex)
+{
+    ptth_hublink *hl = ex->hl;
+
+    if (hl->read_paused && ex->body.len < PTTH_BODY_BUF_MAX / 2) {
+        /* Not from inside nghttp2's data callback: at the next reap. */
+        hl->read_paused = 0;
+        hl->kick = 1;
+        hl->hub->reap = 1;
+    }
+}
+
+void ptth_exchange_tick(ptth_exchange *ex, apr_time_t now)
+{
+    if (ex->state == PTTH_EX_OPEN && ex->req.timeout_ms
+        && now - ex->last_activity > apr_time_from_msec(ex->req.timeout_ms)) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, ex->hl->hub->s, PTTHLOGNO(02203)
+                     "pool %s: backend silent for %u ms on %s %s, giving up",
+                     ex->req.pool, ex->req.timeout_ms, ex->req.method, ex->req.path);
+        ptth_exchange_failed(ex, PTTH_RST_TIMEOUT);
+    }
+}
+
+/* ---- request side ---------------------------------------------------- */
+
+static void on_request(ptth_hublink *hl, const ptth_link_fhdr *fh,
+                       const char *payload)
+{
+    ptth_hub *hub = hl->hub;
+    ptth_exchange *ex;
+    apr_pool_t *p;
+    char *copy;
+
+    apr_pool_create(&p, hl->p);
+    apr_pool_tag(p, "ptth_exchange");
+    ex = apr_pcalloc(p, sizeof(*ex));
+    ex->p = p;
+    ex->hl = hl;
+    ex->state = PTTH_EX_WAITING;
+    APR_RING_ELEM_INIT(ex, link);
+    ptth_buf_init(&ex->body);
+    ptth_buf_free_on(&ex->body, p);
+    copy = apr_pmemdup(p, payload, fh->length);
+    if (ptth_link_decode_request(p, copy, fh->length, &ex->req) != APR_SUCCESS) {
+        apr_pool_destroy(p);
+        link_kill(hl, "malformed REQUEST frame");
+        return;
+    }
+    hl->ex = ex;
+    ex->has_body = !(fh->flags & PTTH_LF_END_STREAM);
+    ex->req_ended = !ex->has_body;
+    ex->stream_id = -1;
+    ex->pool = ptth_pool_get(hub, ex->req.pool, 0);
+    if (!ex->pool) {
+        ptth_exchange_failed(ex, PTTH_RST_UNKNOWN_POOL);
+        return;
+    }
+    if (hub->state != PTTH_HUB_RUNNING) {
+        ptth_exchange_failed(ex, PTTH_RST_SHUTDOWN);
+        return;
+    }
+    if (ex->pool->n_waiting >= hub->max_waiting && !ptth_pool_has_capacity(ex->pool)) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, hub->s, PTTHLOGNO(02204)
+                     "pool %s: %d requests already wait for a tunnel "
+                     "(PTTHMaxWaiting), refusing %s %s", ex->pool->name,
+                     ex->pool->n_waiting, ex->req.method, ex->req.path);
+        ptth_exchange_failed(ex, PTTH_RST_OVERLOAD);
+        return;
+    }
+    ex->deadline = apr_time_now() + apr_time_from_msec(ex->req.wait_ms);
+    ptth_pool_enqueue(ex->pool, ex, 0);
+}
+
+static void on_body(ptth_hublink *hl, const ptth_link_fhdr *fh,
+                    const char *payload)
+{
+    ptth_exchange *ex = hl->ex;
+
+    if (!ex || ex->req_ended) {
+        link_kill(hl, "DATA outside a request body");
+        return;
+    }
+    if (fh->flags & PTTH_LF_END_STREAM) {
+        ex->req_ended = 1;
+    }
+    if (ex->state == PTTH_EX_ENDED) {
+        exchange_check_done(ex);    /* response side is over: drop it */
+        return;
+    }
+    if (fh->type == PTTH_LF_TRAILERS) {
+        char *copy = apr_pmemdup(ex->p, payload, fh->length);
+        if (ptth_link_decode_trailers(ex->p, copy, fh->length,
+                                      &ex->req_trailers) != APR_SUCCESS) {
+            link_kill(hl, "malformed TRAILERS frame");
+            return;
+        }
+        ex->req_ended = 1;
+    }
+    else if (fh->length
+             && ptth_buf_append(&ex->body, payload, fh->length) != APR_SUCCESS) {
+        ptth_exchange_failed(ex, PTTH_RST_BROKEN);
+        return;
+    }
+    ex->last_activity = apr_time_now();
+    ptth_tunnel_resume_body(ex);
+    if (ex->body.len >= PTTH_BODY_BUF_MAX) {
+        hl->read_paused = 1;
+    }
+}
+
+static void on_reset(ptth_hublink *hl, const ptth_link_fhdr *fh,
+                     const char *payload)
+{
+    ptth_exchange *ex = hl->ex;
+    ptth_link_reset_t code;
+
+    if (ptth_link_decode_reset(payload, fh->length, &code) != APR_SUCCESS) {
+        link_kill(hl, "malformed RESET frame");
+        return;
+    }
+    if (ex) {
+        ex->req_ended = 1;
+        if (ex->state != PTTH_EX_ENDED) {
+            if (ex->state == PTTH_EX_WAITING && APR_RING_NEXT(ex, link) != ex) {
+                ptth_pool_dequeue(ex->pool, ex);
+            }
+            ptth_tunnel_cancel(ex);
+            ex_transit(ex, PTTH_EX_ENDED, "cancelled by the child");
+        }
+        exchange_check_done(ex);
+    }
+    /* A child that resets does not reuse the link. */
+    link_kill(hl, "reset by the child");
+}
+
+/* Parse and handle complete frames; stops while the body buffer is full. */
+static void link_process(ptth_hublink *hl)
+{
+    while (!hl->dead && !hl->read_paused && hl->in.len >= PTTH_LINK_HDR_LEN) {
+        ptth_link_fhdr fh;
+        apr_size_t max;
+        const char *payload;
+
+        ptth_link_hdr_unpack((const unsigned char *)ptth_buf_head(&hl->in), &fh);
+        switch (fh.type) {
+        case PTTH_LF_REQUEST:
+        case PTTH_LF_TRAILERS: max = PTTH_LINK_MAX_HEAD; break;
+        case PTTH_LF_DATA:     max = PTTH_LINK_MAX_DATA; break;
+        case PTTH_LF_RESET:    max = 4; break;
+        default:
+            link_kill(hl, "unknown frame type");
+            return;
+        }
+        if (fh.length > max) {
+            link_kill(hl, "frame too large");
+            return;
+        }
+        if (hl->in.len < PTTH_LINK_HDR_LEN + fh.length) {
+            return;
+        }
+        payload = ptth_buf_head(&hl->in) + PTTH_LINK_HDR_LEN;
+        switch (fh.type) {
+        case PTTH_LF_REQUEST:
+            if (hl->ex) {
+                link_kill(hl, "REQUEST while an exchange is in progress");
+                return;
+            }
+            on_request(hl, &fh, payload);
+            break;
+        case PTTH_LF_DATA:
+        case PTTH_LF_TRAILERS:
+            on_body(hl, &fh, payload);
+            break;
+        case PTTH_LF_RESET:
+            on_reset(hl, &fh, payload);
+            break;
+        }
+        ptth_buf_consume(&hl->in, PTTH_LINK_HDR_LEN + fh.length);
+    }
+}
+
+static void link_read(ptth_hublink *hl)
+{
+    int rounds;
+
+    for (rounds = 0; rounds < 8 && !hl->dead && !hl->read_paused; ++rounds) {
+        apr_size_t len;
+        apr_status_t rv;
+
+        if (hl->in.len >= PTTH_LINK_READ_MAX) {
+            break;
+        }
+        if (ptth_buf_reserve(&hl->in, 16 * 1024) != APR_SUCCESS) {
+            link_kill(hl, "out of memory");
+            return;
+        }
+        len = hl->in.cap - hl->in.off - hl->in.len;
+        rv = apr_socket_recv(hl->sock, ptth_buf_head(&hl->in) + hl->in.len, &len);
+        hl->in.len += len;
+        link_process(hl);
+        if (APR_STATUS_IS_EOF(rv)) {
+            link_kill(hl, hl->ex ? "child closed during an exchange" : "child closed");
+            return;
+        }
+        if (rv != APR_SUCCESS) {
+            if (!APR_STATUS_IS_EAGAIN(rv)) {
+                link_kill(hl, "read error");
+            }
+            break;
+        }
+    }
+    link_watch(hl);
+}
+
+void ptth_hublink_on_event(ptth_hublink *hl, apr_int16_t rtnevents)
+{
+    if (hl->kick) {
+        hl->kick = 0;
+        link_process(hl);
+    }
+    if (rtnevents & APR_POLLOUT) {
+        link_flush(hl);
+    }
+    if (!hl->dead && (rtnevents & (APR_POLLIN | APR_POLLHUP | APR_POLLERR))) {
+        link_read(hl);
+    }
+    else {
+        link_watch(hl);
+    }
+}
+
+void ptth_hublink_accept(ptth_hub *hub, apr_socket_t *lsock)
+{
+    int i;
+
+    for (i = 0; i < 64; ++i) {
+        apr_pool_t *p;
+        apr_socket_t *sock;
+        ptth_hublink *hl;
+
+        apr_pool_create(&p, hub->pool);
+        if (apr_socket_accept(&sock, lsock, p) != APR_SUCCESS) {
+            apr_pool_destroy(p);
+            return;
+        }
+        apr_pool_tag(p, "ptth_hublink");
+        hl = apr_pcalloc(p, sizeof(*hl));
+        hl->p = p;
+        hl->hub = hub;
+        hl->sock = sock;
+        hl->id = ++hub->next_link_id;
+        ptth_buf_init(&hl->in);
+        ptth_buf_free_on(&hl->in, p);
+        ptth_buf_init(&hl->out);
+        ptth_buf_free_on(&hl->out, p);
+        apr_socket_opt_set(sock, APR_SO_NONBLOCK, 1);
+        apr_socket_timeout_set(sock, 0);
+        hl->h.kind = PTTH_H_LINK;
+        hl->h.pfd.desc_type = APR_POLL_SOCKET;
+        hl->h.pfd.desc.s = sock;
+        hl->h.pfd.client_data = &hl->h;
+        hl->h.pfd.p = p;
+        APR_RING_INSERT_TAIL(&hub->links, hl, ptth_hublink, link);
+        hub->n_links++;
+        ptth_hub_watch(hub, &hl->h, APR_POLLIN);
+    }
+}
+
+void ptth_hublink_destroy(ptth_hublink *hl)
+{
+    ptth_exchange *ex = hl->ex;
+
+    if (ex) {
+        /* The child is gone: nobody wants this response any more. */
+        if (ex->state == PTTH_EX_WAITING && APR_RING_NEXT(ex, link) != ex) {
+            ptth_pool_dequeue(ex->pool, ex);
+        }
+        ptth_tunnel_cancel(ex);
+        hl->ex = NULL;
+        apr_pool_destroy(ex->p);
+    }
+    ptth_hub_unwatch(hl->hub, &hl->h);
+    APR_RING_REMOVE(hl, link);
+    hl->hub->n_links--;
+    apr_socket_close(hl->sock);
+    apr_pool_destroy(hl->p);
+}

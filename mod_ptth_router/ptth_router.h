@@ -1,0 +1,80 @@
+/* Licensed to the Apache Software Foundation (ASF) under one or more
+ * contributor license agreements; and licensed under the Apache License,
+ * Version 2.0 (the "License"); you may not use this file except in
+ * compliance with the License.  You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+#ifndef PTTH_ROUTER_H
+#define PTTH_ROUTER_H
+
+/* Private declarations shared by the files of mod_ptth_router. */
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+
+#include "ptth_log.h"
+
+/* mod_ptth_router.c declares the module (AP_DECLARE_MODULE), which
+ * already does what APLOG_USE_MODULE does for every other file. */
+#ifndef PTTH_ROUTER_MODULE_FILE
+APLOG_USE_MODULE(ptth_router);
+#endif
+extern module AP_MODULE_DECLARE_DATA ptth_router_module;
+
+#define PTTH_SCHEME "ptth"
+
+/* One PTTHListen line. */
+typedef struct ptth_router_listener {
+    const char *addr;        /* as written, for logs */
+    const char *host;        /* NULL: all addresses */
+    apr_port_t port;
+    const char *plain_pool;  /* plain= : seed protocol, every tunnel joins it */
+} ptth_router_listener;
+
+typedef struct ptth_router_sconf {
+    /* Global settings: only meaningful on the main server. */
+    apr_array_header_t *listeners;      /* of ptth_router_listener */
+    const char *hub_socket;             /* PTTHHubSocket, NULL = default */
+    apr_interval_time_t drain_timeout;  /* PTTHDrainTimeout */
+    int max_waiting;                    /* PTTHMaxWaiting, per pool */
+    apr_interval_time_t ping_interval;  /* PTTHPingInterval, 0 = off */
+    int max_tunnels;                    /* PTTHMaxTunnels, per pool */
+
+    /* Per virtual host, merged. */
+    apr_interval_time_t wait_timeout;   /* PTTHWaitTimeout */
+    int wait_timeout_set;
+} ptth_router_sconf;
+
+#define PTTH_DEFAULT_WAIT_TIMEOUT   apr_time_from_sec(5)
+#define PTTH_DEFAULT_DRAIN_TIMEOUT  apr_time_from_sec(30)
+#define PTTH_DEFAULT_MAX_WAITING    1024
+#define PTTH_DEFAULT_PING_INTERVAL  apr_time_from_sec(30)
+#define PTTH_DEFAULT_MAX_TUNNELS    64
+
+ptth_router_sconf *ptth_router_sconf_get(server_rec *s);
+
+/* Path of the current generation's hub link socket.  Valid in the parent
+ * after post_config and in every child (inherited at fork). */
+const char *ptth_router_link_path(void);
+
+/* 1 when `pool` is served by this configuration (a plain listener or a
+ * declared pool names it). */
+int ptth_router_pool_known(server_rec *s, const char *pool);
+
+/* ptth_proxy.c: the ptth:// scheme and canon handlers (children). */
+void ptth_proxy_register_hooks(apr_pool_t *p);
+
+/* ptth_hub.c: fork and supervise the hub (parent), see DESIGN section 2. */
+int ptth_hub_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                         apr_pool_t *ptemp, server_rec *s);
+
+#endif /* PTTH_ROUTER_H */

@@ -1,0 +1,400 @@
+/* Licensed to the Apache Software Foundation (ASF) under one or more
+ * contributor license agreements; and licensed under the Apache License,
+ * Version 2.0 (the "License"); you may not use this file except in
+ * compliance with the License.  You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/* The httpd parent's side of the hub (DESIGN section 2): open the tunnel
+ * listeners and the hub's Unix socket, fork the hub, restart it when it
+ * dies, and hand over to a new hub on graceful restart.
+ *
+ * Sockets are created on the process pool, which survives restarts (as
+ * httpd's own listeners do, server/listen.c): tunnels keep their port and
+ * children keep their socket path across generations; a restarted hub
+ * inherits both, so a hub crash loses in-flight streams but no listener.
+ * The hub is registered as an "other child" (the way mod_cgid supervises
+ * its daemon): the MPM reports its death and we fork a new one. */
+
+#include <errno.h>
+#include <signal.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <apr_strings.h>
+#include <apr_portable.h>
+#include <apr_thread_proc.h>
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_log.h>
+#include <http_main.h>
+#include <http_core.h>
+#include <ap_mpm.h>
+#include <mpm_common.h>
+#include <unixd.h>
+
+#include "ptth_router.h"
+#include "ptth_router_config.h"
+#include "ptth_hub.h"
+
+#define SUP_KEY "ptth_router_supervisor"
+
+/* A listening socket kept across generations. */
+typedef struct sup_lsock {
+    apr_pool_t *p;            /* own subpool of the process pool */
+    apr_socket_t *sock;
+    const char *host;
+    apr_port_t port;
+    int in_use;
+} sup_lsock;
+
+/* One hub process. */
+typedef struct sup_hub {
+    apr_proc_t proc;
+    int generation;
+    int alive;
+} sup_hub;
+
+typedef struct ptth_sup {
+    apr_pool_t *ppool;              /* process pool */
+    apr_array_header_t *lsocks;     /* of sup_lsock * */
+    apr_pool_t *link_p;
+    apr_socket_t *link_sock;
+    const char *link_path;
+    int generation;
+    /* current generation */
+    server_rec *s;
+    apr_pool_t *pconf;
+    apr_array_header_t *lspecs;     /* of ptth_hub_lspec */
+    sup_hub *hub;
+    apr_time_t last_start;
+} ptth_sup;
+
+static const char *link_path_g;
+
+const char *ptth_router_link_path(void)
+{
+    return link_path_g;
+}
+
+static apr_status_t open_tunnel_listener(ptth_sup *sup, const ptth_router_listener *l,
+                                         server_rec *s, sup_lsock **pls)
+{
+    sup_lsock *ls;
+    apr_sockaddr_t *sa;
+    apr_status_t rv;
+    apr_pool_t *p;
+
+    apr_pool_create(&p, sup->ppool);
+    ls = apr_pcalloc(p, sizeof(*ls));
+    ls->p = p;
+    ls->host = l->host ? apr_pstrdup(p, l->host) : NULL;
+    ls->port = l->port;
+    if ((rv = apr_sockaddr_info_get(&sa, l->host, l->host ? APR_UNSPEC : APR_INET,
+                                    l->port, 0, p)) != APR_SUCCESS
+        || (rv = apr_socket_create(&ls->sock, sa->family, SOCK_STREAM,
+                                   APR_PROTO_TCP, p)) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, PTTHLOGNO(01101)
+                     "PTTHListen %s: cannot create a socket", l->addr);
+        apr_pool_destroy(p);
+        return rv;
+    }
+    apr_socket_opt_set(ls->sock, APR_SO_REUSEADDR, 1);
+    if ((rv = apr_socket_bind(ls->sock, sa)) != APR_SUCCESS
+        || (rv = apr_socket_listen(ls->sock, 511)) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, PTTHLOGNO(01102)
+                     "PTTHListen %s: cannot listen", l->addr);
+        apr_pool_destroy(p);
+        return rv;
+    }
+    apr_socket_opt_set(ls->sock, APR_SO_NONBLOCK, 1);
+    *pls = ls;
+    return APR_SUCCESS;
+}
+
+static apr_status_t reconcile_listeners(ptth_sup *sup, server_rec *s,
+                                        ptth_router_sconf *conf, apr_pool_t *pconf)
+{
+    apr_array_header_t *keep = apr_array_make(sup->ppool, conf->listeners->nelts,
+                                              sizeof(sup_lsock *));
+    int i, j;
+
+    sup->lspecs = apr_array_make(pconf, conf->listeners->nelts, sizeof(ptth_hub_lspec));
+    for (i = 0; i < sup->lsocks->nelts; ++i) {
+        APR_ARRAY_IDX(sup->lsocks, i, sup_lsock *)->in_use = 0;
+    }
+    for (i = 0; i < conf->listeners->nelts; ++i) {
+        const ptth_router_listener *l =
+            &APR_ARRAY_IDX(conf->listeners, i, ptth_router_listener);
+        sup_lsock *ls = NULL;
+        ptth_hub_lspec *spec;
+
+        for (j = 0; j < sup->lsocks->nelts; ++j) {
+            sup_lsock *o = APR_ARRAY_IDX(sup->lsocks, j, sup_lsock *);
+            if (!o->in_use && o->port == l->port
+                && ((!o->host && !l->host) || (o->host && l->host
+                                               && !strcmp(o->host, l->host)))) {
+                ls = o;
+                break;
+            }
+        }
+        if (!ls) {
+            apr_status_t rv = open_tunnel_listener(sup, l, s, &ls);
+            if (rv != APR_SUCCESS) {
+                return rv;
+            }
+            APR_ARRAY_PUSH(sup->lsocks, sup_lsock *) = ls;
+        }
+        ls->in_use = 1;
+        spec = apr_array_push(sup->lspecs);
+        spec->sock = ls->sock;
+        spec->addr = l->addr;
+        spec->pool_name = l->plain_pool;
+    }
+    /* Close what the new configuration no longer names. */
+    for (i = 0; i < sup->lsocks->nelts; ++i) {
+        sup_lsock *ls = APR_ARRAY_IDX(sup->lsocks, i, sup_lsock *);
+        if (ls->in_use) {
+            APR_ARRAY_PUSH(keep, sup_lsock *) = ls;
+        }
+        else {
+            apr_socket_close(ls->sock);
+            apr_pool_destroy(ls->p);
+        }
+    }
+    sup->lsocks = keep;
+    return APR_SUCCESS;
+}
+
+static apr_status_t unlink_link_path(void *data)
+{
+    ptth_sup *sup = data;
+
+    if (sup->link_path) {
+        unlink(sup->link_path);
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t open_link_socket(ptth_sup *sup, server_rec *s, const char *path)
+{
+    struct sockaddr_un sun;
+    apr_os_sock_t fd;
+    apr_status_t rv;
+
+    if (sup->link_sock) {
+        if (!strcmp(sup->link_path, path)) {
+            return APR_SUCCESS;
+        }
+        apr_socket_close(sup->link_sock);
+        unlink(sup->link_path);
+        apr_pool_destroy(sup->link_p);
+        sup->link_sock = NULL;
+    }
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, PTTHLOGNO(01103)
+                     "PTTHHubSocket: '%s' is too long for a Unix socket", path);
+        return APR_ENAMETOOLONG;
+    }
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    apr_cpystrn(sun.sun_path, path, sizeof(sun.sun_path));
+    /* A stale socket from a crashed httpd would make bind fail. */
+    unlink(path);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+        rv = errno;
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, PTTHLOGNO(01104)
+                     "cannot bind the hub socket %s (PTTHHubSocket, "
+                     "DefaultRuntimeDir)", path);
+        if (fd >= 0) {
+            close(fd);
+        }
+        return rv;
+    }
+    /* Only httpd's children (running as User) may talk to the hub. */
+    chmod(path, S_IRUSR | S_IWUSR);
+    if (!geteuid() && chown(path, ap_unixd_config.user_id, -1) < 0) {
+        rv = errno;
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, PTTHLOGNO(01105)
+                     "cannot hand the hub socket %s to User", path);
+        close(fd);
+        return rv;
+    }
+    if (listen(fd, 511) < 0) {
+        rv = errno;
+        close(fd);
+        return rv;
+    }
+    apr_pool_create(&sup->link_p, sup->ppool);
+    sup->link_sock = NULL;
+    if ((rv = apr_os_sock_put(&sup->link_sock, &fd, sup->link_p)) != APR_SUCCESS) {
+        close(fd);
+        return rv;
+    }
+    apr_socket_opt_set(sup->link_sock, APR_SO_NONBLOCK, 1);
+    sup->link_path = apr_pstrdup(sup->link_p, path);
+    apr_pool_cleanup_register(sup->link_p, sup, unlink_link_path,
+                              apr_pool_cleanup_null);
+    return APR_SUCCESS;
+}
+
+static void hub_maintenance(int reason, void *data, apr_wait_t status);
+
+static apr_status_t start_hub(ptth_sup *sup)
+{
+    sup_hub *hub = apr_pcalloc(sup->ppool, sizeof(*hub));
+    pid_t pid;
+
+    hub->generation = sup->generation;
+    sup->last_start = apr_time_now();
+    pid = fork();
+    if (pid < 0) {
+        apr_status_t rv = errno;
+        ap_log_error(APLOG_MARK, APLOG_ALERT, rv, sup->s, PTTHLOGNO(01106)
+                     "cannot fork the tunnel hub");
+        return rv;
+    }
+    if (pid == 0) {
+        apr_pool_t *hp;
+        int rc;
+
+        apr_pool_create(&hp, sup->pconf);
+        apr_pool_tag(hp, "ptth_hub");
+        if ((rc = ap_run_drop_privileges(hp, sup->s)) != 0) {
+            ap_log_error(APLOG_MARK, APLOG_ALERT, 0, sup->s, PTTHLOGNO(01107)
+                         "tunnel hub: cannot drop privileges");
+            exit(APEXIT_CHILDFATAL);
+        }
+        ptth_hub_main(hp, sup->s, sup->lspecs, sup->link_sock);
+        exit(0); /* not reached */
+    }
+    hub->proc.pid = pid;
+    hub->alive = 1;
+    sup->hub = hub;
+    /* Registered on the process pool: an old generation's hub stays
+     * supervised (and reaped) while it drains after a graceful restart. */
+    apr_proc_other_child_register(&hub->proc, hub_maintenance, hub, NULL,
+                                  sup->ppool);
+    return APR_SUCCESS;
+}
+
+static ptth_sup *sup_g;
+
+static void hub_maintenance(int reason, void *data, apr_wait_t status)
+{
+    sup_hub *hub = data;
+    ptth_sup *sup = sup_g;
+    int mpm_state = AP_MPMQ_STOPPING;
+
+    switch (reason) {
+    case APR_OC_REASON_DEATH:
+    case APR_OC_REASON_LOST:
+        hub->alive = 0;
+        apr_proc_other_child_unregister(hub);
+        ap_mpm_query(AP_MPMQ_MPM_STATE, &mpm_state);
+        if (sup && hub == sup->hub && mpm_state != AP_MPMQ_STOPPING) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup->s, PTTHLOGNO(01108)
+                         "tunnel hub (pid %" APR_PID_T_FMT ") died (%s %d), "
+                         "starting a new one", hub->proc.pid,
+                         WIFSIGNALED(status) ? "signal" : "exit status",
+                         WIFSIGNALED(status) ? WTERMSIG(status)
+                                             : WEXITSTATUS(status));
+            sup->hub = NULL;
+            start_hub(sup);
+        }
+        else if (sup) {
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, sup->s, PTTHLOGNO(01109)
+                         "tunnel hub of generation %d (pid %" APR_PID_T_FMT
+                         ") exited", hub->generation, hub->proc.pid);
+        }
+        break;
+    case APR_OC_REASON_RESTART:
+        /* httpd stops, or restarts hard: the hub goes too. */
+        apr_proc_other_child_unregister(hub);
+        break;
+    case APR_OC_REASON_UNREGISTER:
+        if (hub->alive) {
+            hub->alive = 0;
+            kill(hub->proc.pid, SIGTERM);
+        }
+        if (sup && hub == sup->hub) {
+            sup->hub = NULL;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+int ptth_hub_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                         apr_pool_t *ptemp, server_rec *s)
+{
+    ptth_router_sconf *conf = ptth_router_sconf_get(s);
+    ptth_sup *sup;
+    sup_hub *old;
+    void *data = NULL;
+    const char *path;
+
+    (void)plog; (void)ptemp;
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        return OK;
+    }
+    apr_pool_userdata_get(&data, SUP_KEY, s->process->pool);
+    sup = data;
+    if (!sup) {
+        sup = apr_pcalloc(s->process->pool, sizeof(*sup));
+        sup->ppool = s->process->pool;
+        sup->lsocks = apr_array_make(sup->ppool, 4, sizeof(sup_lsock *));
+        apr_pool_userdata_set(sup, SUP_KEY, apr_pool_cleanup_null, s->process->pool);
+    }
+    sup_g = sup;
+    sup->generation++;
+    sup->s = s;
+    sup->pconf = pconf;
+    old = sup->hub;
+
+    if (reconcile_listeners(sup, s, conf, pconf) != APR_SUCCESS) {
+        return !OK;
+    }
+    if (!conf->listeners->nelts) {
+        /* Nothing to serve; an old hub finishes its work and goes. */
+        if (old && old->alive) {
+            kill(old->proc.pid, SIGUSR1);
+        }
+        sup->hub = NULL;
+        link_path_g = NULL;
+        return OK;
+    }
+    path = conf->hub_socket ? conf->hub_socket
+         : ap_runtime_dir_relative(pconf, apr_psprintf(pconf, "ptth-hub.%"
+                                   APR_PID_T_FMT ".sock", getpid()));
+    if (open_link_socket(sup, s, path) != APR_SUCCESS) {
+        return !OK;
+    }
+    link_path_g = sup->link_path;
+
+    /* Make before break: the new hub accepts on the shared sockets before
+     * the old one is told to stop accepting and drain. */
+    sup->hub = NULL;
+    if (start_hub(sup) != APR_SUCCESS) {
+        return !OK;
+    }
+    if (old && old->alive) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, PTTHLOGNO(01110)
+                     "asking the previous tunnel hub (pid %" APR_PID_T_FMT
+                     ") to drain", old->proc.pid);
+        kill(old->proc.pid, SIGUSR1);
+    }
+    return OK;
+}
