@@ -342,6 +342,9 @@ static void hub_loop(ptth_hub *hub)
             hub_drain(hub);
         }
         hub_reap(hub);
+        /* Everything the last round queued goes out before we sleep. */
+        for_each_tunnel(hub, flush_tunnel, NULL);
+        hub_reap(hub);
         now = apr_time_now();
         if (hub->state != PTTH_HUB_RUNNING) {
             if (!hub_busy(hub)) {
@@ -400,7 +403,6 @@ static void hub_loop(ptth_hub *hub)
             for_each_tunnel(hub, tick_tunnel, &now);
             next_tick = now + apr_time_from_msec(100);
         }
-        for_each_tunnel(hub, flush_tunnel, NULL);
     }
 }
 

@@ -296,6 +296,7 @@ static void hub_maintenance(int reason, void *data, apr_wait_t status)
     sup_hub *hub = data;
     ptth_sup *sup = sup_g;
     int mpm_state = AP_MPMQ_STOPPING;
+    int current = sup && hub == sup->hub;
 
     switch (reason) {
     case APR_OC_REASON_DEATH:
@@ -303,7 +304,7 @@ static void hub_maintenance(int reason, void *data, apr_wait_t status)
         hub->alive = 0;
         apr_proc_other_child_unregister(hub);
         ap_mpm_query(AP_MPMQ_MPM_STATE, &mpm_state);
-        if (sup && hub == sup->hub && mpm_state != AP_MPMQ_STOPPING) {
+        if (current && mpm_state != AP_MPMQ_STOPPING) {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup->s, PTTHLOGNO(01108)
                          "tunnel hub (pid %" APR_PID_T_FMT ") died (%s %d), "
                          "starting a new one", hub->proc.pid,
