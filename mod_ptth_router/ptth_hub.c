@@ -357,7 +357,7 @@ static void hub_loop(ptth_hub *hub)
                 break;
             }
         }
-        if (getppid() != parent) {
+        if (hub->state == PTTH_HUB_RUNNING && getppid() != parent) {
             /* The httpd parent is gone (kill -9): nobody supervises us. */
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, hub->s, PTTHLOGNO(02305)
                          "hub %" APR_PID_T_FMT ": httpd parent died, exiting",

@@ -153,6 +153,7 @@ struct ptth_exchange {
     nghttp2_nv *nva;
     size_t nvlen;
     int has_body;                    /* request had no END_STREAM */
+    int head;                        /* HEAD: the response has no body */
     int req_ended;                   /* child finished sending */
     apr_array_header_t *req_trailers;
     ptth_buf body;                   /* request body not yet given to nghttp2 */

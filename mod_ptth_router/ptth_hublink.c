@@ -220,6 +220,11 @@ void ptth_exchange_failed(ptth_exchange *ex, ptth_link_reset_t code)
     ex_transit(ex, PTTH_EX_ENDED, ptth_link_reset_str(code));
     /* Whatever body the child still sends is read and dropped. */
     ptth_buf_free(&ex->body);
+    if (ex->hl->read_paused) {
+        ex->hl->read_paused = 0;
+        ex->hl->kick = 1;
+        ex->hl->hub->reap = 1;
+    }
     link_flush(ex->hl);
     exchange_check_done(ex);
 }
@@ -297,6 +302,7 @@ static void on_request(ptth_hublink *hl, const ptth_link_fhdr *fh,
     }
     hl->ex = ex;
     ex->has_body = !(fh->flags & PTTH_LF_END_STREAM);
+    ex->head = !strcmp(ex->req.method, "HEAD");
     ex->req_ended = !ex->has_body;
     ex->stream_id = -1;
     ex->pool = ptth_pool_get(hub, ex->req.pool, 0);
@@ -333,7 +339,12 @@ static void on_body(ptth_hublink *hl, const ptth_link_fhdr *fh,
         ex->req_ended = 1;
     }
     if (ex->state == PTTH_EX_ENDED) {
-        exchange_check_done(ex);    /* response side is over: drop it */
+        /* The response is over (or failed): drop the bytes, but let the
+         * stream send its END_STREAM so it can close (RFC 9113 8.1). */
+        if (ex->req_ended) {
+            ptth_tunnel_resume_body(ex);
+        }
+        exchange_check_done(ex);
         return;
     }
     if (fh->type == PTTH_LF_TRAILERS) {

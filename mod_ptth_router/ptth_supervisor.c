@@ -176,16 +176,6 @@ static apr_status_t reconcile_listeners(ptth_sup *sup, server_rec *s,
     return APR_SUCCESS;
 }
 
-static apr_status_t unlink_link_path(void *data)
-{
-    ptth_sup *sup = data;
-
-    if (sup->link_path) {
-        unlink(sup->link_path);
-    }
-    return APR_SUCCESS;
-}
-
 static apr_status_t open_link_socket(ptth_sup *sup, server_rec *s, const char *path)
 {
     struct sockaddr_un sun;
@@ -244,8 +234,6 @@ static apr_status_t open_link_socket(ptth_sup *sup, server_rec *s, const char *p
     }
     apr_socket_opt_set(sup->link_sock, APR_SO_NONBLOCK, 1);
     sup->link_path = apr_pstrdup(sup->link_p, path);
-    apr_pool_cleanup_register(sup->link_p, sup, unlink_link_path,
-                              apr_pool_cleanup_null);
     return APR_SUCCESS;
 }
 
@@ -253,7 +241,7 @@ static void hub_maintenance(int reason, void *data, apr_wait_t status);
 
 static apr_status_t start_hub(ptth_sup *sup)
 {
-    sup_hub *hub = apr_pcalloc(sup->ppool, sizeof(*hub));
+    sup_hub *hub = apr_pcalloc(sup->pconf, sizeof(*hub));
     pid_t pid;
 
     hub->generation = sup->generation;
@@ -282,14 +270,25 @@ static apr_status_t start_hub(ptth_sup *sup)
     hub->proc.pid = pid;
     hub->alive = 1;
     sup->hub = hub;
-    /* Registered on the process pool: an old generation's hub stays
-     * supervised (and reaped) while it drains after a graceful restart. */
+    /* On pconf, like mod_cgid's daemon: this callback is module code,
+     * which httpd unloads and reloads on every restart, so nothing that
+     * outlives the generation may point at it.  What happens to a hub
+     * when its generation ends is decided in hub_maintenance. */
     apr_proc_other_child_register(&hub->proc, hub_maintenance, hub, NULL,
-                                  sup->ppool);
+                                  sup->pconf);
     return APR_SUCCESS;
 }
 
 static ptth_sup *sup_g;
+
+/* Hand a hub that we stop supervising to the MPM, which reaps it when it
+ * exits and kills it if httpd stops first (mpm_common.h). */
+static void hand_to_mpm(sup_hub *hub, int sig)
+{
+    hub->alive = 0;
+    kill(hub->proc.pid, sig);
+    ap_register_extra_mpm_process(hub->proc.pid, hub->generation);
+}
 
 static void hub_maintenance(int reason, void *data, apr_wait_t status)
 {
@@ -314,22 +313,28 @@ static void hub_maintenance(int reason, void *data, apr_wait_t status)
             sup->hub = NULL;
             start_hub(sup);
         }
-        else if (sup) {
-            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, sup->s, PTTHLOGNO(01109)
-                         "tunnel hub of generation %d (pid %" APR_PID_T_FMT
-                         ") exited", hub->generation, hub->proc.pid);
-        }
         break;
     case APR_OC_REASON_RESTART:
-        /* httpd stops, or restarts hard: the hub goes too. */
+        /* The MPM reclaims its children: httpd stops or restarts hard. */
+        if (hub->alive) {
+            hand_to_mpm(hub, SIGTERM);
+        }
         apr_proc_other_child_unregister(hub);
         break;
     case APR_OC_REASON_UNREGISTER:
+        /* pconf goes away: a graceful restart (drain, make room for the
+         * next generation's hub) or the end of httpd (stop). */
         if (hub->alive) {
-            hub->alive = 0;
-            kill(hub->proc.pid, SIGTERM);
+            int exiting = ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_EXITING;
+            if (sup) {
+                ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, sup->s, PTTHLOGNO(01110)
+                             "tunnel hub (pid %" APR_PID_T_FMT ") of generation "
+                             "%d: %s", hub->proc.pid, hub->generation,
+                             exiting ? "stopping" : "draining");
+            }
+            hand_to_mpm(hub, exiting ? SIGTERM : SIGUSR1);
         }
-        if (sup && hub == sup->hub) {
+        if (current) {
             sup->hub = NULL;
         }
         break;
@@ -338,12 +343,22 @@ static void hub_maintenance(int reason, void *data, apr_wait_t status)
     }
 }
 
+/* The hub socket's path goes with httpd, not with a generation. */
+static apr_status_t unlink_at_exit(void *data)
+{
+    ptth_sup *sup = data;
+
+    if (sup->link_path && ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_EXITING) {
+        unlink(sup->link_path);
+    }
+    return APR_SUCCESS;
+}
+
 int ptth_hub_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                          apr_pool_t *ptemp, server_rec *s)
 {
     ptth_router_sconf *conf = ptth_router_sconf_get(s);
     ptth_sup *sup;
-    sup_hub *old;
     void *data = NULL;
     const char *path;
 
@@ -363,16 +378,11 @@ int ptth_hub_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     sup->generation++;
     sup->s = s;
     sup->pconf = pconf;
-    old = sup->hub;
 
     if (reconcile_listeners(sup, s, conf, pconf) != APR_SUCCESS) {
         return !OK;
     }
     if (!conf->listeners->nelts) {
-        /* Nothing to serve; an old hub finishes its work and goes. */
-        if (old && old->alive) {
-            kill(old->proc.pid, SIGUSR1);
-        }
         sup->hub = NULL;
         link_path_g = NULL;
         return OK;
@@ -384,18 +394,14 @@ int ptth_hub_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return !OK;
     }
     link_path_g = sup->link_path;
+    apr_pool_cleanup_register(pconf, sup, unlink_at_exit, apr_pool_cleanup_null);
 
-    /* Make before break: the new hub accepts on the shared sockets before
-     * the old one is told to stop accepting and drain. */
+    /* The previous generation's hub was told to drain when its pconf
+     * went (hub_maintenance); until this one accepts, children's
+     * connects and backends' dials wait in the shared sockets' backlogs. */
     sup->hub = NULL;
     if (start_hub(sup) != APR_SUCCESS) {
         return !OK;
-    }
-    if (old && old->alive) {
-        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, PTTHLOGNO(01110)
-                     "asking the previous tunnel hub (pid %" APR_PID_T_FMT
-                     ") to drain", old->proc.pid);
-        kill(old->proc.pid, SIGUSR1);
     }
     return OK;
 }

@@ -140,6 +140,18 @@ static int on_header(nghttp2_session *ngh, const nghttp2_frame *frame,
         ex->resp_bad = 1;
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
+    /* RFC 9113 8.2.1: a field the front end could not represent safely
+     * (CR, LF, NUL, uppercase or invalid name characters) makes the
+     * response malformed; never let it reach the user. */
+    if (!namelen || !nghttp2_check_header_value(value, valuelen)
+        || (name[0] == ':' ? !nghttp2_check_header_name(name + 1, namelen - 1)
+                           : !nghttp2_check_header_name(name, namelen))) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, t->hub->s, PTTHLOGNO(02008)
+                     "tunnel %u (%s): stream %d: invalid response header "
+                     "field, resetting it", t->id, t->peer, frame->hd.stream_id);
+        ex->resp_bad = 1;
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
     if (namelen == 7 && !memcmp(name, ":status", 7)) {
         if (ex->resp_final || valuelen != 3 || !apr_isdigit(value[0])
             || !apr_isdigit(value[1]) || !apr_isdigit(value[2])) {
@@ -232,6 +244,16 @@ static int on_data_chunk_recv(nghttp2_session *ngh, uint8_t flags,
         return 0;
     }
     ex->last_activity = apr_time_now();
+    if (ex->head || !ex->resp_final) {
+        /* RFC 9110 9.3.2: a response to HEAD has no content; DATA before
+         * the final response is malformed (RFC 9113 8.1). */
+        nghttp2_session_consume(ngh, stream_id, len);
+        if (!ex->resp_final) {
+            ex->resp_bad = 1;
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        }
+        return 0;
+    }
     ptth_exchange_data(ex, data, len, 0);
     return 0;
 }
@@ -361,6 +383,10 @@ static apr_status_t tunnel_session_create(ptth_tunnel *t)
     /* Window updates follow what the child has actually read, so a slow
      * user slows only its own stream (backpressure end to end). */
     nghttp2_option_set_no_auto_window_update(opt, 1);
+    /* nghttp2's HTTP messaging checks would turn a body on a HEAD
+     * response (mod_http2 sends one for some CGI responses) into a
+     * stream error; on_header validates every field itself instead. */
+    nghttp2_option_set_no_http_messaging(opt, 1);
     nghttp2_option_set_peer_max_concurrent_streams(opt, PTTH_INITIAL_MAX_STREAMS);
     rv = nghttp2_session_client_new2(&t->ngh, cbs, t, opt);
     nghttp2_option_del(opt);
