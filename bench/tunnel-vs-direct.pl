@@ -26,7 +26,7 @@ GetOptions('requests=i' => \$requests, 'clients=i' => \$clients,
            'mpm=s' => \$mpm, 'rounds=i' => \$rounds) or die "bad options\n";
 
 my $bport = free_port();
-my $r = router(mpm => $mpm,
+my $r = router(mpm => $mpm, modules => ['proxy_http'],
                proxy => ["ProxyPass /direct/ http://127.0.0.1:$bport/",
                          "ProxyPass / ptth://app/"]);
 $r->start or die "router does not start\n";
@@ -38,7 +38,7 @@ my (undef, undef) = big_file('bench-1m', 1024 * 1024);
 sub load {
     my ($path, $n) = @_;
     my $res = h2load({ limit => 600 }, '--h1', '-n', $n, '-c', $clients,
-                     '-H', 'Host: a.example',
+                     '-H', ':authority: a.example',
                      "http://127.0.0.1:$r->{port}$path");
     die "h2load failed: $res->{out}\n" unless $res->{seconds};
     return $res;

@@ -121,6 +121,13 @@ const char *ptth_parse_endpoint(apr_pool_t *p, const char *url, ptth_endpoint *e
     if (u.user || u.password) {
         return apr_psprintf(p, "'%s': credentials do not belong in the URL", url);
     }
+    if (u.port_str) {
+        /* apr_uri_parse keeps only 16 bits of the port: check the digits. */
+        long port;
+        if (ptth_parse_int(p, "port", u.port_str, 1, 65535, &port)) {
+            return apr_psprintf(p, "'%s': invalid port '%s'", url, u.port_str);
+        }
+    }
     ep->url = apr_pstrdup(p, url);
     ep->host = u.hostname;
     ep->port = u.port_str ? u.port

@@ -465,9 +465,39 @@ static reverse_map_fn reverse_map_for(const char *lname)
     return NULL;
 }
 
+/* A backend reached as ptth://POOL sees the pool as its host (without
+ * ProxyPreserveHost), so it writes absolute URLs as http(s)://POOL/...
+ * ProxyPassReverse names the worker URL, ptth://POOL/: try the URL in that
+ * form first, then as it came (for ProxyPassReverse http://POOL/). */
+static const char *location_reverse_map(request_rec *r, proxy_dir_conf *dconf,
+                                        const char *pool, const char *url)
+{
+    apr_size_t plen = strlen(pool), skip = 0;
+    const char *rest, *as_ptth, *mapped;
+
+    if (!ap_cstr_casecmpn(url, "http://", 7)) {
+        skip = 7;
+    }
+    else if (!ap_cstr_casecmpn(url, "https://", 8)) {
+        skip = 8;
+    }
+    if (skip && !ap_cstr_casecmpn(url + skip, pool, plen)) {
+        rest = url + skip + plen;
+        if (!*rest || *rest == '/' || *rest == '?' || *rest == '#') {
+            as_ptth = apr_pstrcat(r->pool, PTTH_SCHEME "://", pool, rest, NULL);
+            mapped = ap_proxy_location_reverse_map(r, dconf, as_ptth);
+            if (mapped != as_ptth && strcmp(mapped, as_ptth)) {
+                return mapped;
+            }
+        }
+    }
+    return ap_proxy_location_reverse_map(r, dconf, url);
+}
+
 /* Response head or trailers from the hub into an httpd table.  Hop-by-hop
  * fields go; in a head, ProxyPassReverse* applies. */
 static apr_status_t map_resp_fields(request_rec *r, proxy_dir_conf *dconf,
+                                    const char *pool,
                                     const apr_array_header_t *nvs,
                                     int trailers, apr_table_t **pt)
 {
@@ -497,7 +527,9 @@ static apr_status_t map_resp_fields(request_rec *r, proxy_dir_conf *dconf,
         name = camel_dup(r->pool, nv->name, nv->nlen);
         value = apr_pstrmemdup(r->pool, nv->value, nv->vlen);
         if (!trailers && (map = reverse_map_for(lname)) != NULL) {
-            value = map(r, dconf, value);
+            value = map == ap_proxy_location_reverse_map
+                  ? location_reverse_map(r, dconf, pool, value)
+                  : map(r, dconf, value);
         }
         if (APLOGrtrace2(r)) {
             ap_log_rerror(APLOG_MARK, APLOG_TRACE2, 0, r, "ptth: %s %s: %s",
@@ -790,7 +822,7 @@ static apr_status_t ex_on_interim(ptth_proxy_ex *ex,
         r->expecting_100 = 1;   /* as mod_proxy_http */
     }
 
-    rv = map_resp_fields(r, ex->dconf, resp->headers, 0, &hdrs);
+    rv = map_resp_fields(r, ex->dconf, ex->pool, resp->headers, 0, &hdrs);
     if (rv != APR_SUCCESS) {
         return ex_proto_error(ex, "bad interim response field");
     }
@@ -818,7 +850,7 @@ static apr_status_t ex_on_final(ptth_proxy_ex *ex,
     apr_status_t rv;
     int status = resp->status;
 
-    rv = map_resp_fields(r, ex->dconf, resp->headers, 0, &hdrs);
+    rv = map_resp_fields(r, ex->dconf, ex->pool, resp->headers, 0, &hdrs);
     if (rv != APR_SUCCESS) {
         return ex_proto_error(ex, "bad response field");
     }
@@ -956,7 +988,7 @@ static apr_status_t ex_on_trailers(ptth_proxy_ex *ex, const ptth_link_fhdr *fh,
     }
     if (ptth_link_decode_trailers(ex->r->pool, payload, fh->length, &nvs)
             != APR_SUCCESS
-        || map_resp_fields(ex->r, ex->dconf, nvs, 1, &t) != APR_SUCCESS) {
+        || map_resp_fields(ex->r, ex->dconf, ex->pool, nvs, 1, &t) != APR_SUCCESS) {
         return ex_proto_error(ex, "malformed TRAILERS");
     }
     ex->worker->s->read += fh->length;

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that building, testing and the demo need,
+# but only those that are missing.  As root directly; otherwise through
+# sudo when it works without a password prompt; otherwise prints the
+# command to run and fails.
+#
+# Licensed under the Apache License, Version 2.0.
+set -euo pipefail
+
+PACKAGES=(
+    apache2            # httpd 2.4, mod_proxy, mod_http2, the MPMs
+    apache2-dev        # apxs and the httpd headers
+    libapr1-dev libaprutil1-dev
+    libnghttp2-dev     # router: HTTP/2 client sessions
+    libssl-dev         # backend: TLS client
+    gcc make libc6-dev
+    nghttp2-client     # nghttp, h2load
+    curl
+    socat
+    perl               # test harness (Test::More, prove are core perl)
+    golang-go golang-golang-x-net-dev   # Go interop tests (t/go/)
+    procps             # ps, for diagnostics
+    passwd             # useradd, for the unprivileged test user
+    util-linux         # runuser
+    coreutils          # timeout
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all ${#PACKAGES[@]} packages are installed"
+    exit 0
+fi
+
+echo "install-deps: missing: ${missing[*]}"
+cmd=(apt-get install -y --no-install-recommends "${missing[@]}")
+if [ "$(id -u)" -eq 0 ]; then
+    SUDO=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    SUDO=(sudo -n)
+else
+    echo "install-deps: not root and no password-less sudo; run as root:" >&2
+    echo "  apt-get update && DEBIAN_FRONTEND=noninteractive ${cmd[*]}" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# We only need apache2's files: keep its package scripts from starting the
+# system service on port 80 (policy-rc.d exit 101 = "action forbidden"),
+# unless the machine already has a policy of its own.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
+    "${SUDO[@]}" chmod 755 "$policy"
+    own_policy=1
+fi
+cleanup() { if [ "$own_policy" = 1 ]; then "${SUDO[@]}" rm -f "$policy"; fi; }
+trap cleanup EXIT
+"${SUDO[@]}" apt-get update -q
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive "${cmd[@]}"
+echo "install-deps: installed ${missing[*]}"

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# What `make test` (and, with PTTH_SANITIZE=1, `make test-asan`) runs:
+#   1. install missing Debian packages (build/install-deps.sh)
+#   2. build both modules with apxs (sanitizer flags when PTTH_SANITIZE=1)
+#   3. run the TAP suite t/*.t with prove, as an unprivileged user: when
+#      started as root, as the system user "ptthtest" (created if missing)
+#      on a copy of the tree in a scratch directory.
+# The exit status is prove's.
+#
+# Environment: PTTH_SANITIZE=1, PROVE_FLAGS (default "-r --timer"),
+# PTTH_TESTS (default "t/"), PTTH_TEST_USER (default ptthtest),
+# PTTH_KEEP=1 keeps the scratch directory after a passing run.
+#
+# Licensed under the Apache License, Version 2.0.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+build/install-deps.sh
+
+# ------------------------------------------------------------------ build
+SAN=${PTTH_SANITIZE:-0}
+flavour=plain
+make_args=()
+if [ "$SAN" = 1 ]; then
+    flavour=sanitize
+    make_args=(SAN_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer"
+               SAN_LDFLAGS="-fsanitize=address,undefined")
+fi
+stamp=build/obj/flavour
+prev=$(cat "$stamp" 2>/dev/null || echo none)
+if { [ "$prev" != none ] && [ "$prev" != "$flavour" ]; } ||
+   { [ "$prev" = none ] && [ "$flavour" = sanitize ]; }; then
+    # The previous build had other flags: make cannot see that by itself.
+    make clean >/dev/null
+fi
+build_rc=0
+# -k: a module that does not build must not keep the other from being tested.
+make -k all "${make_args[@]}" || build_rc=$?
+mkdir -p build/obj
+echo "$flavour" > "$stamp"
+if [ "$build_rc" != 0 ]; then
+    echo "run-tests: BUILD FAILED (make exit $build_rc); running the tests anyway" >&2
+fi
+
+if [ "$SAN" = 1 ]; then
+    asan=$(readlink -f "$(gcc -print-file-name=libasan.so)")
+    ubsan=$(readlink -f "$(gcc -print-file-name=libubsan.so)")
+    export PTTH_SAN_PRELOAD="$asan:$ubsan"
+    export PTTH_SANITIZE=1
+    echo "run-tests: sanitizers on; httpd runs with LD_PRELOAD=$PTTH_SAN_PRELOAD"
+fi
+
+# ------------------------------------------------------------------ tests
+PROVE_FLAGS=${PROVE_FLAGS:--r --timer}
+TESTS=${PTTH_TESTS:-t/}
+start=$(date +%s)
+
+run_prove() {   # $1: directory of the tree to test; then the command prefix
+    local dir=$1; shift
+    set +e
+    "$@" env -C "$dir" timeout -k 10 3000 prove $PROVE_FLAGS $TESTS
+    local rc=$?
+    set -e
+    return $rc
+}
+
+rc=0
+if [ "$(id -u)" -eq 0 ]; then
+    user=${PTTH_TEST_USER:-ptthtest}
+    if ! id "$user" >/dev/null 2>&1; then
+        useradd --system --no-create-home --home-dir /nonexistent \
+                --shell /usr/sbin/nologin "$user"
+        echo "run-tests: created system user $user"
+    fi
+    scratch=$(mktemp -d "${TMPDIR:-/tmp}/ptth-tests.XXXXXX")
+    mkdir -p "$scratch/src" "$scratch/tmp" "$scratch/home"
+    # A copy of the tree: the checkout may live where $user cannot read
+    # (e.g. under /root), and the tests write scratch files.
+    tar -C "$ROOT" --exclude=./.git --exclude=./t/tmp --exclude=./demo -cf - . \
+        | tar -C "$scratch/src" -xf -
+    chown -R "$user:" "$scratch"
+    chmod 755 "$scratch"
+    echo "run-tests: running the suite as $user in $scratch"
+    run_prove "$scratch/src" runuser -u "$user" -- env \
+        HOME="$scratch/home" PTTH_TEST_TMP="$scratch/tmp" \
+        PTTH_GOCACHE="$scratch/gocache" PATH="$PATH" LANG=C.UTF-8 \
+        PTTH_SANITIZE="${PTTH_SANITIZE:-}" PTTH_SAN_PRELOAD="${PTTH_SAN_PRELOAD:-}" \
+        || rc=$?
+    logs="$scratch/tmp"
+    if [ "$rc" = 0 ] && [ "${PTTH_KEEP:-0}" != 1 ]; then
+        rm -rf "$scratch"
+        logs=""
+    fi
+else
+    mkdir -p "$ROOT/t/tmp"
+    run_prove "$ROOT" env PTTH_TEST_TMP="$ROOT/t/tmp" \
+        PTTH_GOCACHE="$ROOT/t/tmp/gocache" || rc=$?
+    logs="$ROOT/t/tmp"
+fi
+
+echo "run-tests: suite took $(( $(date +%s) - start )) s, prove exit status $rc"
+if [ -n "$logs" ]; then
+    echo "run-tests: server configs and logs are under $logs/<test>/"
+fi
+exit "$rc"

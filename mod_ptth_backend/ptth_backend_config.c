@@ -1,0 +1,387 @@
+/* Licensed to the Apache Software Foundation (ASF) under one or more
+ * contributor license agreements; and licensed under the Apache License,
+ * Version 2.0 (the "License"); you may not use this file except in
+ * compliance with the License.  You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/* Directives of mod_ptth_backend.
+ *
+ * All of them belong to the server config (global, outside <VirtualHost>).
+ * Without PTTHConnect the module does nothing.
+ *
+ * PTTHConnect URL [tunnels=N] [address=IP:PORT]
+ *     Dial the ptth router at URL and serve this server's virtual hosts on
+ *     the connection with HTTP/2 (mod_http2 must be loaded).  Repeatable,
+ *     one line per router.  This build accepts tcp://host:port only: the
+ *     seed-compatible plain mode, where the router speaks HTTP/2 (prior
+ *     knowledge, RFC 9113 section 3.3) as soon as the connection is up, with
+ *     no handshake and no TLS; use it on trusted networks only.  http:// and
+ *     https:// (the authenticated PTTH Upgrade handshake) are refused.
+ *       tunnels=N        tunnels to this router, overrides PTTHTunnels
+ *       address=IP:PORT  local address the tunnel pretends to have,
+ *                        overrides PTTHVirtualAddress
+ *
+ * PTTHTunnels N                      default 2, 1..64
+ *     How many tunnels the whole server keeps to each PTTHConnect router,
+ *     whatever the number of MPM children.
+ *
+ * PTTHVirtualAddress IP:PORT         default: the first Listen address
+ *     The local address tunnel connections pretend to have arrived on.  It
+ *     selects the virtual host set exactly as for a connection accepted on
+ *     that address: <VirtualHost *:PORT> or <VirtualHost IP:PORT>, then
+ *     ServerName/ServerAlias by the :authority of each request.  The address
+ *     needs no Listen, so a <VirtualHost> just for tunnels is possible.
+ *
+ * PTTHReconnect MIN MAX              default 500ms 30s
+ *     Jittered exponential backoff between failed dials.  It resets after
+ *     a tunnel served a request or stayed up for 5 seconds; such a tunnel
+ *     is re-dialed at once when the router closes it.
+ *
+ * PTTHConnectTimeout T               default 10s
+ *     Limit for establishing the TCP connection.
+ *
+ * PTTHDrainTimeout T                 default 30s
+ *     On graceful restart or stop, how long requests in flight on a tunnel
+ *     may take before the tunnel is closed anyway.  0 closes at once.
+ *
+ * Durations take the units of Timeout-like directives: ms, s, mi, h; a bare
+ * number is seconds.
+ */
+
+#include <arpa/inet.h>
+
+#include <apr_strings.h>
+
+#include <http_core.h>
+
+#include "ptth_backend.h"
+#include "ptth_backend_config.h"
+#include "ptth_seat.h"
+
+void *ptth_backend_create_sconf(apr_pool_t *p, server_rec *s)
+{
+    ptth_backend_sconf *conf = apr_pcalloc(p, sizeof(*conf));
+
+    (void)s;
+    conf->connects = apr_array_make(p, 2, sizeof(ptth_connect));
+    conf->tunnels = PTTH_DEFAULT_TUNNELS;
+    conf->reconnect_min = PTTH_DEFAULT_RECONNECT_MIN;
+    conf->reconnect_max = PTTH_DEFAULT_RECONNECT_MAX;
+    conf->connect_timeout = PTTH_DEFAULT_CONNECT_TIMEOUT;
+    conf->drain_timeout = PTTH_DEFAULT_DRAIN_TIMEOUT;
+    return conf;
+}
+
+ptth_backend_sconf *ptth_backend_sconf_get(server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &ptth_backend_module);
+}
+
+int ptth_connect_tunnels(const ptth_backend_sconf *conf, const ptth_connect *pc)
+{
+    return pc->tunnels > 0 ? pc->tunnels : conf->tunnels;
+}
+
+static ptth_backend_sconf *cmd_sconf(cmd_parms *cmd)
+{
+    return ap_get_module_config(cmd->server->module_config,
+                                &ptth_backend_module);
+}
+
+/* "IP:PORT" with a numeric address: the address only feeds the virtual
+ * host lookup (ap_update_vhost_given_ip), which compares addresses, so a
+ * name that might resolve differently later is refused. */
+static const char *parse_vaddr(cmd_parms *cmd, const char *directive,
+                               const char *arg, apr_sockaddr_t **psa)
+{
+    const char *host = NULL, *err;
+    apr_port_t port = 0;
+    unsigned char buf[sizeof(struct in6_addr)];
+    apr_status_t rv;
+
+    err = ptth_parse_hostport(cmd->temp_pool, arg, &host, &port);
+    if (err) {
+        return apr_psprintf(cmd->pool, "%s: %s (expected IP:PORT)",
+                            directive, err);
+    }
+    if (!host || (inet_pton(AF_INET, host, buf) != 1
+                  && inet_pton(AF_INET6, host, buf) != 1)) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not an IP:PORT "
+                            "(a numeric address, e.g. 127.0.0.1:8080 or "
+                            "[::1]:8080)", directive, arg);
+    }
+    rv = apr_sockaddr_info_get(psa, host, APR_UNSPEC, port, 0, cmd->pool);
+    if (rv != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "%s: cannot use '%s' as an address",
+                            directive, arg);
+    }
+    return NULL;
+}
+
+static const char *cmd_connect(cmd_parms *cmd, void *dconf,
+                               int argc, char *const argv[])
+{
+    ptth_backend_sconf *conf = cmd_sconf(cmd);
+    ptth_connect *pc;
+    const char *err;
+    int i;
+
+    (void)dconf;
+    if ((err = ap_check_cmd_context(cmd, GLOBAL_ONLY))) {
+        return err;
+    }
+    if (argc < 1) {
+        return "PTTHConnect: needs a router URL, e.g. tcp://router:8887";
+    }
+
+    pc = apr_pcalloc(cmd->pool, sizeof(*pc));
+    err = ptth_parse_endpoint(cmd->pool, argv[0], &pc->ep);
+    if (err) {
+        return apr_pstrcat(cmd->pool, "PTTHConnect: ", err, NULL);
+    }
+    if (pc->ep.scheme == PTTH_EP_HTTPS) {
+        return "PTTHConnect: https:// (PTTH handshake) is not supported by "
+               "this build yet; use tcp://";
+    }
+    if (pc->ep.scheme == PTTH_EP_HTTP) {
+        return "PTTHConnect: http:// (PTTH handshake) is not supported by "
+               "this build yet; use tcp://";
+    }
+
+    for (i = 1; i < argc; ++i) {
+        char *word = apr_pstrdup(cmd->temp_pool, argv[i]), *key, *val;
+
+        if (ptth_split_kv(word, &key, &val) != 0) {
+            return apr_psprintf(cmd->pool, "PTTHConnect: '%s' is not a "
+                                "key=value parameter (tunnels=N, "
+                                "address=IP:PORT)", argv[i]);
+        }
+        if (!strcasecmp(key, "tunnels")) {
+            long n;
+            err = ptth_parse_int(cmd->pool, "PTTHConnect tunnels", val,
+                                 1, PTTH_MAX_TUNNELS, &n);
+            if (err) {
+                return err;
+            }
+            pc->tunnels = (int)n;
+        }
+        else if (!strcasecmp(key, "address")) {
+            err = parse_vaddr(cmd, "PTTHConnect address", val, &pc->vaddr);
+            if (err) {
+                return err;
+            }
+            pc->vaddr_arg = apr_pstrdup(cmd->pool, val);
+        }
+        else {
+            return apr_psprintf(cmd->pool, "PTTHConnect: unknown parameter "
+                                "'%s' (known: tunnels=N, address=IP:PORT)",
+                                key);
+        }
+    }
+
+    for (i = 0; i < conf->connects->nelts; ++i) {
+        const ptth_connect *o = &APR_ARRAY_IDX(conf->connects, i, ptth_connect);
+        if (!strcasecmp(o->ep.host, pc->ep.host) && o->ep.port == pc->ep.port) {
+            return apr_psprintf(cmd->pool, "PTTHConnect: %s is configured "
+                                "twice (use tunnels=N for more tunnels)",
+                                pc->ep.url);
+        }
+    }
+    APR_ARRAY_PUSH(conf->connects, ptth_connect) = *pc;
+    return NULL;
+}
+
+static const char *cmd_tunnels(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err;
+    long n;
+
+    (void)dconf;
+    if ((err = ap_check_cmd_context(cmd, GLOBAL_ONLY))) {
+        return err;
+    }
+    err = ptth_parse_int(cmd->pool, "PTTHTunnels", arg, 1, PTTH_MAX_TUNNELS, &n);
+    if (err) {
+        return err;
+    }
+    cmd_sconf(cmd)->tunnels = (int)n;
+    return NULL;
+}
+
+static const char *cmd_vaddr(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    ptth_backend_sconf *conf = cmd_sconf(cmd);
+    const char *err;
+
+    (void)dconf;
+    if ((err = ap_check_cmd_context(cmd, GLOBAL_ONLY))) {
+        return err;
+    }
+    err = parse_vaddr(cmd, "PTTHVirtualAddress", arg, &conf->vaddr);
+    if (err) {
+        return err;
+    }
+    conf->vaddr_arg = apr_pstrdup(cmd->pool, arg);
+    return NULL;
+}
+
+static const char *cmd_reconnect(cmd_parms *cmd, void *dconf,
+                                 const char *amin, const char *amax)
+{
+    ptth_backend_sconf *conf = cmd_sconf(cmd);
+    apr_interval_time_t tmin, tmax;
+    const char *err;
+
+    (void)dconf;
+    if ((err = ap_check_cmd_context(cmd, GLOBAL_ONLY))) {
+        return err;
+    }
+    if ((err = ptth_parse_duration(cmd->pool, "PTTHReconnect", amin, "s", &tmin))
+        || (err = ptth_parse_duration(cmd->pool, "PTTHReconnect", amax, "s",
+                                      &tmax))) {
+        return err;
+    }
+    if (tmin <= 0) {
+        return "PTTHReconnect: the minimum delay must be greater than 0";
+    }
+    if (tmax < tmin) {
+        return "PTTHReconnect: the maximum delay must not be smaller than "
+               "the minimum";
+    }
+    conf->reconnect_min = tmin;
+    conf->reconnect_max = tmax;
+    return NULL;
+}
+
+static const char *cmd_connect_timeout(cmd_parms *cmd, void *dconf,
+                                       const char *arg)
+{
+    ptth_backend_sconf *conf = cmd_sconf(cmd);
+    apr_interval_time_t t;
+    const char *err;
+
+    (void)dconf;
+    if ((err = ap_check_cmd_context(cmd, GLOBAL_ONLY))) {
+        return err;
+    }
+    if ((err = ptth_parse_duration(cmd->pool, "PTTHConnectTimeout", arg, "s",
+                                   &t))) {
+        return err;
+    }
+    if (t <= 0) {
+        return "PTTHConnectTimeout: must be greater than 0";
+    }
+    conf->connect_timeout = t;
+    return NULL;
+}
+
+static const char *cmd_drain_timeout(cmd_parms *cmd, void *dconf,
+                                     const char *arg)
+{
+    ptth_backend_sconf *conf = cmd_sconf(cmd);
+    apr_interval_time_t t;
+    const char *err;
+
+    (void)dconf;
+    if ((err = ap_check_cmd_context(cmd, GLOBAL_ONLY))) {
+        return err;
+    }
+    if ((err = ptth_parse_duration(cmd->pool, "PTTHDrainTimeout", arg, "s",
+                                   &t))) {
+        return err;
+    }
+    conf->drain_timeout = t;
+    return NULL;
+}
+
+const command_rec ptth_backend_cmds[] = {
+    AP_INIT_TAKE_ARGV("PTTHConnect", cmd_connect, NULL, RSRC_CONF,
+        "PTTHConnect tcp://router:port [tunnels=N] [address=IP:PORT] - "
+        "dial a ptth router and serve this server's virtual hosts on it"),
+    AP_INIT_TAKE1("PTTHTunnels", cmd_tunnels, NULL, RSRC_CONF,
+        "tunnels the whole server keeps to each PTTHConnect router "
+        "(1-64, default 2)"),
+    AP_INIT_TAKE1("PTTHVirtualAddress", cmd_vaddr, NULL, RSRC_CONF,
+        "IP:PORT tunnel connections pretend to have arrived on, for virtual "
+        "host selection (default: the first Listen)"),
+    AP_INIT_TAKE2("PTTHReconnect", cmd_reconnect, NULL, RSRC_CONF,
+        "minimum and maximum delay between failed dials "
+        "(default 500ms 30s)"),
+    AP_INIT_TAKE1("PTTHConnectTimeout", cmd_connect_timeout, NULL, RSRC_CONF,
+        "limit for establishing a tunnel's TCP connection (default 10s)"),
+    AP_INIT_TAKE1("PTTHDrainTimeout", cmd_drain_timeout, NULL, RSRC_CONF,
+        "how long requests in flight may take on graceful restart or stop "
+        "(default 30s)"),
+    { NULL }
+};
+
+int ptth_backend_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                              apr_pool_t *ptemp, server_rec *s)
+{
+    ptth_backend_sconf *conf = ptth_backend_sconf_get(s);
+
+    (void)pconf; (void)plog; (void)ptemp;
+    if (conf->connects->nelts == 0) {
+        return OK;
+    }
+    /* The tunnels are served by mod_http2 (h2c prior knowledge); without
+     * it the router's preface would be parsed as an HTTP/1.1 request. */
+    if (!ap_find_linked_module("mod_http2.c")) {
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
+                     PTTHLOGNO(03001) "PTTHConnect needs mod_http2: add "
+                     "`LoadModule http2_module modules/mod_http2.so`");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    return OK;
+}
+
+int ptth_backend_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                             apr_pool_t *ptemp, server_rec *s)
+{
+    ptth_backend_sconf *conf = ptth_backend_sconf_get(s);
+    apr_status_t rv;
+    int i, total = 0;
+
+    (void)plog; (void)ptemp;
+    conf->seats = NULL;
+    if (conf->connects->nelts == 0
+        || ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        /* Nothing to dial, or the first (dry) run of the config. */
+        return OK;
+    }
+
+    for (i = 0; i < conf->connects->nelts; ++i) {
+        ptth_connect *pc = &APR_ARRAY_IDX(conf->connects, i, ptth_connect);
+        pc->seat_base = total;
+        total += ptth_connect_tunnels(conf, pc);
+    }
+
+    /* A new segment per generation: see ptth_seat.h. */
+    rv = ptth_seats_create(&conf->seats, total, pconf);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, PTTHLOGNO(03002)
+                     "cannot create shared memory for %d tunnel seats", total);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    conf->total_seats = total;
+
+    for (i = 0; i < conf->connects->nelts; ++i) {
+        const ptth_connect *pc = &APR_ARRAY_IDX(conf->connects, i, ptth_connect);
+        const char *vaddr = pc->vaddr_arg ? pc->vaddr_arg
+                          : conf->vaddr_arg ? conf->vaddr_arg
+                          : "the first Listen address";
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, PTTHLOGNO(03003)
+                     "will keep %d tunnel(s) to %s, serving virtual hosts "
+                     "of %s", ptth_connect_tunnels(conf, pc), pc->ep.url,
+                     vaddr);
+    }
+    return OK;
+}

@@ -1,0 +1,467 @@
+/* Licensed to the Apache Software Foundation (ASF) under one or more
+ * contributor license agreements; and licensed under the Apache License,
+ * Version 2.0 (the "License"); you may not use this file except in
+ * compliance with the License.  You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+/* Serving a dialed connection: build the conn_rec, give it a base server
+ * that lets mod_http2 take it, run the connection hooks, and under an async
+ * MPM (event) play the MPM's part between mod_http2's passes.
+ *
+ * Why not ap_process_connection(): it would pick the base server by local
+ * address and run the hooks, but mod_http2 only serves prior-knowledge h2c
+ * when the base server's Protocols list "h2c" (h2_c1_allows_direct() ->
+ * ap_is_allowed_protocol(), H2Direct being on by default for cleartext),
+ * and in sync MPMs it closes an idle session after KeepAliveTimeout, before
+ * the first stream after Timeout (h2_session_process(), reading
+ * session->s, the server given to h2_conn_ctx_create_for_c1(), which is
+ * c->base_server).  So we do its steps ourselves and put a shallow copy of
+ * the chosen server in c->base_server: Protocols plus "h2c", very long
+ * Timeout/KeepAliveTimeout.  Keeping the tunnel alive is the router's job
+ * (HTTP/2 PING, RFC 9113 section 6.7).  Everything per stream uses the real
+ * server again: the per-stream connections (c2) get it back in
+ * pre_connection, requests are matched against the real name-based virtual
+ * hosts through c->vhost_lookup_data, and mod_http2 takes each stream's
+ * timeout from r->server.
+ */
+
+#include <errno.h>
+#include <sys/socket.h>
+
+#include <apr_atomic.h>
+#include <apr_portable.h>
+#include <apr_strings.h>
+
+#include <httpd.h>
+#include <http_config.h>
+#include <http_connection.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_main.h>
+#include <http_protocol.h>
+#include <http_vhost.h>
+#include <util_filter.h>
+
+#include "ptth_backend.h"
+#include "ptth_dialer.h"
+#include "ptth_serve.h"
+
+/* "Forever" for mod_http2's idle waits.  Not larger: mod_http2 polls with
+ * it, and the poll takes milliseconds in an int. */
+#define PTTH_TUNNEL_IDLE_TIMEOUT   apr_time_from_sec(24 * 3600)
+
+/* The mpm_event per-connection state is private to event.c; mod_http2 copies
+ * the MPM's conn config of the tunnel to every stream, and event's
+ * pre_connection/pre_read_request/post_read_request hooks then use it, so
+ * it must exist: a zeroed block larger than event_conn_state_t. */
+#define PTTH_EVENT_CONN_STATE_SIZE 4096
+
+/**
+ * A tunnel connection, in its conn_config (ptrans).  Per-stream connections
+ * find it through c->master.
+ */
+typedef struct ptth_serve_conn {
+    ptth_tunnel *t;
+    conn_rec *c;
+    apr_socket_t *sock;
+    server_rec *orig;       /* the server the virtual address selected */
+    server_rec *tunnel_s;   /* its copy in c->base_server, for mod_http2 */
+} ptth_serve_conn;
+
+/*******************************************************************************
+ * the tunnel's base server
+ ******************************************************************************/
+
+static apr_array_header_t *protocols_with_h2c(apr_pool_t *p,
+                                              apr_array_header_t *protos)
+{
+    apr_array_header_t *a;
+
+    if (!protos || protos->nelts == 0) {
+        /* No Protocols: httpd allows http/1.1 only. */
+        a = apr_array_make(p, 2, sizeof(const char *));
+        APR_ARRAY_PUSH(a, const char *) = "h2c";
+        APR_ARRAY_PUSH(a, const char *) = AP_PROTOCOL_HTTP1;
+        return a;
+    }
+    if (ap_array_str_contains(protos, "h2c")) {
+        return protos;
+    }
+    a = apr_array_copy(p, protos);
+    APR_ARRAY_PUSH(a, const char *) = "h2c";
+    return a;
+}
+
+static server_rec *tunnel_server(server_rec *orig, apr_pool_t *p)
+{
+    server_rec *s = apr_pmemdup(p, orig, sizeof(*s));
+    core_server_config *core;
+    ap_conf_vector_t *v;
+    module *m;
+
+    /* A config vector of the right length (ap_create_conn_config sizes it
+     * like every other), holding the same per-module configs... */
+    v = ap_create_conn_config(p);
+    for (m = ap_top_module; m; m = m->next) {
+        ap_set_module_config(v, m, ap_get_module_config(orig->module_config, m));
+    }
+    /* ...except core's, whose Protocols gains h2c. */
+    core = apr_pmemdup(p, ap_get_core_module_config(orig->module_config),
+                       sizeof(*core));
+    core->protocols = protocols_with_h2c(p, core->protocols);
+    ap_set_module_config(v, &core_module, core);
+
+    s->module_config = v;
+    s->timeout = PTTH_TUNNEL_IDLE_TIMEOUT;
+    s->keep_alive_timeout = PTTH_TUNNEL_IDLE_TIMEOUT;
+    return s;
+}
+
+/*******************************************************************************
+ * the event "mini MPM"
+ ******************************************************************************/
+
+/* Flush what the output filters hold, as the event MPM does in
+ * WRITE_COMPLETION: the last (core) output filter with no brigade. */
+static apr_status_t flush_output(conn_rec *c)
+{
+    ap_filter_t *f = c->output_filters;
+
+    if (!f) {
+        return APR_SUCCESS;
+    }
+    while (f->next) {
+        f = f->next;
+    }
+    return f->frec->filter_func.out_func(f, NULL);
+}
+
+/* Wait for the socket as an MPM would, but:
+ *  - with nothing in flight (idle keepalive, or a fresh session waiting
+ *    for its first stream) there is no time limit: the router decides when
+ *    an idle tunnel is dead;
+ *  - with requests in flight the limit is the virtual host's Timeout, like
+ *    the event MPM's for a session blocked on flow control (RFC 9113
+ *    section 5.2): a router that stops reading loses the tunnel;
+ *  - on a graceful stop an idle tunnel stays for the handover period (see
+ *    ptth_dialer.h), a busy one until PTTHDrainTimeout.
+ * Returns NULL when the socket is ready, else why the connection ends. */
+static const char *wait_io(ptth_serve_conn *sc, apr_int16_t events, int idle)
+{
+    ptth_tunnel *t = sc->t;
+
+    for (;;) {
+        ptth_stop_mode mode = ptth_tunnel_stopping(t);
+        int quiet = idle || (apr_atomic_read32(&t->inflight) == 0
+                             && apr_atomic_read32(&t->requests) == 0);
+        apr_interval_time_t timeout = quiet ? -1 : sc->orig->timeout;
+        int io_limit = !quiet;
+        apr_status_t rv;
+
+        if (mode == PTTH_STOP_NOW) {
+            return "stopping";
+        }
+        if (mode == PTTH_STOP_GRACEFUL) {
+            apr_time_t now = apr_time_now(), drain, handover, limit;
+
+            ptth_tunnel_deadlines(t, &drain, &handover);
+            if (quiet) {
+                if (now >= handover) {
+                    return "stopping, nothing in flight";
+                }
+                limit = handover;
+            }
+            else {
+                ptth_tunnel_transit(t, PTTH_TUN_ST_DRAINING,
+                                    "stopping, requests in flight");
+                if (now >= drain) {
+                    return "PTTHDrainTimeout reached";
+                }
+                limit = drain;
+            }
+            if (timeout < 0 || limit - now < timeout) {
+                timeout = limit - now;
+                io_limit = 0;
+            }
+        }
+
+        rv = ptth_tunnel_wait(t, sc->sock, events, timeout);
+        if (rv == APR_SUCCESS) {
+            return NULL;
+        }
+        if (rv == APR_EINTR) {
+            continue;   /* woken for a stop: look again */
+        }
+        if (APR_STATUS_IS_TIMEUP(rv)) {
+            if (io_limit) {
+                return "no progress within Timeout (router stopped reading?)";
+            }
+            continue;   /* a stop deadline: look again */
+        }
+        ap_log_cerror(APLOG_MARK, APLOG_ERR, rv, sc->c, PTTHLOGNO(03030)
+                      "tunnel %s: poll failed", t->name);
+        return "poll failed";
+    }
+}
+
+/* What process_connection left in c->cs decides what happens next, as in
+ * the event MPM's process_socket().  Returns NULL to re-enter the
+ * process_connection hooks, else why the connection ends. */
+static const char *wait_for_next(ptth_serve_conn *sc)
+{
+    conn_rec *c = sc->c;
+    conn_state_t *cs = c->cs;
+    const char *why;
+
+    for (;;) {
+        switch (cs->state) {
+        case CONN_STATE_ASYNC_WAITIO:
+            /* mod_http2: a fresh session, or all streams blocked on flow
+             * control; come back when the socket is ready. */
+            return wait_io(sc, cs->sense == CONN_SENSE_WANT_WRITE
+                               ? APR_POLLOUT : APR_POLLIN, 0);
+
+        case CONN_STATE_WRITE_COMPLETION:
+            if (flush_output(c) != APR_SUCCESS) {
+                return "write to the router failed";
+            }
+            if (c->data_in_output_filters || cs->sense == CONN_SENSE_WANT_READ) {
+                /* Output pending, or (mod_http2 on MPMs without
+                 * AP_MPMQ_CAN_WAITIO) "wait for input, then call me". */
+                why = wait_io(sc, cs->sense == CONN_SENSE_WANT_READ
+                                  ? APR_POLLIN : APR_POLLOUT, 0);
+                if (why) {
+                    return why;
+                }
+                if (c->clogging_input_filters) {
+                    return NULL;
+                }
+                cs->sense = CONN_SENSE_DEFAULT;
+                continue;
+            }
+            if (c->keepalive != AP_CONN_KEEPALIVE || c->aborted) {
+                return "session ended";
+            }
+            if (c->data_in_input_filters) {
+                return NULL;
+            }
+            cs->state = CONN_STATE_KEEPALIVE;
+            return wait_io(sc, APR_POLLIN, 1);
+
+        case CONN_STATE_KEEPALIVE:
+            return wait_io(sc, APR_POLLIN, 1);
+
+        default:
+            return "session ended";
+        }
+    }
+}
+
+static const char *serve_async(ptth_serve_conn *sc, int rc)
+{
+    conn_rec *c = sc->c;
+    conn_state_t *cs = c->cs;
+    const char *why;
+
+    for (;;) {
+        /* The event MPM's reading of the hooks' result. */
+        if (rc == DONE) {
+            rc = OK;
+        }
+        if (rc == OK) {
+            if (cs->state == CONN_STATE_PROCESSING) {
+                cs->state = CONN_STATE_LINGER;
+            }
+            else if (cs->state == CONN_STATE_KEEPALIVE) {
+                cs->state = CONN_STATE_WRITE_COMPLETION;
+            }
+        }
+        if (rc != OK) {
+            return "connection processing failed";
+        }
+        if (c->aborted) {
+            return "connection aborted";
+        }
+        if (cs->state != CONN_STATE_ASYNC_WAITIO
+            && cs->state != CONN_STATE_WRITE_COMPLETION) {
+            /* LINGER; SUSPENDED is not supported on tunnels (the event
+             * MPM's suspend/resume machinery does not know them). */
+            if (cs->state == CONN_STATE_SUSPENDED) {
+                ap_log_cerror(APLOG_MARK, APLOG_WARNING, 0, c, PTTHLOGNO(03031)
+                              "tunnel %s: a module suspended the connection, "
+                              "which tunnels do not support; closing",
+                              sc->t->name);
+            }
+            return NULL;
+        }
+
+        why = wait_for_next(sc);
+        if (why) {
+            return why;
+        }
+        cs->state = CONN_STATE_PROCESSING;
+        cs->sense = CONN_SENSE_DEFAULT;
+        rc = ap_run_process_connection(c);
+    }
+}
+
+/*******************************************************************************
+ * serving
+ ******************************************************************************/
+
+/* After the session: did the router close the connection? */
+static const char *end_reason(apr_socket_t *sock)
+{
+    apr_os_sock_t fd;
+    char b;
+
+    if (apr_os_sock_get(&fd, sock) == APR_SUCCESS
+        && recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
+        return "closed by the router";
+    }
+    return "HTTP/2 session ended";
+}
+
+apr_status_t ptth_serve(ptth_tunnel *t, apr_pool_t *ptrans, apr_socket_t *sock,
+                        long id, apr_sockaddr_t *vaddr, const char **why)
+{
+    ptth_dialer_child *child = t->child;
+    ptth_serve_conn *sc;
+    conn_rec *c;
+    int rc;
+
+    *why = NULL;
+    c = ap_run_create_connection(ptrans, ap_server_conf, sock, id, NULL,
+                                 apr_bucket_alloc_create(ptrans));
+    if (!c) {
+        *why = "no connection could be created";
+        apr_socket_close(sock);
+        return APR_EGENERAL;
+    }
+    c->current_thread = t->thread;
+
+    /* Virtual host selection as for a connection accepted on vaddr: the
+     * IP-based set, or the name-based set of *:port; the names are
+     * matched per request via c->vhost_lookup_data. */
+    if (vaddr && apr_sockaddr_info_copy(&c->local_addr, vaddr, c->pool)
+                 == APR_SUCCESS) {
+        apr_sockaddr_ip_get(&c->local_ip, c->local_addr);
+    }
+    ap_update_vhost_given_ip(c);
+
+    sc = apr_pcalloc(c->pool, sizeof(*sc));
+    sc->t = t;
+    sc->c = c;
+    sc->sock = sock;
+    sc->orig = c->base_server;
+    sc->tunnel_s = tunnel_server(c->base_server, c->pool);
+    c->base_server = sc->tunnel_s;
+    ap_set_module_config(c->conn_config, &ptth_backend_module, sc);
+
+    if (child->event_module) {
+        ap_set_module_config(c->conn_config, child->event_module,
+                             apr_pcalloc(c->pool, PTTH_EVENT_CONN_STATE_SIZE));
+    }
+    if (child->async) {
+        /* Without c->cs mod_http2 cannot tell us "idle, call again" from
+         * "done" (h2_c1_run). */
+        c->cs = apr_pcalloc(c->pool, sizeof(*c->cs));
+        c->cs->state = CONN_STATE_PROCESSING;
+        c->cs->sense = CONN_SENSE_DEFAULT;
+    }
+
+    ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, c, PTTHLOGNO(03032)
+                  "tunnel %s: serving as %pI, virtual host %s:%u", t->name,
+                  c->local_addr, sc->orig->server_hostname,
+                  (unsigned)c->local_addr->port);
+
+    ptth_tunnel_set_socket(t, sock);
+    rc = ap_run_pre_connection(c, sock);
+    if (rc != OK && rc != DONE) {
+        c->aborted = 1;
+    }
+    /* core_pre_connection set the socket timeout from our base server;
+     * blocking writes to the router keep the virtual host's Timeout. */
+    apr_socket_timeout_set(sock, sc->orig->timeout);
+
+    if (!c->aborted) {
+        rc = ap_run_process_connection(c);
+        if (c->cs) {
+            *why = serve_async(sc, rc);
+        }
+    }
+    if (!*why) {
+        *why = c->aborted ? "connection aborted"
+             : ptth_tunnel_stopping(t) ? "stopping, drained"
+             : end_reason(sock);
+    }
+
+    /* Withdraw the socket before it is closed, so a drain never shuts down
+     * a reused descriptor. */
+    ptth_tunnel_set_socket(t, NULL);
+    if (ptth_tunnel_stopping(t) == PTTH_STOP_NOW) {
+        /* No lingering: pre_close hooks still run. */
+        c->aborted = 1;
+    }
+    /* pre_close hooks (mod_http2: GOAWAY with the last stream it processed,
+     * RFC 9113 section 6.8, and session cleanup), then close. */
+    ap_lingering_close(c);
+    return APR_SUCCESS;
+}
+
+/*******************************************************************************
+ * per-stream connections and requests
+ ******************************************************************************/
+
+static ptth_serve_conn *tunnel_of(conn_rec *c)
+{
+    if (!c->master) {
+        return NULL;
+    }
+    return ap_get_module_config(c->master->conn_config, &ptth_backend_module);
+}
+
+int ptth_serve_pre_connection(conn_rec *c, void *csd)
+{
+    ptth_serve_conn *sc = tunnel_of(c);
+
+    (void)csd;
+    if (sc && c->base_server == sc->tunnel_s) {
+        /* mod_http2 copied the tunnel conn_rec into this stream's; the
+         * copied server was only for the session.  A request for an unknown
+         * host then lands on the real default server, with its Timeout. */
+        c->base_server = sc->orig;
+    }
+    return OK;
+}
+
+static apr_status_t request_done(void *data)
+{
+    ptth_tunnel_request_end(data);
+    return APR_SUCCESS;
+}
+
+int ptth_serve_post_read_request(request_rec *r)
+{
+    ptth_serve_conn *sc = tunnel_of(r->connection);
+
+    /* Initial requests only: internal redirects run this hook too. */
+    if (!sc || r->main || r->prev) {
+        return DECLINED;
+    }
+    if (r->server == sc->tunnel_s) {
+        r->server = sc->orig;
+    }
+    ptth_tunnel_request_begin(sc->t);
+    apr_pool_cleanup_register(r->pool, sc->t, request_done,
+                              apr_pool_cleanup_null);
+    return DECLINED;
+}

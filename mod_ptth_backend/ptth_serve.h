@@ -1,0 +1,48 @@
+/* Licensed to the Apache Software Foundation (ASF) under one or more
+ * contributor license agreements; and licensed under the Apache License,
+ * Version 2.0 (the "License"); you may not use this file except in
+ * compliance with the License.  You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+#ifndef PTTH_SERVE_H
+#define PTTH_SERVE_H
+
+/* Serving a dialed connection through httpd itself: the connection gets a
+ * conn_rec like an accepted one, pretends to have arrived on the virtual
+ * address so the usual virtual host lookup applies, and goes through the
+ * pre_connection and process_connection hooks, where mod_http2 finds the
+ * router's preface and serves HTTP/2 (prior knowledge, RFC 9113 section
+ * 3.3).  Every stream then runs through the normal request pipeline on a
+ * mod_http2 worker thread: name-based virtual hosts by :authority, access
+ * control, handlers, filters, logs. */
+
+#include "ptth_dialer.h"
+
+/**
+ * Serve one connection until it ends.  Runs in the tunnel's thread.
+ * @param t       the tunnel
+ * @param ptrans  pool for this connection (destroyed by the caller)
+ * @param sock    the connected socket, with the router's first bytes ready
+ * @param id      conn_rec id, outside the MPM's range
+ * @param vaddr   the virtual local address, NULL to keep the real one
+ * @param why     set to the reason the connection ended, for the log
+ */
+apr_status_t ptth_serve(ptth_tunnel *t, apr_pool_t *ptrans, apr_socket_t *sock,
+                        long id, apr_sockaddr_t *vaddr, const char **why);
+
+/** pre_connection: per-stream connections of a tunnel use the real
+ * virtual host again (see ptth_serve.c). */
+int ptth_serve_pre_connection(conn_rec *c, void *csd);
+
+/** post_read_request: counts requests in flight on each tunnel. */
+int ptth_serve_post_read_request(request_rec *r);
+
+#endif /* PTTH_SERVE_H */

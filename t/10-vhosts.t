@@ -1,0 +1,77 @@
+# Name-based virtual hosts of the backend through the router: the Host the
+# user sent selects the vhost (a, b, unknown -> the first/default vhost);
+# statuses, headers, query strings and methods pass through unchanged.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Time::HiRes qw(time sleep);
+use PTTH::Test;
+
+my $r = router();
+$r->start or give_up('router does not start');
+my $b = backend(tport => $r->{tport});
+$b->start or give_up('backend does not start');
+ok(defined wait_for_tunnel($r, timeout => 20), 'router reaches the backend through a tunnel')
+    or give_up('no tunnel');
+
+my %want = ('a.example' => 'A', 'b.example' => 'B',
+            'unknown.example' => 'DEFAULT', 'A.EXAMPLE' => 'A');
+for my $host (sort keys %want) {
+    my $res = http(port => $r->{port}, host => $host, path => '/');
+    is($res->{status}, 200, "Host $host: 200");
+    is($res->{body}, $want{$host}, "Host $host: body $want{$host}");
+}
+my $res = http(port => $r->{port}, host => 'b.example', path => '/');
+is($res->{headers}{'x-backend-vhost'}, 'b.example', 'response header set by the b.example vhost');
+
+$res = http(port => $r->{port}, path => '/');
+is($res->{body}, 'DEFAULT', 'Host 127.0.0.1:port (no name) -> default vhost');
+
+$res = http(port => $r->{port}, host => 'a.example:8080', path => '/');
+is($res->{body}, 'A', 'Host with a port selects by name');
+
+$res = http(port => $r->{port}, host => 'a.example', path => '/nonexistent.html');
+is($res->{status}, 404, '404 from the backend passes through (not 502)');
+
+$res = http(port => $r->{port}, host => 'a.example', path => '/', method => 'HEAD',
+            headers => []);
+is($res->{status}, 200, 'HEAD: 200');
+is($res->{size}, 0, 'HEAD: no body');
+
+$res = http(port => $r->{port}, host => 'a.example',
+            path => '/cgi-bin/env.cgi?q=a%2Fb&r=1&s=%20x',
+            headers => ['X-PTTH-Test: hello world']);
+my $env = parse_env($res->{body});
+is($res->{status}, 200, 'CGI through the tunnel: 200');
+is($env->{QUERY_STRING}, 'q=a%2Fb&r=1&s=%20x', 'query string arrives unchanged');
+is($env->{REQUEST_URI}, '/cgi-bin/env.cgi?q=a%2Fb&r=1&s=%20x', 'request URI arrives unchanged');
+is($env->{HTTP_X_PTTH_TEST}, 'hello world', 'request header arrives');
+is($env->{SERVER_NAME}, 'a.example', 'CGI runs in the a.example vhost');
+is($env->{REQUEST_METHOD}, 'GET', 'method GET');
+
+$res = http(port => $r->{port}, host => 'a.example', path => '/cgi-bin/env.cgi',
+            method => 'DELETE');
+is(parse_env($res->{body})->{REQUEST_METHOD}, 'DELETE', 'method DELETE arrives');
+
+# The backend served it over HTTP/2 (the tunnel), per its access log.
+# (mod_http2 logs a stream when it is done, possibly just after the response
+# went out: poll.)
+my @lines;
+wait_for(5, sub {
+    @lines = grep { /env\.cgi/ } split /\n/, (read_file($b->{acclog}) // '');
+    return @lines >= 2;
+});
+ok(@lines >= 2, 'backend access log has the CGI requests');
+ok(!grep({ !/HTTP\/2\.0"/ } @lines), 'every tunnelled request was HTTP/2.0 at the backend')
+    or diag(join("\n", @lines));
+
+# An idle tunnel is still usable after the backend's KeepAliveTimeout (5 s).
+sleep 6;
+my $t0 = time;
+$res = http(port => $r->{port}, host => 'b.example', path => '/', max_time => 10);
+is($res->{status}, 200, 'request after 6 s idle: 200');
+is($res->{body}, 'B', 'request after 6 s idle: body B');
+
+finish();

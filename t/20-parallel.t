@@ -1,0 +1,63 @@
+# Streams run in parallel over one tunnel: 20 requests to a CGI that sleeps
+# 1 s finish in well under 20 s; and when the backend allows fewer
+# concurrent streams (H2MaxSessionStreams 8) the router queues instead of
+# overrunning the limit, so all still succeed.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Time::HiRes qw(time);
+use PTTH::Test;
+
+sub parallel_sleep {
+    my ($r, $n, $label) = @_;
+    my $t0 = time;
+    my @res = http_parallel(map { { port => $r->{port}, host => 'a.example',
+                                    path => "/cgi-bin/sleep.cgi?s=1&i=$_",
+                                    max_time => 30 } } 1 .. $n);
+    my $wall = time - $t0;
+    my @bad = grep { $_->{status} != 200 || $_->{body} ne "slept\n" } @res;
+    is(scalar @bad, 0, "$label: $n x sleep(1 s): all 200 'slept'")
+        or diag(join ', ', map { "$_->{status} ($_->{err})" } @bad);
+    return $wall;
+}
+
+my $r = router();
+$r->start or give_up('router does not start');
+my $b = backend(tport => $r->{tport}, tunnels => 1);
+$b->start or give_up('backend does not start');
+ok(defined wait_for_tunnel($r), 'tunnel up') or give_up('no tunnel');
+
+my $wall = parallel_sleep($r, 20, 'one tunnel');
+cmp_ok($wall, '<', 10, sprintf('one tunnel: 20 x 1 s finished in %.2f s (< 10 s)', $wall));
+$wall = parallel_sleep($r, 20, 'one tunnel, warm');
+cmp_ok($wall, '<', 10, sprintf('one tunnel, warm: 20 x 1 s in %.2f s (< 10 s)', $wall));
+
+# All of them went over HTTP/2 streams at the backend.
+my $logged = wait_for(5, sub {
+    my @l = grep { /sleep\.cgi/ } split /\n/, read_file($b->{acclog}) // '';
+    my $n = grep { /HTTP\/2\.0" 200 / } @l;
+    return $n >= 40 ? $n : 0;
+}) // 0;
+is($logged, 40, 'backend logged 40 HTTP/2.0 sleep requests');
+
+# Through h2load as well (HTTP/1.1 to the router, many connections).
+my $h = h2load('--h1', '-n', '40', '-c', '20', '-H', ':authority: b.example',
+               "http://127.0.0.1:$r->{port}/cgi-bin/sleep.cgi?s=0.5");
+is($h->{s2xx}, 40, "h2load --h1 -n 40 -c 20 (sleep 0.5 s): 40 x 2xx")
+    or diag($h->{out});
+cmp_ok($h->{seconds} // 99, '<', 8, 'h2load run finished in < 8 s');
+
+# A backend that allows only 8 concurrent streams per tunnel.
+$b->stop;
+my $b8 = backend(tport => $r->{tport}, tunnels => 1,
+                 extra => ['H2MaxSessionStreams 8']);
+$b8->start or give_up('backend (8 streams) does not start');
+ok(defined wait_for_tunnel($r), 'tunnel to the 8-stream backend up');
+$wall = parallel_sleep($r, 20, 'SETTINGS_MAX_CONCURRENT_STREAMS=8');
+cmp_ok($wall, '<', 10, sprintf('8 streams max: 20 x 1 s in %.2f s (< 10 s)', $wall));
+unlike(read_file($b8->{errlog}) // '', qr/FRAME_SIZE_ERROR|PROTOCOL_ERROR|REFUSED_STREAM/i,
+       'backend saw no protocol error and refused no stream');
+
+finish();

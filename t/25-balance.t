@@ -1,0 +1,48 @@
+# Several backends in one pool: concurrent requests are spread over their
+# tunnels (least outstanding streams), and when one backend dies its tunnel
+# is dropped at once: the others answer every request, without 503s or
+# waiting.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Time::HiRes qw(time);
+use PTTH::Test;
+
+my $r = router(wait_timeout => '5s');
+$r->start or give_up('router does not start');
+my $b1 = backend(name => 'backend-1', tport => $r->{tport}, tunnels => 1);
+my $b2 = backend(name => 'backend-2', tport => $r->{tport}, tunnels => 1);
+$b1->start or give_up('backend 1 does not start');
+$b2->start or give_up('backend 2 does not start');
+ok(wait_for(10, sub { tunnel_count($r->{tport}) == 2 }), 'two tunnels in pool app');
+ok(defined wait_for_tunnel($r), 'requests go through');
+
+sub served {
+    my ($b, $tag) = @_;
+    return scalar grep { /\Q$tag\E/ } split /\n/, read_file($b->{acclog}) // '';
+}
+
+my @res = http_parallel(map { { port => $r->{port}, host => 'a.example',
+                                path => "/cgi-bin/sleep.cgi?s=1&spread=$_", max_time => 30 } } 1 .. 20);
+is(scalar(grep { $_->{status} == 200 } @res), 20, '20 parallel requests: all 200');
+my ($n1, $n2);
+wait_for(5, sub { $n1 = served($b1, 'spread='); $n2 = served($b2, 'spread='); $n1 + $n2 >= 20 });
+cmp_ok($n1, '>=', 5, "backend 1 served $n1 of them (>= 5)");
+cmp_ok($n2, '>=', 5, "backend 2 served $n2 of them (>= 5)");
+
+ok($b1->kill9, 'backend 1 killed with SIGKILL');
+my $t0 = time;
+my @st;
+for my $i (1 .. 10) {
+    my $x = http(port => $r->{port}, host => 'b.example', path => "/?after=$i", max_time => 20);
+    push @st, $x->{status};
+}
+my $dt = time - $t0;
+is(scalar(grep { $_ == 200 } @st), 10, 'after the kill: 10 requests all 200 (backend 2)')
+    or diag("@st");
+cmp_ok($dt, '<', 3, sprintf('... in %.2f s (no waiting on the dead tunnel)', $dt));
+is(served($b2, 'after='), 10, 'backend 2 served all 10');
+
+finish();

@@ -1,0 +1,80 @@
+# Bodies stream through router child, hub, tunnel and backend without
+# being held whole: a 256 MiB download and a 256 MiB upload (plain and
+# chunked) each raise no process's peak memory (VmHWM) by more than 64 MiB.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Time::HiRes qw(time);
+use PTTH::Test;
+
+my $MB = 256;
+my $LIMIT_KB = 64 * 1024;
+
+my $r = router();
+$r->start or give_up('router does not start');
+my $b = backend(tport => $r->{tport});
+$b->start or give_up('backend does not start');
+ok(defined wait_for_tunnel($r), 'tunnel up') or give_up('no tunnel');
+# Warm up the processes, so their startup allocations are not counted.
+http(port => $r->{port}, host => 'a.example', path => '/cgi-bin/gen.cgi?mb=4', discard => 1);
+
+sub peaks {
+    my %h;
+    for my $s ($r, $b) {
+        for my $p ($s->pid, $s->children) {
+            my $kb = proc_kb($p, 'VmHWM');
+            $h{$p} = [$kb, $s->{name}] if defined $kb;
+        }
+    }
+    return \%h;
+}
+
+sub growth {
+    my ($before, $after) = @_;
+    my ($max, $who) = (0, '');
+    for my $p (keys %$after) {
+        next unless $before->{$p};
+        my $d = $after->{$p}[0] - $before->{$p}[0];
+        ($max, $who) = ($d, "$after->{$p}[1] pid $p") if $d > $max;
+    }
+    return ($max, $who);
+}
+
+# Download.
+my $p0 = peaks();
+my $t0 = time;
+my $res = http(port => $r->{port}, host => 'a.example', path => "/cgi-bin/gen.cgi?mb=$MB",
+               discard => 1, max_time => 120);
+my $dt = time - $t0;
+is($res->{status}, 200, "$MB MiB download: 200");
+is($res->{downloaded}, $MB * 1024 * 1024, "$MB MiB download: all bytes arrived");
+diag(sprintf('download: %.1f MiB/s', $MB / $dt));
+my ($g, $who) = growth($p0, peaks());
+cmp_ok($g, '<', $LIMIT_KB, sprintf("$MB MiB download: peak memory grew at most %.1f MiB (%s)",
+                                   $g / 1024, $who || '-'));
+
+# Upload, from a sparse file (zeros, no disk space).
+my $file = TMP . '/upload.bin';
+open(my $fh, '>', $file) or die "$file: $!";
+truncate($fh, $MB * 1024 * 1024) or die "truncate: $!";
+close $fh;
+for my $chunked (0, 1) {
+    my $what = $chunked ? 'chunked upload' : 'upload';
+    $p0 = peaks();
+    $t0 = time;
+    $res = http(port => $r->{port}, host => 'a.example', path => '/cgi-bin/sha.cgi',
+                upload_file => $file, chunked => $chunked, max_time => 120);
+    $dt = time - $t0;
+    my $e = parse_env($res->{body});
+    is($res->{status}, 200, "$MB MiB $what: 200");
+    is($e->{length}, $MB * 1024 * 1024, "$MB MiB $what: the backend read every byte");
+    diag(sprintf("$what: %.1f MiB/s", $MB / $dt));
+    ($g, $who) = growth($p0, peaks());
+    cmp_ok($g, '<', $LIMIT_KB, sprintf("$MB MiB $what: peak memory grew at most %.1f MiB (%s)",
+                                       $g / 1024, $who || '-'));
+}
+unlink $file;
+
+finish();

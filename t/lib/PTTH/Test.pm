@@ -1,0 +1,1114 @@
+package PTTH::Test;
+
+# Test harness for mod_ptth: real httpd processes (a router and one or more
+# backends) on loopback ports, real clients (curl, h2load), TAP via
+# Test::More.  Every test file gets its own scratch directory; every httpd
+# it starts is stopped by PID at the end, and every error_log is scanned for
+# crashes and sanitizer reports.
+#
+# Licensed under the Apache License, Version 2.0.
+#
+# Environment:
+#   PTTH_TEST_TMP     scratch root (default: <repo>/t/tmp); one sub-directory
+#                     per test file, wiped when the file starts
+#   PTTH_SANITIZE=1   start every httpd with LD_PRELOAD of libasan/libubsan
+#                     (build/run-tests.sh builds the modules to match)
+#   PTTH_SAN_PRELOAD  the LD_PRELOAD value to use (run-tests.sh sets it)
+#   APACHE2           httpd binary (default /usr/sbin/apache2)
+#   APACHE_MODULES    httpd's module dir (default /usr/lib/apache2/modules)
+
+use strict;
+use warnings;
+use Exporter 'import';
+use Cwd qw(abs_path);
+use File::Basename qw(dirname basename);
+use File::Path qw(make_path remove_tree);
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(time sleep);
+use Digest::SHA;
+use Test::More ();
+
+our @EXPORT = qw(
+    ROOT TMP free_port router backend configtest_conf write_file read_file
+    http http_parallel h2load wait_for wait_for_tunnel sha256_file sha256_str
+    big_file hub_pid descendants alive kill9_tree go_build spawn stop_spawned
+    finish give_up parse_env routed_count log_since in_background collect
+    tunnel_count proc_kb
+);
+
+my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
+sub ROOT () { $ROOT }
+
+our $APACHE2 = $ENV{APACHE2} || '/usr/sbin/apache2';
+our $MODDIR  = $ENV{APACHE_MODULES} || '/usr/lib/apache2/modules';
+our $ROUTER_SO  = "$ROOT/mod_ptth_router/.libs/mod_ptth_router.so";
+our $BACKEND_SO = "$ROOT/mod_ptth_backend/.libs/mod_ptth_backend.so";
+our $CGI_DIR    = "$ROOT/t/cgi-bin";
+
+my $TEST_NAME = basename($0, '.t');
+$TEST_NAME =~ s/[^A-Za-z0-9_.-]/_/g;
+my $TMP = ($ENV{PTTH_TEST_TMP} || "$ROOT/t/tmp") . "/$TEST_NAME";
+sub TMP () { $TMP }
+
+if ($> == 0 && !$ENV{PTTH_TEST_ALLOW_ROOT}) {
+    die "PTTH::Test: do not run the tests as root; `make test` runs them as "
+      . "an unprivileged user (httpd would need a User directive otherwise)\n";
+}
+
+remove_tree($TMP) if -d $TMP;
+make_path($TMP);
+make_path("$TMP/htdocs/$_") for qw(a b default big);
+write_file("$TMP/htdocs/a/index.html", "A");
+write_file("$TMP/htdocs/b/index.html", "B");
+write_file("$TMP/htdocs/default/index.html", "DEFAULT");
+
+my $OWNER = $$;   # forked helpers must not stop servers at their exit
+my @SERVERS;      # every PTTH::Test::Httpd created (started or not)
+my @SPAWNED;      # [pid, name] of background helpers (Go programs)
+my %PORTS;        # ports handed out by free_port
+my $SERIAL = 0;
+my $FINISHED = 0;
+
+# ---------------------------------------------------------------- helpers
+
+sub write_file {
+    my ($path, $content, $mode) = @_;
+    make_path(dirname($path));
+    open(my $fh, '>', $path) or die "write $path: $!";
+    binmode $fh;
+    print $fh $content;
+    close $fh or die "close $path: $!";
+    chmod($mode, $path) if defined $mode;
+    return $path;
+}
+
+sub read_file {
+    my ($path) = @_;
+    open(my $fh, '<', $path) or return undef;
+    binmode $fh;
+    local $/;
+    my $c = <$fh>;
+    close $fh;
+    return $c // '';
+}
+
+sub sha256_file {
+    my ($path) = @_;
+    my $sha = Digest::SHA->new(256);
+    $sha->addfile($path, 'b');
+    return $sha->hexdigest;
+}
+
+sub sha256_str { Digest::SHA::sha256_hex($_[0]) }
+
+# A loopback TCP port that nobody listens on right now, never handed out
+# twice by this process.
+sub free_port {
+    for (1 .. 100) {
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                      Proto => 'tcp', Listen => 1)
+            or die "free_port: bind: $!";
+        my $p = $s->sockport;
+        close $s;
+        next if $PORTS{$p}++;
+        return $p;
+    }
+    die "free_port: no free port";
+}
+
+sub port_open {
+    my ($port, $host) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => $host || '127.0.0.1',
+                                  PeerPort => $port, Proto => 'tcp',
+                                  Timeout => 1);
+    return 0 unless $s;
+    close $s;
+    return 1;
+}
+
+# True when something listens on TCP $port (per /proc/net/tcp*), without
+# connecting to it (a connection to a tunnel port would be a tunnel).
+sub port_listening {
+    my ($port) = @_;
+    for my $f ('/proc/net/tcp', '/proc/net/tcp6') {
+        open(my $fh, '<', $f) or next;
+        while (my $l = <$fh>) {
+            my @f = split ' ', $l;
+            next unless @f > 3 && $f[1] =~ /:([0-9A-F]{4})$/;
+            if (hex($1) == $port && $f[3] eq '0A') {
+                close $fh;
+                return 1;
+            }
+        }
+        close $fh;
+    }
+    return 0;
+}
+
+# Poll $cond every $step seconds (<= 0.1) until it returns true or
+# $timeout seconds passed.  Returns the true value or undef.
+sub wait_for {
+    my ($timeout, $cond, $step) = @_;
+    $step ||= 0.1;
+    my $deadline = time + $timeout;
+    while (1) {
+        my $r = $cond->();
+        return $r if $r;
+        return undef if time >= $deadline;
+        sleep $step;
+    }
+}
+
+# A 10 MiB (or $size bytes) file of random bytes in the shared docroot,
+# served by every backend vhost as /big/<name>.  Returns (path, sha256).
+sub big_file {
+    my ($name, $size) = @_;
+    $name ||= 'big.bin';
+    $size ||= 10 * 1024 * 1024;
+    my $path = "$TMP/htdocs/big/$name";
+    unless (-s $path && -s $path == $size) {
+        open(my $in, '<', '/dev/urandom') or die "urandom: $!";
+        open(my $out, '>', $path) or die "$path: $!";
+        binmode $in; binmode $out;
+        my $left = $size;
+        while ($left > 0) {
+            my $n = read($in, my $buf, $left > 1048576 ? 1048576 : $left);
+            die "urandom read: $!" unless $n;
+            print $out $buf;
+            $left -= $n;
+        }
+        close $out or die "$path: $!";
+        close $in;
+    }
+    return ($path, sha256_file($path));
+}
+
+# --------------------------------------------------------- process helpers
+
+sub proc_stat {
+    my ($pid) = @_;
+    open(my $fh, '<', "/proc/$pid/stat") or return;
+    my $l = <$fh>;
+    close $fh;
+    return unless defined $l && $l =~ /^\d+ \(.*\) (\S) (\d+)/s;
+    return ($1, $2);    # state, ppid
+}
+
+# True while $pid exists and is not a zombie.
+sub alive {
+    my ($pid) = @_;
+    return 0 unless $pid && $pid > 1;
+    my ($state) = proc_stat($pid);
+    return 0 unless defined $state;
+    return $state ne 'Z' && $state ne 'X';
+}
+
+# All live descendants of $pid (children, grandchildren, ...).
+sub descendants {
+    my ($pid) = @_;
+    my %kids;
+    opendir(my $dh, '/proc') or return ();
+    for my $p (grep { /^\d+$/ } readdir $dh) {
+        my ($state, $ppid) = proc_stat($p);
+        next unless defined $state && $state ne 'Z';
+        push @{ $kids{$ppid} }, $p;
+    }
+    closedir $dh;
+    my @out;
+    my @todo = ($pid);
+    while (@todo) {
+        my $p = shift @todo;
+        for my $k (@{ $kids{$p} || [] }) {
+            push @out, $k;
+            push @todo, $k;
+        }
+    }
+    return @out;
+}
+
+# SIGKILL $pid and every descendant (all of them ours: they were forked by
+# an httpd this test started).  Waits until they are gone.
+sub kill9_tree {
+    my ($pid) = @_;
+    my @all = ($pid, descendants($pid));
+    kill 'KILL', @all;
+    wait_for(10, sub { !grep { alive($_) } @all });
+    return !grep { alive($_) } @all;
+}
+
+# ------------------------------------------------------------ HTTP clients
+
+my $REQ = 0;
+
+# One curl request.  Options:
+#   url | (port [, path])    target (path default "/")
+#   host                     Host header
+#   method, headers => [..], data_file (POST --data-binary @file), chunked
+#   interface                local address to bind (e.g. 127.0.0.5)
+#   resolve => "name:port:127.0.0.1"
+#   max_time                 seconds (default 15)
+#   sha => 1                 hash the body instead of returning it
+#   http2 => 1               h2c prior knowledge
+# Returns a hash: status (0 on failure), body, sha256, size, time, headers
+# (lower-case names => last value), rc (curl's exit code), err (stderr).
+sub http {
+    my (%a) = @_;
+    my @cmd = http_cmd(\%a);
+    my $t0 = time;
+    my $out = '';
+    if (open(my $fh, '-|', @cmd)) {
+        local $/;
+        $out = <$fh> // '';
+        close $fh;
+    }
+    my $rc = $? >> 8;
+    return http_result(\%a, $out, $rc, time - $t0);
+}
+
+# Several requests at once (each a hashref of http() options).  All curls
+# are started before any is waited for.  Returns the results in order.
+sub http_parallel {
+    my (@reqs) = @_;
+    my @run;
+    my $t0 = time;
+    for my $r (@reqs) {
+        my %a = %$r;
+        my @cmd = http_cmd(\%a);
+        open(my $fh, '-|', @cmd) or die "curl: $!";
+        push @run, [\%a, $fh];
+    }
+    my @res;
+    for my $x (@run) {
+        my ($a, $fh) = @$x;
+        local $/;
+        my $out = <$fh> // '';
+        close $fh;
+        my $rc = $? >> 8;
+        push @res, http_result($a, $out, $rc, time - $t0);
+    }
+    return @res;
+}
+
+sub http_cmd {
+    my ($a) = @_;
+    my $n = ++$REQ;
+    make_path("$TMP/curl");
+    # $$: requests made by forked helpers (in_background) must not collide.
+    $a->{_body} = "$TMP/curl/$$-$n.body";
+    $a->{_hdr}  = "$TMP/curl/$$-$n.hdr";
+    $a->{_err}  = "$TMP/curl/$$-$n.err";
+    unlink $a->{_body}, $a->{_hdr}, $a->{_err};
+    my $url = $a->{url};
+    unless ($url) {
+        my $path = $a->{path} // '/';
+        $url = "http://127.0.0.1:$a->{port}$path";
+    }
+    my @cmd = ('curl', '-s', '-S', '-g', '--max-time', $a->{max_time} || 15,
+               '-o', ($a->{discard} ? '/dev/null' : $a->{_body}),
+               '-D', $a->{_hdr}, '--stderr', $a->{_err},
+               '-w', '%{http_code} %{time_total} %{size_download}');
+    push @cmd, '--http2-prior-knowledge' if $a->{http2};
+    push @cmd, '-H', "Host: $a->{host}" if defined $a->{host};
+    push @cmd, '-X', $a->{method} if $a->{method} && !$a->{upload_file};
+    push @cmd, '--interface', $a->{interface} if $a->{interface};
+    push @cmd, '--resolve', $a->{resolve} if $a->{resolve};
+    push @cmd, map { ('-H', $_) } @{ $a->{headers} || [] };
+    if ($a->{upload_file}) {
+        # streamed from the file (-T), unlike --data-binary which loads it
+        push @cmd, '-H', 'Content-Type: application/octet-stream';
+        push @cmd, '-H', 'Transfer-Encoding: chunked' if $a->{chunked};
+        push @cmd, '-T', $a->{upload_file}, '-X', $a->{method} || 'POST';
+    }
+    if ($a->{data_file}) {
+        push @cmd, '-H', 'Content-Type: application/octet-stream';
+        push @cmd, '-H', 'Transfer-Encoding: chunked' if $a->{chunked};
+        push @cmd, '--data-binary', '@' . $a->{data_file};
+    }
+    push @cmd, $url;
+    return @cmd;
+}
+
+sub http_result {
+    my ($a, $out, $rc, $elapsed) = @_;
+    my ($code, $t, $dl) = split ' ', ($out // '');
+    my %r = (status => ($code // 0) + 0, time => $t // $elapsed, rc => $rc,
+             downloaded => $dl // 0,
+             wall => $elapsed, err => read_file($a->{_err}) // '');
+    my $hdr = read_file($a->{_hdr}) // '';
+    my %h;
+    # Keep the last header block (after any 100 Continue).
+    my @blocks = split /\r?\n\r?\n/, $hdr;
+    my $last = @blocks ? $blocks[-1] : '';
+    for my $l (split /\r?\n/, $last) {
+        next unless $l =~ /^([^:\s]+):\s*(.*?)\s*$/;
+        my $k = lc $1;
+        $h{$k} = exists $h{$k} ? "$h{$k}, $2" : $2;
+    }
+    $r{headers} = \%h;
+    $r{raw_headers} = $hdr;
+    if (-e $a->{_body}) {
+        $r{size} = -s $a->{_body};
+        if ($a->{sha}) {
+            $r{sha256} = sha256_file($a->{_body});
+        }
+        else {
+            $r{body} = read_file($a->{_body});
+        }
+        unlink $a->{_body};
+    }
+    else {
+        $r{size} = 0;
+        $r{body} = '' unless $a->{sha};
+    }
+    $r{body} = '' if !defined $r{body} && !$a->{sha};
+    return \%r;
+}
+
+# "NAME=value" lines (env.cgi, sha.cgi) into a hash.
+sub parse_env {
+    my ($body) = @_;
+    my %e;
+    for my $l (split /\n/, $body // '') {
+        $e{$1} = $2 if $l =~ /^([A-Za-z0-9_]+)=(.*?)\r?$/;
+    }
+    return \%e;
+}
+
+# Run h2load (bounded by `timeout`).  Returns a hash with total, succeeded,
+# failed, errored, timeout, s2xx, s3xx, s4xx, s5xx, out, rc.
+sub h2load {
+    my (@args) = @_;
+    my $limit = 120;
+    if (@args && ref $args[0] eq 'HASH') {
+        my $o = shift @args;
+        $limit = $o->{limit} if $o->{limit};
+    }
+    my $out = '';
+    if (open(my $fh, '-|', 'timeout', '-k', '5', $limit, 'h2load', @args)) {
+        local $/;
+        $out = <$fh> // '';
+        close $fh;
+    }
+    my %r = (rc => $? >> 8, out => $out);
+    if ($out =~ /requests:\s+(\d+) total,\s+(\d+) started,\s+(\d+) done,\s+(\d+) succeeded,\s+(\d+) failed,\s+(\d+) errored,\s+(\d+) timeout/) {
+        @r{qw(total started done succeeded failed errored timeout)} = ($1, $2, $3, $4, $5, $6, $7);
+    }
+    if ($out =~ /status codes:\s+(\d+) 2xx,\s+(\d+) 3xx,\s+(\d+) 4xx,\s+(\d+) 5xx/) {
+        @r{qw(s2xx s3xx s4xx s5xx)} = ($1, $2, $3, $4);
+    }
+    if ($out =~ /finished in ([\d.]+)(m?s)/) {
+        $r{seconds} = $2 eq 'ms' ? $1 / 1000 : $1;
+    }
+    $r{$_} //= 0 for qw(total succeeded failed errored timeout s2xx s3xx s4xx s5xx);
+    return \%r;
+}
+
+# Poll the router with a Host until it answers 200 (and, when given, the
+# body matches $o{expect}).  This is the "router has a tunnel" signal.
+# Returns the seconds it took, or undef on timeout.
+sub wait_for_tunnel {
+    my ($router, %o) = @_;
+    my $host = $o{host} // 'a.example';
+    my $path = $o{path} // '/';
+    my $timeout = $o{timeout} // 20;
+    my $t0 = time;
+    my $ok = wait_for($timeout, sub {
+        my $r = http(port => $router->{port}, host => $host, path => $path,
+                     max_time => 5);
+        return 0 unless $r->{status} == 200;
+        return 1 unless defined $o{expect};
+        return ref $o{expect} ? $r->{body} =~ $o{expect} : $r->{body} eq $o{expect};
+    });
+    return $ok ? time - $t0 : undef;
+}
+
+# --------------------------------------------------------------- servers
+
+sub router  { PTTH::Test::Httpd->new(kind => 'router', @_) }
+sub backend { PTTH::Test::Httpd->new(kind => 'backend', @_) }
+
+# Run `apache2 -t` on a config text written into the scratch dir.
+# Returns (exit code, combined output).
+sub configtest_conf {
+    my ($name, $text) = @_;
+    my $dir = "$TMP/conf-$name";
+    make_path("$dir/run", "$dir/logs");
+    $text =~ s/\@DIR\@/$dir/g;
+    my $conf = write_file("$dir/httpd.conf", $text);
+    make_path("$dir/san");
+    return PTTH::Test::Httpd::run_apache($dir, $conf, '-t',
+                                         { PTTH::Test::Httpd::san_env_dir("$dir/san") });
+}
+
+# The pid of the router's hub process: from the router's error log ("hub
+# ... pid N", loosely), checked to be a live descendant of the router's
+# parent; else the process that holds the established tunnel sockets.
+sub hub_pid {
+    my ($router, %o) = @_;
+    my $timeout = $o{timeout} // 10;
+    my $exclude = $o{exclude} // 0;
+    return wait_for($timeout, sub {
+        my $ppid = $router->pid or return 0;
+        my %desc = map { $_ => 1 } descendants($ppid);
+        my $log = read_file($router->{errlog}) // '';
+        my @cands;
+        for my $l (split /\n/, $log) {
+            # the message, without httpd's "[time] [module:level] [pid N:tid M]"
+            $l =~ s/^(?:\[[^\]]*\]\s*)+//;
+            push @cands, $1 if $l =~ /\bhub\b.*?\bpid[\s=:]+(\d+)/i;
+        }
+        for my $p (reverse @cands) {
+            return $p if $desc{$p} && alive($p) && $p != $exclude;
+        }
+        my $p = tunnel_holder($router->{tport}, [keys %desc]);
+        return $p if $p && $p != $exclude;
+        return 0;
+    }, 0.1);
+}
+
+# Established TCP connections whose local port is $tport (the router's
+# side of its tunnels).
+sub tunnel_count {
+    my ($tport) = @_;
+    my $n = 0;
+    for my $f ('/proc/net/tcp', '/proc/net/tcp6') {
+        open(my $fh, '<', $f) or next;
+        while (my $l = <$fh>) {
+            my @f = split ' ', $l;
+            next unless @f > 9 && $f[1] =~ /:([0-9A-F]{4})$/;
+            $n++ if hex($1) == $tport && $f[3] eq '01';
+        }
+        close $fh;
+    }
+    return $n;
+}
+
+# A field of /proc/<pid>/status in kB (VmRSS, VmHWM, ...), or undef.
+sub proc_kb {
+    my ($pid, $field) = @_;
+    my $s = read_file("/proc/$pid/status") // return undef;
+    return $s =~ /^\Q$field\E:\s+(\d+)\s+kB/m ? $1 : undef;
+}
+
+# Among $pids, the one holding a TCP connection whose *peer* port is $tport
+# (a backend process with a tunnel to the router).
+sub tunnel_holder_peer {
+    my ($tport, $pids) = @_;
+    my %inode;
+    for my $f ('/proc/net/tcp', '/proc/net/tcp6') {
+        open(my $fh, '<', $f) or next;
+        while (my $l = <$fh>) {
+            my @f = split ' ', $l;
+            next unless @f > 9 && $f[2] =~ /:([0-9A-F]{4})$/;
+            next unless hex($1) == $tport && $f[3] eq '01';
+            $inode{$f[9]} = 1;
+        }
+        close $fh;
+    }
+    return tunnel_fd_owner(\%inode, $pids);
+}
+
+sub tunnel_fd_owner {
+    my ($inode, $pids) = @_;
+    return 0 unless %$inode;
+    for my $p (@$pids) {
+        opendir(my $dh, "/proc/$p/fd") or next;
+        for my $fd (readdir $dh) {
+            my $t = readlink("/proc/$p/fd/$fd") // next;
+            if ($t =~ /^socket:\[(\d+)\]/ && $inode->{$1}) {
+                closedir $dh;
+                return $p;
+            }
+        }
+        closedir $dh;
+    }
+    return 0;
+}
+
+sub tunnel_holder {
+    my ($tport, $pids) = @_;
+    my %inode;
+    for my $f ('/proc/net/tcp', '/proc/net/tcp6') {
+        open(my $fh, '<', $f) or next;
+        while (my $l = <$fh>) {
+            my @f = split ' ', $l;
+            next unless @f > 9 && $f[1] =~ /:([0-9A-F]{4})$/;
+            next unless hex($1) == $tport && $f[3] eq '01';   # ESTABLISHED
+            $inode{$f[9]} = 1;
+        }
+        close $fh;
+    }
+    return tunnel_fd_owner(\%inode, $pids);
+}
+
+# Count of access-log lines of $server with status $status (default 200).
+sub routed_count {
+    my ($server, $status) = @_;
+    $status //= 200;
+    my $log = read_file($server->{acclog}) // '';
+    return scalar grep { /" $status / } split /\n/, $log;
+}
+
+# The part of a log file written after byte offset $off.
+sub log_since {
+    my ($path, $off) = @_;
+    my $c = read_file($path) // '';
+    return length($c) > $off ? substr($c, $off) : '';
+}
+
+# ------------------------------------------------------------ Go helpers
+
+# Build t/go/<name>.go in GOPATH mode against Debian's golang.org/x/net.
+# Returns the binary path, or undef with a reason (go missing, build error).
+sub go_build {
+    my ($name) = @_;
+    my $go = '';
+    for my $d ((split /:/, $ENV{PATH} // ''), '/usr/lib/go/bin') {
+        if (-x "$d/go") { $go = "$d/go"; last }
+    }
+    return (undef, 'go is not installed (apt-get install golang-go golang-golang-x-net-dev)')
+        unless $go;
+    return (undef, 'golang.org/x/net/http2 is missing (apt-get install golang-golang-x-net-dev)')
+        unless -d '/usr/share/gocode/src/golang.org/x/net/http2';
+    make_path("$TMP/go", "$TMP/gocache");
+    my $bin = "$TMP/go/$name";
+    local $ENV{GO111MODULE} = 'off';
+    local $ENV{GOPATH} = '/usr/share/gocode';
+    local $ENV{GOCACHE} = $ENV{PTTH_GOCACHE} || "$TMP/gocache";
+    local $ENV{HOME} = $ENV{HOME} && -w $ENV{HOME} ? $ENV{HOME} : $TMP;
+    local $ENV{GOFLAGS} = '';
+    local $ENV{CGO_ENABLED} = '0';   # pure Go: no C toolchain needed
+    my $out = `$go build -o '$bin' '$ROOT/t/go/$name.go' 2>&1`;
+    return (undef, "go build $name failed: $out") if $? != 0 || !-x $bin;
+    return ($bin, undef);
+}
+
+# Start a background helper; stdout+stderr go to $log.  Returns its pid.
+sub spawn {
+    my ($name, $log, @cmd) = @_;
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open(STDIN, '<', '/dev/null');
+        open(STDOUT, '>>', $log) or POSIX::_exit(127);
+        open(STDERR, '>&', \*STDOUT);
+        exec @cmd or POSIX::_exit(127);
+    }
+    push @SPAWNED, [$pid, $name];
+    return $pid;
+}
+
+sub stop_spawned {
+    my ($pid) = @_;
+    for my $s (@SPAWNED) {
+        next if defined $pid && $s->[0] != $pid;
+        next unless $s->[0];
+        kill 'TERM', $s->[0];
+        my $gone = wait_for(5, sub { waitpid($s->[0], WNOHANG) != 0 });
+        unless ($gone) {
+            kill 'KILL', $s->[0];
+            waitpid($s->[0], 0);
+        }
+        $s->[0] = 0;
+    }
+}
+
+# ------------------------------------------------------------ the end
+
+my @CRASH_PATTERNS = ('Segmentation fault', 'exit signal', 'AddressSanitizer',
+                      'runtime error:', 'LeakSanitizer');
+
+sub scan_logs {
+    my @bad;
+    for my $s (@SERVERS) {
+        next unless $s->{dir} && -d $s->{dir};
+        for my $f ($s->{errlog}, glob("$s->{dir}/logs/*_log")) {
+            next unless defined $f && -f $f;
+            my $c = read_file($f) // '';
+            for my $l (split /\n/, $c) {
+                for my $p (@CRASH_PATTERNS) {
+                    push @bad, "$f: $l" if index($l, $p) >= 0;
+                }
+            }
+        }
+        for my $f (glob("$s->{dir}/san/*")) {
+            my $c = read_file($f) // '';
+            push @bad, "sanitizer report $f:\n$c";
+        }
+    }
+    my %seen;
+    return grep { !$seen{$_}++ } @bad;
+}
+
+sub stop_all {
+    my @problems;
+    stop_spawned();
+    for my $s (reverse @SERVERS) {
+        next unless $s->{started};
+        my $err = $s->stop;
+        push @problems, $err if $err;
+    }
+    return @problems;
+}
+
+# Call at the end of every test file: stops everything, checks that the
+# stops were clean and that no log shows a crash, then done_testing.
+sub finish {
+    $FINISHED = 1;
+    my @problems = stop_all();
+    Test::More::ok(!@problems, 'all servers stopped cleanly')
+        or Test::More::diag(join("\n", @problems));
+    my @bad = scan_logs();
+    Test::More::ok(!@bad, 'no crash or sanitizer report in any log')
+        or Test::More::diag(join("\n", @bad[0 .. ($#bad > 30 ? 30 : $#bad)]));
+    unless (Test::More->builder->is_passing) {
+        for my $s (@SERVERS) {
+            next unless $s->{errlog} && -f $s->{errlog};
+            my @l = split /\n/, read_file($s->{errlog}) // '';
+            @l = @l[-40 .. -1] if @l > 40;
+            Test::More::diag("---- tail of $s->{errlog}\n" . join("\n", @l));
+        }
+    }
+    Test::More::done_testing();
+}
+
+# Stop here: one failed test with the reason, then the usual finish.
+sub give_up {
+    my ($why) = @_;
+    Test::More::fail($why);
+    finish();
+    exit 1;
+}
+
+# Run $code in a child process; collect() returns the string it returned.
+# The child leaves with _exit, so it never runs the END block.
+sub in_background {
+    my ($code) = @_;
+    my $pid = open(my $fh, '-|');
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        my $out = eval { $code->() };
+        $out = "error: $@" unless defined $out;
+        print $out;
+        close STDOUT;
+        POSIX::_exit(0);
+    }
+    return { pid => $pid, fh => $fh };
+}
+
+sub collect {
+    my ($h) = @_;
+    my $fh = $h->{fh};
+    local $/;
+    my $out = <$fh>;
+    close $fh;
+    return $out // '';
+}
+
+END {
+    return if $$ != $OWNER;
+    my $status = $?;
+    unless ($FINISHED) {
+        my @problems = stop_all();
+        my @bad = scan_logs();
+        if (@problems || @bad) {
+            print STDERR "# PTTH::Test cleanup: $_\n" for @problems, @bad;
+            $status ||= 1;
+        }
+    }
+    $? = $status;
+}
+
+# =============================================================== Httpd
+
+package PTTH::Test::Httpd;
+
+use strict;
+use warnings;
+use File::Path qw(make_path);
+use Time::HiRes qw(time sleep);
+
+my %MPM_DEFAULTS = (
+    event => {
+        router  => [StartServers => 2, ServerLimit => 4, ThreadsPerChild => 25,
+                    ThreadLimit => 64, MinSpareThreads => 25,
+                    MaxSpareThreads => 100, MaxRequestWorkers => 100],
+        backend => [StartServers => 2, ServerLimit => 4, ThreadsPerChild => 25,
+                    ThreadLimit => 64, MinSpareThreads => 25,
+                    MaxSpareThreads => 100, MaxRequestWorkers => 100],
+    },
+    worker => {
+        router  => [StartServers => 2, ServerLimit => 4, ThreadsPerChild => 25,
+                    ThreadLimit => 64, MinSpareThreads => 25,
+                    MaxSpareThreads => 100, MaxRequestWorkers => 100],
+        backend => [StartServers => 2, ServerLimit => 4, ThreadsPerChild => 25,
+                    ThreadLimit => 64, MinSpareThreads => 25,
+                    MaxSpareThreads => 100, MaxRequestWorkers => 100],
+    },
+    prefork => {
+        router  => [StartServers => 4, MinSpareServers => 4, MaxSpareServers => 16,
+                    ServerLimit => 64, MaxRequestWorkers => 64],
+        backend => [StartServers => 3, MinSpareServers => 2, MaxSpareServers => 10,
+                    ServerLimit => 20, MaxRequestWorkers => 20],
+    },
+);
+
+# Options (both kinds):
+#   name      label (default router1/backend1/...)
+#   mpm       event (default) | worker | prefork
+#   mpm_conf  { Directive => value } overriding the MPM defaults
+#   extra     string or arrayref of config lines appended at the end
+#   port      Listen port (default: a free one)
+#   modules   arrayref of extra httpd module names to load (e.g. proxy_http)
+# router:
+#   tport     tunnel port (default: a free one); pool  (default "app")
+#   wait_timeout  PTTHWaitTimeout (default "2s"); undef => not written
+#   proxy     arrayref of lines replacing the default ProxyPass lines
+#   pre_proxy string/arrayref of lines written before the ProxyPass lines
+#   preserve_host  (default 1) ProxyPreserveHost On
+# backend:
+#   tport     router's tunnel port (required unless connect is given)
+#   connect   PTTHConnect argument (default tcp://127.0.0.1:<tport>)
+#   tunnels   PTTHTunnels (default 1); reconnect (default "100ms 2s")
+#   http2     load mod_http2 (default 1)
+#   h2_directives  also write "Protocols h2c http/1.1" + "H2Direct on"
+#   remoteip  (default 1) RemoteIPHeader X-Forwarded-For from 127.0.0.1
+#   vhost_extra  lines added inside every <VirtualHost>
+sub new {
+    my ($class, %o) = @_;
+    my $self = bless { %o }, $class;
+    $self->{mpm} ||= 'event';
+    $self->{name} ||= $self->{kind} . (++$SERIAL);
+    $self->{dir} = "$TMP/$self->{name}";
+    $self->{port} ||= PTTH::Test::free_port();
+    if ($self->{kind} eq 'router') {
+        $self->{tport} ||= PTTH::Test::free_port();
+        $self->{pool} //= 'app';
+        $self->{wait_timeout} = '2s' unless exists $self->{wait_timeout};
+        $self->{preserve_host} //= 1;
+    }
+    else {
+        $self->{tunnels} //= 1;
+        $self->{reconnect} //= '100ms 2s';
+        $self->{http2} //= 1;
+        $self->{remoteip} //= 1;
+        die "backend needs tport or connect" unless $self->{tport} || $self->{connect};
+    }
+    $self->{conf}    = "$self->{dir}/httpd.conf";
+    $self->{pidfile} = "$self->{dir}/run/httpd.pid";
+    $self->{errlog}  = "$self->{dir}/logs/error_log";
+    $self->{acclog}  = "$self->{dir}/logs/access_log";
+    push @SERVERS, $self;
+    $self->write_conf;
+    return $self;
+}
+
+sub lines {
+    my ($x) = @_;
+    return () unless defined $x;
+    return ref $x ? @$x : ($x);
+}
+
+sub mpm_block {
+    my ($self) = @_;
+    my $mpm = $self->{mpm};
+    die "unknown MPM $mpm" unless $MPM_DEFAULTS{$mpm};
+    my @kv = @{ $MPM_DEFAULTS{$mpm}{$self->{kind}} };
+    my (@order, %v);
+    while (@kv) {
+        my ($k, $v) = splice(@kv, 0, 2);
+        push @order, $k;
+        $v{$k} = $v;
+    }
+    for my $k (sort keys %{ $self->{mpm_conf} || {} }) {
+        push @order, $k unless exists $v{$k};
+        $v{$k} = $self->{mpm_conf}{$k};
+    }
+    my $out = "LoadModule mpm_${mpm}_module $MODDIR/mod_mpm_$mpm.so\n";
+    $out .= "$_ $v{$_}\n" for grep { defined $v{$_} } @order;
+    return $out;
+}
+
+sub common_head {
+    my ($self, @mods) = @_;
+    my $d = $self->{dir};
+    my $out = "# generated by t/lib/PTTH/Test.pm for $0\n"
+        . "ServerRoot \"$d\"\n"
+        . "DefaultRuntimeDir \"$d/run\"\n"
+        . "PidFile \"$d/run/httpd.pid\"\n"
+        . "Mutex file:$d/run default\n"
+        . $self->mpm_block;
+    for my $m (@mods) {
+        # Some modules may be built in (log_config is, on Debian).
+        $out .= "<IfModule !${m}_module>\n  LoadModule ${m}_module $MODDIR/mod_$m.so\n</IfModule>\n";
+    }
+    $out .= "ErrorLog \"$self->{errlog}\"\n"
+        . "LogFormat \"%h %a \\\"%r\\\" %>s %b %D %P %{Host}i \\\"%{X-Forwarded-For}i\\\" %v %{ms}T\" ptth\n"
+        . "CustomLog \"$self->{acclog}\" ptth\n"
+        . "TypesConfig /etc/mime.types\n"
+        . "Listen 127.0.0.1:$self->{port}\n";
+    if ($> == 0) {
+        # Only when the harness is explicitly allowed to run as root.
+        $out .= "User nobody\nGroup nogroup\n";
+    }
+    return $out;
+}
+
+sub write_conf {
+    my ($self) = @_;
+    my $d = $self->{dir};
+    make_path("$d/run", "$d/logs", "$d/san");
+    my $c;
+    if ($self->{kind} eq 'router') {
+        $c = $self->common_head(qw(authz_core log_config mime headers proxy
+                                   slotmem_shm proxy_balancer
+                                   lbmethod_byrequests status),
+                                @{ $self->{modules} || [] });
+        $c .= "LoadModule ptth_router_module $ROUTER_SO\n"
+            . "ServerName router.test\n"
+            . "LogLevel info ptth_router:debug proxy:info\n"
+            . "Timeout 30\n"
+            . "PTTHListen 127.0.0.1:$self->{tport} plain=$self->{pool}\n";
+        $c .= "PTTHWaitTimeout $self->{wait_timeout}\n" if defined $self->{wait_timeout};
+        $c .= "ProxyPreserveHost " . ($self->{preserve_host} ? 'On' : 'Off') . "\n";
+        $c .= "$_\n" for lines($self->{pre_proxy});
+        my @pp = $self->{proxy} ? @{ $self->{proxy} }
+               : ("ProxyPass / ptth://$self->{pool}/",
+                  "ProxyPassReverse / ptth://$self->{pool}/");
+        $c .= "$_\n" for @pp;
+    }
+    else {
+        my @mods = (qw(authz_core log_config mime dir alias cgid env headers remoteip),
+                    @{ $self->{modules} || [] });
+        push @mods, 'http2' if $self->{http2};
+        $c = $self->common_head(@mods);
+        my $connect = $self->{connect} // "tcp://127.0.0.1:$self->{tport}";
+        $c .= "LoadModule ptth_backend_module $BACKEND_SO\n"
+            . "ServerName default.example\n"
+            . "LogLevel info ptth_backend:debug"
+            . ($self->{http2} ? " http2:info" : "") . "\n"
+            . "ScriptSock \"$d/run/cgid.sock\"\n"
+            . "DirectoryIndex index.html\n"
+            . "DocumentRoot \"$TMP/htdocs/default\"\n";
+        $c .= "Protocols h2c http/1.1\nH2Direct on\n" if $self->{h2_directives};
+        $c .= "PTTHConnect $connect\n" if length $connect;
+        $c .= "PTTHTunnels $self->{tunnels}\n" if defined $self->{tunnels};
+        $c .= "PTTHReconnect $self->{reconnect}\n" if defined $self->{reconnect};
+        if ($self->{remoteip}) {
+            $c .= "RemoteIPHeader X-Forwarded-For\nRemoteIPInternalProxy 127.0.0.1\n";
+        }
+        $c .= "<Directory \"$TMP/htdocs\">\n  Require all granted\n</Directory>\n"
+            . "<Directory \"$CGI_DIR\">\n  Options +ExecCGI\n  Require all granted\n</Directory>\n";
+        for my $vh (['default.example', 'default'], ['a.example', 'a'],
+                    ['b.example', 'b']) {
+            my ($sn, $root) = @$vh;
+            $c .= "<VirtualHost *:$self->{port}>\n"
+                . "  ServerName $sn\n"
+                . "  DocumentRoot \"$TMP/htdocs/$root\"\n"
+                . "  ScriptAlias /cgi-bin/ \"$CGI_DIR/\"\n"
+                . "  ScriptAlias /t1/cgi-bin/ \"$CGI_DIR/\"\n"
+                . "  Alias /big/ \"$TMP/htdocs/big/\"\n"
+                . "  Redirect /old http://backend.internal/new\n"
+                . "  Redirect /rel /new\n"
+                . "  Header always set X-Backend-Vhost $sn\n";
+            $c .= "  $_\n" for lines($self->{vhost_extra});
+            $c .= "</VirtualHost>\n";
+        }
+    }
+    $c .= "$_\n" for lines($self->{extra});
+    $c = selftest_rewrite($self, $c) if $ENV{PTTH_HARNESS_SELFTEST};
+    PTTH::Test::write_file($self->{conf}, $c);
+    return $self;
+}
+
+# Developer switch for checking the harness itself while the modules do not
+# work yet: PTTH_HARNESS_SELFTEST=1 replaces the tunnel by a plain
+# mod_proxy_http hop (the backend listens on the tunnel port, the router
+# proxies ptth://POOL to it).  Hub tests cannot pass in this mode.  Never
+# set by make test.
+sub selftest_rewrite {
+    my ($self, $c) = @_;
+    if ($self->{kind} eq 'router') {
+        my %pool;
+        while ($c =~ /^PTTHListen\s+(\S+)\s+plain=(\S+)/mg) { $pool{$2} = $1 }
+        $c =~ s/^(LoadModule ptth_router_module .*|PTTH\w+ .*|LogLevel .*)$/# $1/mg;
+        $c =~ s{ptth://([A-Za-z0-9._-]+)}{"h2c://" . ($pool{lc $1} // '127.0.0.1:9')}ge;
+        $c =~ s{^(\s*ProxyPass\s+\S+\s+h2c://\S+)}{$1 retry=0}mg;
+        $c .= "LoadModule http2_module $MODDIR/mod_http2.so\n"
+            . "LoadModule proxy_http2_module $MODDIR/mod_proxy_http2.so\nLogLevel info\n";
+        # The tunnel listener "exists": the backend listens on it.
+        $self->{selftest_no_tport} = 1;
+    }
+    else {
+        my ($tport) = $c =~ m{^PTTHConnect tcp://127\.0\.0\.1:(\d+)}m;
+        $c =~ s/^(LoadModule ptth_backend_module .*|PTTH\w+ .*|LogLevel .*)$/# $1/mg;
+        $c .= "Protocols h2c http/1.1\nLogLevel info\n";
+        if ($tport) {
+            $c .= "Listen 127.0.0.1:$tport\n";
+            $c =~ s/<VirtualHost \*:$self->{port}>/<VirtualHost *:$self->{port} *:$tport>/g;
+        }
+    }
+    return $c;
+}
+
+sub san_env {
+    my ($self) = @_;
+    return san_env_dir("$self->{dir}/san");
+}
+
+sub san_env_dir {
+    my ($d) = @_;
+    return () unless $ENV{PTTH_SANITIZE};
+    my %e;
+    $e{LD_PRELOAD} = $ENV{PTTH_SAN_PRELOAD} if $ENV{PTTH_SAN_PRELOAD};
+    # detect_leaks=0: httpd frees its pools at exit, not every allocation,
+    # so LeakSanitizer reports are noise for a server process.
+    # use_sigaltstack=0: with the runtime preloaded into an uninstrumented
+    # httpd, ASan's own thread teardown (UnsetAlternateSignalStack) reports
+    # a false stack-use-after-scope at every thread exit.
+    $e{ASAN_OPTIONS} = "halt_on_error=1:abort_on_error=0:detect_leaks=0:"
+        . "use_sigaltstack=0:log_path=$d/asan:verify_asan_link_order=0";
+    $e{UBSAN_OPTIONS} = "halt_on_error=1:print_stacktrace=1:log_path=$d/ubsan";
+    return %e;
+}
+
+# Run the httpd binary with the given arguments; returns (exit, output).
+sub run_apache {
+    my ($dir, $conf, @args) = @_;
+    my %env = ref $_[-1] eq 'HASH' ? %{ pop @args } : ();
+    my $out = '';
+    my $pid = open(my $fh, '-|');
+    die "fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        open(STDERR, '>&', \*STDOUT);
+        open(STDIN, '<', '/dev/null');
+        $ENV{$_} = $env{$_} for keys %env;
+        exec('timeout', '-k', '5', '60', $APACHE2, '-d', $dir, '-f', $conf, @args)
+            or POSIX::_exit(127);
+    }
+    {
+        local $/;
+        $out = <$fh> // '';
+    }
+    close $fh;
+    return ($? >> 8, $out);
+}
+
+sub apache {
+    my ($self, @args) = @_;
+    return run_apache($self->{dir}, $self->{conf}, @args, { $self->san_env });
+}
+
+sub configtest {
+    my ($self) = @_;
+    return $self->apache('-t');
+}
+
+# Start: `apache2 -t`, then `-k start`, then wait for the pid file and the
+# Listen port (and the router's tunnel port).  Returns 1, or 0 after a
+# failed test naming the reason.
+sub start {
+    my ($self, %o) = @_;
+    my ($rc, $out) = $self->configtest;
+    if ($rc != 0) {
+        Test::More::fail("$self->{name}: apache2 -t");
+        Test::More::diag("apache2 -t failed ($rc):\n$out");
+        return 0;
+    }
+    unlink $self->{pidfile};
+    $self->{errlog_off} = -s $self->{errlog} || 0;
+    ($rc, $out) = $self->apache('-k', 'start');
+    if ($rc != 0) {
+        Test::More::fail("$self->{name}: apache2 -k start");
+        Test::More::diag("apache2 -k start failed ($rc):\n$out");
+        return 0;
+    }
+    my $pid = PTTH::Test::wait_for(15, sub {
+        my $p = PTTH::Test::read_file($self->{pidfile});
+        return ($p && $p =~ /(\d+)/) ? $1 : 0;
+    });
+    unless ($pid) {
+        Test::More::fail("$self->{name}: pid file written");
+        Test::More::diag("no pid file $self->{pidfile} after 15 s; error_log:\n"
+                         . PTTH::Test::log_since($self->{errlog}, $self->{errlog_off}));
+        return 0;
+    }
+    $self->{pid} = $pid;
+    $self->{started} = 1;
+    my @ports = ([$self->{port}, \&PTTH::Test::port_open]);
+    push @ports, [$self->{tport}, \&PTTH::Test::port_listening]
+        if $self->{kind} eq 'router' && !$o{no_tport} && !$self->{selftest_no_tport};
+    for my $pp (@ports) {
+        my ($p, $check) = @$pp;
+        my $up = PTTH::Test::wait_for(15, sub {
+            return -1 unless PTTH::Test::alive($pid);
+            return $check->($p);
+        });
+        if (!$up || $up == -1) {
+            Test::More::fail("$self->{name}: port $p answers");
+            Test::More::diag("port $p not answering (httpd pid $pid "
+                             . (PTTH::Test::alive($pid) ? 'alive' : 'gone')
+                             . "); error_log:\n"
+                             . PTTH::Test::log_since($self->{errlog}, $self->{errlog_off}));
+            return 0;
+        }
+    }
+    return 1;
+}
+
+sub pid {
+    my ($self) = @_;
+    my $p = PTTH::Test::read_file($self->{pidfile});
+    return ($p && $p =~ /(\d+)/) ? $1 : $self->{pid};
+}
+
+sub url {
+    my ($self, $path) = @_;
+    return "http://127.0.0.1:$self->{port}" . ($path // '/');
+}
+
+sub graceful {
+    my ($self) = @_;
+    my ($rc, $out) = $self->apache('-k', 'graceful');
+    Test::More::diag("apache2 -k graceful ($rc): $out") if $rc != 0;
+    return $rc == 0;
+}
+
+sub children { PTTH::Test::descendants($_[0]->pid) }
+
+# SIGKILL the parent and every process it forked (the whole instance).
+sub kill9 {
+    my ($self) = @_;
+    my $pid = $self->pid;
+    my $ok = PTTH::Test::kill9_tree($pid);
+    $self->{started} = 0;
+    return $ok;
+}
+
+# SIGTERM the parent (graceful for nothing: a plain stop) and wait until it
+# and all its descendants are gone.  Returns undef, or a problem string.
+sub stop {
+    my ($self, %o) = @_;
+    return undef unless $self->{started};
+    $self->{started} = 0;
+    my $pid = $self->pid;
+    return "$self->{name}: httpd parent $pid was no longer running at stop"
+        unless PTTH::Test::alive($pid);
+    my @procs = ($pid, PTTH::Test::descendants($pid));
+    my $t0 = time;
+    kill 'TERM', $pid;
+    my $limit = $o{timeout} // 30;
+    my $gone = PTTH::Test::wait_for($limit, sub { !grep { PTTH::Test::alive($_) } @procs });
+    $self->{stop_time} = time - $t0;
+    return undef if $gone;
+    my @left = grep { PTTH::Test::alive($_) } @procs;
+    kill 'KILL', @left;
+    PTTH::Test::wait_for(5, sub { !grep { PTTH::Test::alive($_) } @left });
+    return "$self->{name}: still running $limit s after SIGTERM (pids @left); "
+         . "sent SIGKILL";
+}
+
+sub errlog_text { PTTH::Test::read_file($_[0]->{errlog}) // '' }
+
+1;
