@@ -86,7 +86,6 @@ LoadModule ptth_router_module $ROOT/mod_ptth_router/.libs/mod_ptth_router.so
 Listen 127.0.0.1:$PORT
 
 PTTHListen 127.0.0.1:$TPORT plain=app
-ProxyPreserveHost On
 ProxyPass        /  ptth://app/
 ProxyPassReverse /  ptth://app/
 EOC

@@ -584,7 +584,10 @@ static apr_status_t ex_build_request(ptth_proxy_ex *ex, const char *url,
     ex->pool = pool;
 
     client_host = apr_table_get(r->headers_in, "Host");
-    if (ex->dconf->preserve_host) {
+    /* A pool name is no host name the backend knows: a backend serves
+     * its own virtual hosts, so unless ProxyPreserveHost is explicitly
+     * Off, the user's Host travels as :authority (RFC 9113 8.3.1). */
+    if (ex->dconf->preserve_host || !ex->dconf->preserve_host_set) {
         authority = client_host;
         if (!authority) {
             authority = r->server->server_hostname;

@@ -74,4 +74,18 @@ $res = http(port => $r->{port}, host => 'b.example', path => '/', max_time => 10
 is($res->{status}, 200, 'request after 6 s idle: 200');
 is($res->{body}, 'B', 'request after 6 s idle: body B');
 
+# The issue's configuration contract, to the letter: no ProxyPreserveHost.
+# A pool name means nothing to the backend, so ptth:// keeps the user's Host
+# unless ProxyPreserveHost is explicitly Off (t/80-proxy-semantics.t).
+my $r2 = router(name => 'contract', preserve_host => undef);
+$r2->start or give_up('contract router does not start');
+my $b2 = backend(name => 'contractbe', tport => $r2->{tport});
+$b2->start or give_up('contract backend does not start');
+ok(defined wait_for_tunnel($r2, timeout => 20), 'contract config: tunnel up');
+for my $host (qw(a.example b.example other.example)) {
+    my $res = http(port => $r2->{port}, host => $host, path => '/');
+    is($res->{body}, { 'a.example' => 'A', 'b.example' => 'B' }->{$host} // 'DEFAULT',
+       "contract config (no ProxyPreserveHost): Host $host selects its vhost");
+}
+
 finish();

@@ -40,7 +40,8 @@ my $logged = wait_for(5, sub {
     my $n = grep { /HTTP\/2\.0" 200 / } @l;
     return $n >= 40 ? $n : 0;
 }) // 0;
-is($logged, 40, 'backend logged 40 HTTP/2.0 sleep requests');
+is($logged, 40, 'backend logged 40 HTTP/2.0 sleep requests')
+    or diag("backend access log:\n" . (read_file($b->{acclog}) // '(none)'));
 
 # Through h2load as well (HTTP/1.1 to the router, many connections).
 my $h = h2load('--h1', '-n', '40', '-c', '20', '-H', ':authority: b.example',

@@ -33,6 +33,10 @@ my $r = router(
         "</Location>",
         "ProxyPassReverse / http://backend.internal/",
     ],
+    # No "ProxyPassReverse / ptth://app/" at server level: mod_proxy tries
+    # the server's aliases before a <Location>'s, and it would map /nph/'s
+    # Locations first.
+    proxy => ["ProxyPass / ptth://app/"],
 );
 $r->start or give_up('router does not start');
 my $b = backend(tport => $r->{tport});

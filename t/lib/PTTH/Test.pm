@@ -766,7 +766,7 @@ my %MPM_DEFAULTS = (
 #   wait_timeout  PTTHWaitTimeout (default "2s"); undef => not written
 #   proxy     arrayref of lines replacing the default ProxyPass lines
 #   pre_proxy string/arrayref of lines written before the ProxyPass lines
-#   preserve_host  (default 1) ProxyPreserveHost On
+#   preserve_host  (default 1) ProxyPreserveHost On; 0: Off; undef: not written
 # backend:
 #   tport     router's tunnel port (required unless connect is given)
 #   connect   PTTHConnect argument (default tcp://127.0.0.1:<tport>)
@@ -786,7 +786,7 @@ sub new {
         $self->{tport} ||= PTTH::Test::free_port();
         $self->{pool} //= 'app';
         $self->{wait_timeout} = '2s' unless exists $self->{wait_timeout};
-        $self->{preserve_host} //= 1;
+        $self->{preserve_host} = 1 unless exists $self->{preserve_host};
     }
     else {
         $self->{tunnels} //= 1;
@@ -871,7 +871,8 @@ sub write_conf {
             . "Timeout 30\n"
             . "PTTHListen 127.0.0.1:$self->{tport} plain=$self->{pool}\n";
         $c .= "PTTHWaitTimeout $self->{wait_timeout}\n" if defined $self->{wait_timeout};
-        $c .= "ProxyPreserveHost " . ($self->{preserve_host} ? 'On' : 'Off') . "\n";
+        $c .= "ProxyPreserveHost " . ($self->{preserve_host} ? 'On' : 'Off') . "\n"
+            if defined $self->{preserve_host};
         $c .= "$_\n" for lines($self->{pre_proxy});
         my @pp = $self->{proxy} ? @{ $self->{proxy} }
                : ("ProxyPass / ptth://$self->{pool}/",
