@@ -157,6 +157,8 @@ struct ptth_exchange {
     int req_ended;                   /* child finished sending */
     apr_array_header_t *req_trailers;
     ptth_buf body;                   /* request body not yet given to nghttp2 */
+    ptth_buf replay;                 /* all of a small body, for a retry */
+    int replayable;                  /* replay holds every byte received */
     int deferred;                    /* data provider waits for body */
     apr_uint64_t body_sent;
     int32_t stream_id;

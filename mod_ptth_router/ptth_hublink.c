@@ -32,6 +32,9 @@
 
 /* Request body buffered per exchange before the link is not read. */
 #define PTTH_BODY_BUF_MAX   (64 * 1024)
+/* A request body up to this size is kept whole until the response
+ * starts, so a stream the backend refused can be replayed elsewhere. */
+#define PTTH_REPLAY_MAX     (64 * 1024)
 /* Bytes read from a link before frames are processed. */
 #define PTTH_LINK_READ_MAX  (PTTH_LINK_HDR_LEN + PTTH_LINK_MAX_HEAD)
 
@@ -165,6 +168,8 @@ void ptth_exchange_response(ptth_exchange *ex, int status,
     link_send(ex->hl, frame, len);
     if (status >= 200) {
         ex->resp_final = 1;
+        ex->replayable = 0;
+        ptth_buf_free(&ex->replay);
         if (end_stream) {
             ex_transit(ex, PTTH_EX_ENDED, "response without body");
         }
@@ -239,14 +244,23 @@ void ptth_exchange_stream_gone(ptth_exchange *ex, int unprocessed)
     }
     /* Safe to replay only if the backend provably did nothing and every
      * body byte is still here (RFC 9113 8.7, RFC 9110 9.2.2). */
-    if (unprocessed && !ex->resp_final && ex->body_sent == 0
+    if (unprocessed && !ex->resp_final && (ex->body_sent == 0 || ex->replayable)
         && ex->attempts < 3 && hub->state == PTTH_HUB_RUNNING) {
+        if (ex->body_sent) {
+            ptth_buf_consume(&ex->body, ex->body.len);
+            if (ptth_buf_append(&ex->body, ptth_buf_head(&ex->replay),
+                                ex->replay.len) != APR_SUCCESS) {
+                ptth_exchange_failed(ex, PTTH_RST_UNPROCESSED);
+                return;
+            }
+            ex->body_sent = 0;
+        }
         ex->deadline = apr_time_now() + apr_time_from_msec(ex->req.wait_ms);
         ex_transit(ex, PTTH_EX_WAITING, "retry: not processed by the backend");
         ptth_pool_enqueue(ex->pool, ex, 1);
         return;
     }
-    ptth_exchange_failed(ex, unprocessed && ex->body_sent == 0
+    ptth_exchange_failed(ex, unprocessed
                              ? (hub->state == PTTH_HUB_RUNNING
                                 ? PTTH_RST_UNPROCESSED : PTTH_RST_SHUTDOWN)
                              : (ex->resp_bad ? PTTH_RST_PROTOCOL : PTTH_RST_BROKEN));
@@ -294,6 +308,9 @@ static void on_request(ptth_hublink *hl, const ptth_link_fhdr *fh,
     APR_RING_ELEM_INIT(ex, link);
     ptth_buf_init(&ex->body);
     ptth_buf_free_on(&ex->body, p);
+    ptth_buf_init(&ex->replay);
+    ptth_buf_free_on(&ex->replay, p);
+    ex->replayable = 1;
     copy = apr_pmemdup(p, payload, fh->length);
     if (ptth_link_decode_request(p, copy, fh->length, &ex->req) != APR_SUCCESS) {
         apr_pool_destroy(p);
@@ -356,10 +373,18 @@ static void on_body(ptth_hublink *hl, const ptth_link_fhdr *fh,
         }
         ex->req_ended = 1;
     }
-    else if (fh->length
-             && ptth_buf_append(&ex->body, payload, fh->length) != APR_SUCCESS) {
-        ptth_exchange_failed(ex, PTTH_RST_BROKEN);
-        return;
+    else if (fh->length) {
+        if (ptth_buf_append(&ex->body, payload, fh->length) != APR_SUCCESS) {
+            ptth_exchange_failed(ex, PTTH_RST_BROKEN);
+            return;
+        }
+        if (ex->replayable) {
+            if (ex->replay.len + fh->length > PTTH_REPLAY_MAX
+                || ptth_buf_append(&ex->replay, payload, fh->length) != APR_SUCCESS) {
+                ex->replayable = 0;
+                ptth_buf_free(&ex->replay);
+            }
+        }
     }
     ex->last_activity = apr_time_now();
     ptth_tunnel_resume_body(ex);
