@@ -54,6 +54,7 @@ static void ptth_router_register_hooks(apr_pool_t *p)
     ap_hook_post_config(ptth_hub_post_config, after_proxy, NULL,
                         APR_HOOK_MIDDLE);
     ptth_proxy_register_hooks(p);
+    ptth_status_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(ptth_router) = {

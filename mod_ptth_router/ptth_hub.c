@@ -425,6 +425,7 @@ void ptth_hub_main(apr_pool_t *pool, server_rec *s,
     hub->s = s;
     hub->conf = ptth_router_sconf_get(s);
     hub->state = PTTH_HUB_RUNNING;
+    hub->started = apr_time_now();
     hub->pools = apr_hash_make(pool);
     hub->listeners = apr_array_make(pool, lspecs->nelts, sizeof(ptth_hub_listener *));
     hub->ping_interval = ptth_router_ping_interval(hub->conf);

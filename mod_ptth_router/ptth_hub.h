@@ -86,6 +86,7 @@ struct ptth_hub {
     APR_RING_HEAD(ptth_hublink_ring, ptth_hublink) links;
     int n_links;
     int reap;                        /* some link or tunnel wants closing */
+    apr_time_t started;
     apr_uint32_t next_tunnel_id;
     apr_uint32_t next_link_id;
     /* settings, with defaults applied */

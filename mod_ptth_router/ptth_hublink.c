@@ -26,6 +26,8 @@
  * response chunk is acknowledged to the backend (WINDOW_UPDATE) only
  * once the link has taken it. */
 
+#include <unistd.h>
+
 #include <apr_strings.h>
 
 #include "ptth_hub.h"
@@ -418,6 +420,67 @@ static void on_reset(ptth_hublink *hl, const ptth_link_fhdr *fh,
     link_kill(hl, "reset by the child");
 }
 
+static const char *json_tunnel(apr_pool_t *p, ptth_tunnel *t, apr_time_t now)
+{
+    static const char *const st[] = { "open", "draining", "closed" };
+
+    return apr_psprintf(p, "{\"id\":%u,\"peer\":\"%s\",\"state\":\"%s\","
+                        "\"active\":%d,\"capacity\":%d,\"served\":%"
+                        APR_UINT64_T_FMT ",\"idle_ms\":%" APR_TIME_T_FMT "}",
+                        t->id, t->peer, st[t->state], t->active,
+                        ptth_tunnel_capacity(t), t->served,
+                        apr_time_as_msec(now - t->last_read));
+}
+
+/* The hub's view as JSON (names are restricted to [A-Za-z0-9._-] and
+ * peers are numeric addresses, so nothing needs escaping). */
+static void on_status(ptth_hublink *hl)
+{
+    static const char *const hs[] = { "running", "draining", "stopping" };
+    ptth_hub *hub = hl->hub;
+    apr_pool_t *p;
+    apr_array_header_t *parts;
+    apr_hash_index_t *hi;
+    apr_time_t now = apr_time_now();
+    unsigned char hdr[PTTH_LINK_HDR_LEN];
+    const char *json;
+    apr_size_t len;
+
+    apr_pool_create(&p, hl->p);
+    parts = apr_array_make(p, 8, sizeof(const char *));
+    for (hi = apr_hash_first(p, hub->pools); hi; hi = apr_hash_next(hi)) {
+        ptth_pool *pool = apr_hash_this_val(hi);
+        apr_array_header_t *ts = apr_array_make(p, pool->n_tunnels + 1,
+                                                sizeof(const char *));
+        ptth_tunnel *t;
+        for (t = APR_RING_FIRST(&pool->tunnels);
+             t != APR_RING_SENTINEL(&pool->tunnels, ptth_tunnel, link);
+             t = APR_RING_NEXT(t, link)) {
+            APR_ARRAY_PUSH(ts, const char *) = json_tunnel(p, t, now);
+        }
+        APR_ARRAY_PUSH(parts, const char *) = apr_psprintf(p,
+            "{\"name\":\"%s\",\"tunnels\":[%s],\"waiting\":%d,"
+            "\"requests\":%" APR_UINT64_T_FMT ",\"retries\":%" APR_UINT64_T_FMT "}",
+            pool->name, apr_array_pstrcat(p, ts, ','), pool->n_waiting,
+            pool->requests, pool->retries);
+    }
+    json = apr_psprintf(p, "{\"hub\":{\"pid\":%" APR_PID_T_FMT ",\"state\":"
+                        "\"%s\",\"links\":%d,\"uptime_s\":%" APR_TIME_T_FMT
+                        "},\"pools\":[%s]}\n", getpid(), hs[hub->state],
+                        hub->n_links, apr_time_sec(now - hub->started),
+                        apr_array_pstrcat(p, parts, ','));
+    len = strlen(json);
+    if (len > PTTH_LINK_MAX_HEAD) {
+        json = "{\"error\":\"status too large\"}\n";
+        len = strlen(json);
+    }
+    ptth_link_hdr_pack(hdr, PTTH_LF_STATUS, PTTH_LF_END_STREAM, (apr_uint32_t)len);
+    link_send(hl, hdr, sizeof(hdr));
+    link_send(hl, json, len);
+    apr_pool_destroy(p);
+    link_flush(hl);
+}
+
 /* Parse and handle complete frames; stops while the body buffer is full. */
 static void link_process(ptth_hublink *hl)
 {
@@ -432,6 +495,7 @@ static void link_process(ptth_hublink *hl)
         case PTTH_LF_TRAILERS: max = PTTH_LINK_MAX_HEAD; break;
         case PTTH_LF_DATA:     max = PTTH_LINK_MAX_DATA; break;
         case PTTH_LF_RESET:    max = 4; break;
+        case PTTH_LF_STATUS:   max = 0; break;
         default:
             link_kill(hl, "unknown frame type");
             return;
@@ -458,6 +522,13 @@ static void link_process(ptth_hublink *hl)
             break;
         case PTTH_LF_RESET:
             on_reset(hl, &fh, payload);
+            break;
+        case PTTH_LF_STATUS:
+            if (hl->ex) {
+                link_kill(hl, "STATUS during an exchange");
+                return;
+            }
+            on_status(hl);
             break;
         }
         ptth_buf_consume(&hl->in, PTTH_LINK_HDR_LEN + fh.length);

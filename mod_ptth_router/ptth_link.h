@@ -38,6 +38,10 @@
  *   TRAILERS                     optional response trailers (end the body)
  *   RESET(code)                  hub gave up: see ptth_link_reset_t
  *
+ * Outside an exchange a child may send STATUS (empty payload); the hub
+ * answers with one STATUS frame holding a JSON document that describes
+ * its pools and tunnels (ptth_status.c serves it as "ptth-status").
+ *
  * The exchange is over when both directions have ended (END_STREAM or
  * TRAILERS) or either side sent RESET.  After a RESET from the hub, the
  * hub discards the rest of the request body that the child still sends,
@@ -58,7 +62,9 @@ typedef enum {
     PTTH_LF_DATA     = 2,
     PTTH_LF_RESPONSE = 3,
     PTTH_LF_TRAILERS = 4,
-    PTTH_LF_RESET    = 5
+    PTTH_LF_RESET    = 5,
+    PTTH_LF_STATUS   = 6   /* outside an exchange: child asks (empty),
+                            * hub answers with a JSON document */
 } ptth_link_ftype_t;
 
 #define PTTH_LF_END_STREAM 0x01

@@ -73,6 +73,9 @@ int ptth_router_pool_known(server_rec *s, const char *pool);
 /* ptth_proxy.c: the ptth:// scheme and canon handlers (children). */
 void ptth_proxy_register_hooks(apr_pool_t *p);
 
+/* ptth_status.c: the "ptth-status" handler. */
+void ptth_status_register_hooks(apr_pool_t *p);
+
 /* ptth_hub.c: fork and supervise the hub (parent), see DESIGN section 2. */
 int ptth_hub_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                          apr_pool_t *ptemp, server_rec *s);
