@@ -32,7 +32,7 @@ $(ROUTER_SO): $(ROUTER_SRC) $(COMMON_SRC) $(HEADERS)
 	cp $(COMMON_SRC) build/obj/router/
 	$(APXS) -c -o mod_ptth_router/mod_ptth_router.la $(APXSFLAGS) \
 	    -I$(CURDIR)/mod_ptth_router $(ROUTER_SRC) \
-	    $(addprefix build/obj/router/,$(notdir $(COMMON_SRC))) -lnghttp2
+	    $(addprefix build/obj/router/,$(notdir $(COMMON_SRC))) -lnghttp2 -lssl -lcrypto
 
 $(BACKEND_SO): $(BACKEND_SRC) $(COMMON_SRC) $(HEADERS)
 	@mkdir -p build/obj/backend

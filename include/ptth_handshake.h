@@ -47,6 +47,9 @@
 #define PTTH_HS_MAX_HEAD      8192   /* whole request or response head */
 #define PTTH_HS_MAX_FIELDS    32     /* header fields in one head */
 #define PTTH_HS_MAX_HOSTS     64     /* names in PTTH-Hosts */
+#define PTTH_HS_MAX_TARGET    1024   /* request-target (else 414) */
+#define PTTH_HS_MAX_BACKEND_ID 128   /* PTTH-Backend value */
+#define PTTH_HS_MAX_RETRY_AFTER 3600 /* Retry-After is clamped to this (s) */
 
 typedef struct ptth_hs_request {
     const char *target;        /* request-target, origin-form, e.g. "/app" */
@@ -70,17 +73,40 @@ typedef struct ptth_hs_response {
  *   APR_EINVAL      malformed or refused; *status is the HTTP status to
  *                   answer with (400, 405, 414, 426, 431, 505 ...) and
  *                   *why a short text for the log, never containing
- *                   secret values from the input */
+ *                   secret values from the input
+ * A prefix that can no longer become a valid head (bare LF, a method other
+ * than GET, an over-long target, ...) is refused at once, without waiting
+ * for the rest.  The fields of *req are set on APR_SUCCESS only (hosts is
+ * then an array, empty when PTTH-Hosts was absent); the pool is used only
+ * on APR_SUCCESS, for copies of the values returned.  An Authorization
+ * with a scheme other than Bearer leaves token NULL (policy is the
+ * caller's); a malformed Bearer credential is a 400 (RFC 6750 3.1). */
 apr_status_t ptth_hs_parse_request(apr_pool_t *p, const char *buf, apr_size_t len,
                                    apr_size_t *head_len, ptth_hs_request *req,
                                    int *status, const char **why);
 
+/* Same outcome for the router's answer, seen by the backend:
+ *   APR_SUCCESS     a well-formed head: resp->status 101 means the channel
+ *                   is open (Upgrade: ptth, Connection: upgrade and ALPN: h2
+ *                   were checked); any other final status is a refusal
+ *                   (retry_after, www_authenticate, body_len describe it)
+ *   APR_INCOMPLETE  need more bytes
+ *   APR_EINVAL      not a usable PTTH answer (malformed, an interim 1xx
+ *                   other than 101, a 101 without the PTTH fields, over the
+ *                   limits); resp->status is set when the status line was
+ *                   readable, else 0.
+ * retry_after is taken from delay-seconds only, clamped to
+ * PTTH_HS_MAX_RETRY_AFTER; an HTTP-date or an invalid value gives -1. */
 apr_status_t ptth_hs_parse_response(apr_pool_t *p, const char *buf, apr_size_t len,
                                     apr_size_t *head_len, ptth_hs_response *resp,
                                     const char **why);
 
 /* Build the backend's request head.  token, backend_id and hosts may be
- * NULL/empty.  Returns a NUL-terminated string. */
+ * NULL/empty.  Returns a NUL-terminated string, or NULL when an argument
+ * would not pass ptth_hs_parse_request (a bad target, Host, token,
+ * identity or name, more than PTTH_HS_MAX_HOSTS names, or a head over
+ * PTTH_HS_MAX_HEAD): nothing the caller passes can inject a field.
+ * Names in PTTH-Hosts are sent in lowercase. */
 char *ptth_hs_build_request(apr_pool_t *p, const char *target, const char *host,
                             const char *token, const char *backend_id,
                             const apr_array_header_t *hosts);
@@ -88,9 +114,12 @@ char *ptth_hs_build_request(apr_pool_t *p, const char *target, const char *host,
 /* Build the router's 101 answer. */
 const char *ptth_hs_build_switch(apr_pool_t *p);
 
-/* Build a complete refusal: status line, Content-Type text/plain,
- * Content-Length, Connection: close, plus WWW-Authenticate for 401 and
- * Retry-After when retry_after_s >= 0; the body is a one-line reason. */
+/* Build a complete refusal: status line, Date, Content-Type text/plain,
+ * Content-Length, Connection: close, plus WWW-Authenticate for 401
+ * (Bearer realm="ptth"), Allow: GET for 405, Upgrade: ptth for 426, and
+ * Retry-After when retry_after_s >= 0; the body is a one-line reason
+ * (printable ASCII only, at most 200 characters; NULL gives the reason
+ * phrase).  A status outside 400-599 is sent as 500. */
 char *ptth_hs_build_refusal(apr_pool_t *p, int status, const char *reason,
                             int retry_after_s);
 

@@ -42,6 +42,25 @@ static const command_rec ptth_router_cmds[] = {
         "tunnels a pool accepts"),
     AP_INIT_TAKE1("PTTHHubSocket", ptth_cmd_hub_socket, NULL, RSRC_CONF,
         "path of the hub's Unix socket (relative to DefaultRuntimeDir)"),
+    AP_INIT_TAKE1("PTTHHandshakeTimeout", ptth_cmd_handshake_timeout, NULL,
+        RSRC_CONF, "time a backend has to complete TLS and the PTTH handshake"),
+    AP_INIT_TAKE1("PTTHMaxHandshakes", ptth_cmd_max_handshakes, NULL, RSRC_CONF,
+        "handshakes in progress at once; more connections are closed"),
+    AP_INIT_RAW_ARGS("<PTTHPool", ptth_cmd_pool_section, NULL, RSRC_CONF,
+        "<PTTHPool name> ... </PTTHPool>: who may serve a pool"),
+    AP_INIT_TAKE1("PTTHEndpoint", ptth_cmd_endpoint, NULL, RSRC_CONF,
+        "(in <PTTHPool>) request-target backends use; default /<name>"),
+    AP_INIT_TAKE1("PTTHToken", ptth_cmd_token, NULL, RSRC_CONF,
+        "(in <PTTHPool>) sha256:<hex> of an accepted bearer token"),
+    AP_INIT_TAKE1("PTTHTokenFile", ptth_cmd_token_file, NULL, RSRC_CONF,
+        "(in <PTTHPool>) file of accepted tokens, one per line"),
+    AP_INIT_ITERATE("PTTHClientCertificate", ptth_cmd_client_cert, NULL,
+        RSRC_CONF, "(in <PTTHPool>) required client certificate CN or DNS "
+        "name, or * for any verified one"),
+    AP_INIT_ITERATE("PTTHAllowHosts", ptth_cmd_allow_hosts, NULL, RSRC_CONF,
+        "(in <PTTHPool>) host names the pool's backends may claim"),
+    AP_INIT_TAKE1("PTTHMaxTunnelsPerBackend", ptth_cmd_max_per_backend, NULL,
+        RSRC_CONF, "(in <PTTHPool>) tunnels one backend identity may hold"),
     AP_INIT_TAKE1(NULL, NULL, NULL, 0, NULL)
 };
 

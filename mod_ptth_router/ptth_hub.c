@@ -202,6 +202,7 @@ static void hub_stop(ptth_hub *hub)
 {
     hub_transit(hub, PTTH_HUB_STOPPING, apr_time_from_msec(500));
     close_listeners(hub);
+    ptth_pending_close_all(hub);
     fail_all_waiting(hub, PTTH_RST_SHUTDOWN);
     for_each_tunnel(hub, stop_tunnel, NULL);
     idle_links_close(hub);
@@ -232,6 +233,14 @@ static void tick_tunnel(ptth_tunnel *t, void *baton)
     ptth_tunnel_tick(t, *(apr_time_t *)baton);
 }
 
+static void reread_tunnel(ptth_tunnel *t, void *baton)
+{
+    (void)baton;
+    if (t->reread && !t->close_reason) {
+        ptth_tunnel_on_event(t, 0);
+    }
+}
+
 static void hub_reap(ptth_hub *hub)
 {
     ptth_hublink *hl, *next;
@@ -248,6 +257,8 @@ static void hub_reap(ptth_hub *hub)
                 ptth_hublink_on_event(hl, 0);
             }
         }
+        ptth_pending_reap(hub);
+        for_each_tunnel(hub, reread_tunnel, NULL);
         for_each_tunnel(hub, destroy_closed_tunnel, NULL);
         for_each_tunnel(hub, flush_tunnel, NULL);
     }
@@ -304,6 +315,11 @@ static void on_tunnel_accept(ptth_hub *hub, ptth_hub_listener *l)
         if (apr_socket_accept(&sock, l->sock, p) != APR_SUCCESS) {
             apr_pool_destroy(p);
             return;
+        }
+        if (!l->pool) {
+            /* Secure mode: the PTTH handshake decides (ptth_hubaccept.c). */
+            ptth_pending_accept(hub, l, p, sock);
+            continue;
         }
         if (l->pool->n_tunnels >= hub->max_tunnels) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, hub->s, PTTHLOGNO(02302)
@@ -391,6 +407,11 @@ static void hub_loop(ptth_hub *hub)
                     ptth_hublink_on_event((ptth_hublink *)h, out[i].rtnevents);
                 }
                 break;
+            case PTTH_H_PENDING:
+                if (!((ptth_pending *)h)->dead) {
+                    ptth_pending_on_event((ptth_pending *)h, out[i].rtnevents);
+                }
+                break;
             }
         }
 
@@ -401,6 +422,7 @@ static void hub_loop(ptth_hub *hub)
                 ptth_pool_expire(apr_hash_this_val(hi), now);
             }
             for_each_tunnel(hub, tick_tunnel, &now);
+            ptth_pending_tick(hub, now);
             next_tick = now + apr_time_from_msec(100);
         }
     }
@@ -431,7 +453,14 @@ void ptth_hub_main(apr_pool_t *pool, server_rec *s,
     hub->ping_interval = ptth_router_ping_interval(hub->conf);
     hub->max_waiting = ptth_router_max_waiting(hub->conf);
     hub->max_tunnels = ptth_router_max_tunnels(hub->conf);
+    hub->handshake_timeout = ptth_router_handshake_timeout(hub->conf);
+    hub->max_handshakes = ptth_router_max_handshakes(hub->conf);
     APR_RING_INIT(&hub->links, ptth_hublink, link);
+    APR_RING_INIT(&hub->pendings, ptth_pending, link);
+    for (i = 0; i < hub->conf->pools->nelts; ++i) {
+        ptth_router_pool *cfg = APR_ARRAY_IDX(hub->conf->pools, i, ptth_router_pool *);
+        ptth_pool_get(hub, cfg->name, 1)->cfg = cfg;
+    }
 
     rv = apr_pollset_create(&hub->pollset, 1024, pool, 0);
     if (rv != APR_SUCCESS) {
@@ -444,7 +473,8 @@ void ptth_hub_main(apr_pool_t *pool, server_rec *s,
         ptth_hub_listener *l = apr_pcalloc(pool, sizeof(*l));
         l->sock = ls->sock;
         l->addr = ls->addr;
-        l->pool = ptth_pool_get(hub, ls->pool_name, 1);
+        l->pool = ls->pool_name ? ptth_pool_get(hub, ls->pool_name, 1) : NULL;
+        l->tls = ls->tls;
         l->h.kind = PTTH_H_TUNNEL_LISTENER;
         l->h.pfd.desc_type = APR_POLL_SOCKET;
         l->h.pfd.desc.s = ls->sock;

@@ -26,6 +26,7 @@
 #include <apr_poll.h>
 #include <apr_hash.h>
 #include <nghttp2/nghttp2.h>
+#include <openssl/ssl.h>
 
 #include "ptth_router.h"
 #include "ptth_link.h"
@@ -36,6 +37,7 @@ typedef struct ptth_pool ptth_pool;
 typedef struct ptth_tunnel ptth_tunnel;
 typedef struct ptth_hublink ptth_hublink;
 typedef struct ptth_exchange ptth_exchange;
+typedef struct ptth_pending ptth_pending;
 
 /* What a pollset entry's client_data points at: every pollable object
  * starts with one of these. */
@@ -43,7 +45,8 @@ typedef enum {
     PTTH_H_TUNNEL_LISTENER,
     PTTH_H_LINK_LISTENER,
     PTTH_H_TUNNEL,
-    PTTH_H_LINK
+    PTTH_H_LINK,
+    PTTH_H_PENDING
 } ptth_handle_kind;
 
 typedef struct ptth_handle {
@@ -56,7 +59,8 @@ typedef struct ptth_handle {
 typedef struct ptth_hub_lspec {
     apr_socket_t *sock;
     const char *addr;
-    const char *pool_name;
+    const char *pool_name;      /* plain mode; NULL: PTTH handshake */
+    SSL_CTX *tls;               /* handshake over TLS, or NULL */
 } ptth_hub_lspec;
 
 /* A tunnel listener socket inherited from the parent. */
@@ -65,6 +69,7 @@ typedef struct ptth_hub_listener {
     apr_socket_t *sock;
     const char *addr;
     ptth_pool *pool;             /* plain mode: the pool every tunnel joins */
+    SSL_CTX *tls;                /* secure mode over TLS */
 } ptth_hub_listener;
 
 typedef enum {
@@ -85,6 +90,9 @@ struct ptth_hub {
     ptth_handle link_listener;
     APR_RING_HEAD(ptth_hublink_ring, ptth_hublink) links;
     int n_links;
+    APR_RING_HEAD(ptth_pending_ring, ptth_pending) pendings;
+    int n_pendings;
+    apr_uint64_t refused;            /* handshakes refused or failed */
     int reap;                        /* some link or tunnel wants closing */
     apr_time_t started;
     apr_uint32_t next_tunnel_id;
@@ -93,11 +101,14 @@ struct ptth_hub {
     apr_interval_time_t ping_interval;
     int max_waiting;
     int max_tunnels;
+    apr_interval_time_t handshake_timeout;
+    int max_handshakes;
 };
 
 struct ptth_pool {
     const char *name;
     ptth_hub *hub;
+    ptth_router_pool *cfg;           /* declared pool, NULL for plain= */
     APR_RING_HEAD(ptth_tunnel_ring, ptth_tunnel) tunnels;
     int n_tunnels;
     APR_RING_HEAD(ptth_waiting_ring, ptth_exchange) waiting;
@@ -120,13 +131,16 @@ struct ptth_tunnel {
     ptth_hub *hub;
     ptth_pool *pool;
     apr_socket_t *sock;
+    SSL *ssl;                        /* TLS, or NULL */
     apr_uint32_t id;
     const char *peer;
+    const char *backend;             /* identity, for per-backend limits */
     nghttp2_session *ngh;
     ptth_tunnel_state state;
     const char *close_reason;        /* set: destroy at the next reap */
     int goaway_sent;
     int dispatch;                    /* capacity changed: run the pool */
+    int reread;                      /* TLS holds decrypted input */
     APR_RING_HEAD(ptth_stream_ring, ptth_exchange) streams;
     int active;                      /* streams in flight */
     ptth_buf out;                    /* serialized frames not yet written */
@@ -217,6 +231,10 @@ apr_time_t ptth_pool_next_deadline(ptth_pool *pool);
  * on failure. */
 apr_status_t ptth_tunnel_create(ptth_hub *hub, ptth_pool *pool, apr_pool_t *p,
                                 apr_socket_t *sock, ptth_tunnel **pt);
+/* Secure mode: the tunnel speaks through ssl (may be NULL) and the bytes
+ * that arrived after the handshake are its first input. */
+apr_status_t ptth_tunnel_start(ptth_tunnel *t, SSL *ssl, const char *early,
+                               apr_size_t early_len);
 void ptth_tunnel_on_event(ptth_tunnel *t, apr_int16_t rtnevents);
 int ptth_tunnel_capacity(ptth_tunnel *t);
 apr_status_t ptth_tunnel_submit(ptth_tunnel *t, ptth_exchange *ex);
@@ -228,6 +246,38 @@ void ptth_tunnel_tick(ptth_tunnel *t, apr_time_t now);
 void ptth_tunnel_drain(ptth_tunnel *t);
 void ptth_tunnel_close(ptth_tunnel *t, const char *reason);
 void ptth_tunnel_destroy(ptth_tunnel *t);
+
+/* A connection on a secure listener, between accept and 101 (or refusal):
+ * ptth_hubaccept.c. */
+struct ptth_pending {
+    ptth_handle h;
+    APR_RING_ENTRY(ptth_pending) link;
+    apr_pool_t *p;
+    ptth_hub *hub;
+    apr_socket_t *sock;
+    SSL *ssl;
+    apr_uint32_t id;
+    const char *peer;
+    int state;
+    char in[8192];
+    apr_size_t in_len;
+    const char *out;                 /* 101 or refusal being written */
+    apr_size_t out_len;
+    apr_size_t out_off;
+    apr_size_t head_len;
+    apr_time_t deadline;
+    ptth_pool *pool;                 /* accepted for */
+    const char *backend;
+    int dead;
+};
+
+/* ptth_hubaccept.c */
+void ptth_pending_accept(ptth_hub *hub, ptth_hub_listener *l, apr_pool_t *p,
+                         apr_socket_t *sock);
+void ptth_pending_on_event(ptth_pending *pd, apr_int16_t rtnevents);
+void ptth_pending_tick(ptth_hub *hub, apr_time_t now);
+void ptth_pending_reap(ptth_hub *hub);
+void ptth_pending_close_all(ptth_hub *hub);
 
 /* ptth_hublink.c */
 void ptth_hublink_accept(ptth_hub *hub, apr_socket_t *sock);

@@ -38,7 +38,25 @@ typedef struct ptth_router_listener {
     const char *host;        /* NULL: all addresses */
     apr_port_t port;
     const char *plain_pool;  /* plain= : seed protocol, every tunnel joins it */
+    /* Secure mode (no plain=): the PTTH handshake, over TLS when cert= */
+    const char *cert_file;   /* cert= : certificate (and chain), PEM */
+    const char *key_file;    /* key= */
+    const char *chain_file;  /* chain= : extra chain certificates */
+    const char *client_ca;   /* client_ca= : verify client certificates */
 } ptth_router_listener;
+
+/* A <PTTHPool name> section: who may serve the pool, and how many. */
+typedef struct ptth_router_pool {
+    const char *name;
+    const char *endpoint;             /* PTTHEndpoint, default "/<name>" */
+    apr_array_header_t *token_hashes; /* of unsigned char[32] (SHA-256) */
+    apr_array_header_t *client_ids;   /* PTTHClientCertificate: CN/DNS names,
+                                       * "*" = any verified certificate */
+    apr_array_header_t *allow_hosts;  /* PTTHAllowHosts: names, "*.domain" */
+    int max_tunnels;                  /* PTTHMaxTunnels inside, -1: global */
+    int max_per_backend;              /* PTTHMaxTunnelsPerBackend, -1: none */
+    const char *defined_at;           /* file:line, for messages */
+} ptth_router_pool;
 
 typedef struct ptth_router_sconf {
     /* Global settings: only meaningful on the main server. */
@@ -48,6 +66,10 @@ typedef struct ptth_router_sconf {
     int max_waiting;                    /* PTTHMaxWaiting, per pool */
     apr_interval_time_t ping_interval;  /* PTTHPingInterval, 0 = off */
     int max_tunnels;                    /* PTTHMaxTunnels, per pool */
+    apr_array_header_t *pools;          /* of ptth_router_pool * */
+    apr_interval_time_t handshake_timeout; /* PTTHHandshakeTimeout */
+    int max_handshakes;                 /* PTTHMaxHandshakes */
+    ptth_router_pool *section;          /* while reading a <PTTHPool> */
 
     /* Per virtual host, merged. */
     apr_interval_time_t wait_timeout;   /* PTTHWaitTimeout */
@@ -59,6 +81,8 @@ typedef struct ptth_router_sconf {
 #define PTTH_DEFAULT_MAX_WAITING    1024
 #define PTTH_DEFAULT_PING_INTERVAL  apr_time_from_sec(30)
 #define PTTH_DEFAULT_MAX_TUNNELS    64
+#define PTTH_DEFAULT_HANDSHAKE_TIMEOUT apr_time_from_sec(10)
+#define PTTH_DEFAULT_MAX_HANDSHAKES 256
 
 ptth_router_sconf *ptth_router_sconf_get(server_rec *s);
 
@@ -69,6 +93,9 @@ const char *ptth_router_link_path(void);
 /* 1 when `pool` is served by this configuration (a plain listener or a
  * declared pool names it). */
 int ptth_router_pool_known(server_rec *s, const char *pool);
+
+/* The declared pool of that name, or NULL. */
+ptth_router_pool *ptth_router_pool_find(ptth_router_sconf *conf, const char *name);
 
 /* ptth_proxy.c: the ptth:// scheme and canon handlers (children). */
 void ptth_proxy_register_hooks(apr_pool_t *p);

@@ -16,6 +16,8 @@
 
 #include <apr_strings.h>
 #include <apr_hash.h>
+#include <apr_file_io.h>
+#include <apr_file_info.h>
 
 #include <httpd.h>
 #include <http_config.h>
@@ -23,6 +25,7 @@
 #include <mod_proxy.h>
 
 #include "ptth_util.h"
+#include "ptth_tls.h"
 #include "ptth_router.h"
 #include "ptth_router_config.h"
 
@@ -38,6 +41,9 @@ void *ptth_router_create_sconf(apr_pool_t *p, server_rec *s)
     conf->ping_interval = UNSET_TIME;
     conf->max_waiting = -1;
     conf->max_tunnels = -1;
+    conf->pools = apr_array_make(p, 2, sizeof(ptth_router_pool *));
+    conf->handshake_timeout = UNSET_TIME;
+    conf->max_handshakes = -1;
     conf->wait_timeout = PTTH_DEFAULT_WAIT_TIMEOUT;
     return conf;
 }
@@ -83,10 +89,38 @@ int ptth_router_max_tunnels(const ptth_router_sconf *c)
     return c->max_tunnels < 0 ? PTTH_DEFAULT_MAX_TUNNELS : c->max_tunnels;
 }
 
+apr_interval_time_t ptth_router_handshake_timeout(const ptth_router_sconf *c)
+{
+    return c->handshake_timeout == UNSET_TIME ? PTTH_DEFAULT_HANDSHAKE_TIMEOUT
+                                              : c->handshake_timeout;
+}
+
+int ptth_router_max_handshakes(const ptth_router_sconf *c)
+{
+    return c->max_handshakes < 0 ? PTTH_DEFAULT_MAX_HANDSHAKES : c->max_handshakes;
+}
+
+ptth_router_pool *ptth_router_pool_find(ptth_router_sconf *conf, const char *name)
+{
+    int i;
+
+    for (i = 0; i < conf->pools->nelts; ++i) {
+        ptth_router_pool *pool = APR_ARRAY_IDX(conf->pools, i, ptth_router_pool *);
+        if (!strcasecmp(pool->name, name)) {
+            return pool;
+        }
+    }
+    return NULL;
+}
+
 int ptth_router_pool_known(server_rec *s, const char *pool)
 {
     ptth_router_sconf *conf = ptth_router_sconf_get(s);
     int i;
+
+    if (ptth_router_pool_find(conf, pool)) {
+        return 1;
+    }
 
     for (i = 0; i < conf->listeners->nelts; ++i) {
         const ptth_router_listener *l =
@@ -167,13 +201,49 @@ const char *ptth_cmd_listen(cmd_parms *cmd, void *dc, const char *args)
             l->plain_pool = apr_pstrdup(cmd->pool, val);
             ap_str_tolower((char *)l->plain_pool);
         }
+        else if (!strcasecmp(key, "cert") || !strcasecmp(key, "key")
+                 || !strcasecmp(key, "chain") || !strcasecmp(key, "client_ca")) {
+            const char *path = ap_server_root_relative(cmd->pool, val);
+            apr_finfo_t fi;
+            if (!path || apr_stat(&fi, path, APR_FINFO_TYPE, cmd->temp_pool)
+                         != APR_SUCCESS || fi.filetype != APR_REG) {
+                return apr_psprintf(cmd->pool, "PTTHListen: %s=%s: not a readable "
+                                    "file", key, val);
+            }
+            if (!strcasecmp(key, "cert")) l->cert_file = path;
+            else if (!strcasecmp(key, "key")) l->key_file = path;
+            else if (!strcasecmp(key, "chain")) l->chain_file = path;
+            else l->client_ca = path;
+        }
         else {
             return apr_psprintf(cmd->pool, "PTTHListen: unknown parameter '%s'", key);
         }
     }
-    if (!l->plain_pool) {
-        return "PTTHListen: this build accepts tunnels in plain mode only "
-               "(seed protocol, trusted networks): add plain=POOL";
+    if (!l->cert_file != !l->key_file) {
+        return "PTTHListen: cert= and key= go together";
+    }
+    if ((l->chain_file || l->client_ca) && !l->cert_file) {
+        return "PTTHListen: chain= and client_ca= need TLS (cert= and key=)";
+    }
+    if (l->plain_pool && l->cert_file) {
+        return "PTTHListen: plain= (seed protocol) cannot be combined with TLS";
+    }
+    if (l->cert_file) {
+        /* Load it now so that configtest reports a bad certificate. */
+        const char *err = NULL;
+        SSL_CTX *ctx = ptth_tls_ctx_new(cmd->temp_pool, 1, &err);
+        if (!ctx) {
+            return apr_pstrcat(cmd->pool, "PTTHListen: ", err, NULL);
+        }
+        err = ptth_tls_ctx_use_cert(cmd->temp_pool, ctx, l->cert_file,
+                                    l->key_file, l->chain_file);
+        if (!err && l->client_ca) {
+            err = ptth_tls_ctx_trust(cmd->temp_pool, ctx, l->client_ca);
+        }
+        SSL_CTX_free(ctx);
+        if (err) {
+            return apr_pstrcat(cmd->pool, "PTTHListen: ", err, NULL);
+        }
     }
     for (i = 0; i < conf->listeners->nelts - 1; ++i) {
         const ptth_router_listener *o =
@@ -268,11 +338,16 @@ const char *ptth_cmd_max_waiting(cmd_parms *cmd, void *dc, const char *arg)
                       &cmd_sconf(cmd)->max_waiting);
 }
 
+static ptth_router_pool *cur_pool(cmd_parms *cmd);
+
+/* Global, or inside <PTTHPool> for that pool. */
 const char *ptth_cmd_max_tunnels(cmd_parms *cmd, void *dc, const char *arg)
 {
+    ptth_router_pool *pool = cur_pool(cmd);
+
     (void)dc;
     return global_int(cmd, "PTTHMaxTunnels", arg, 1, 100000,
-                      &cmd_sconf(cmd)->max_tunnels);
+                      pool ? &pool->max_tunnels : &cmd_sconf(cmd)->max_tunnels);
 }
 
 const char *ptth_cmd_hub_socket(cmd_parms *cmd, void *dc, const char *arg)
@@ -296,6 +371,285 @@ const char *ptth_cmd_hub_socket(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
+/* ---- <PTTHPool name> ------------------------------------------------ */
+
+static ptth_router_pool *cur_pool(cmd_parms *cmd)
+{
+    return cmd_sconf(cmd)->section;
+}
+
+const char *ptth_cmd_pool_section(cmd_parms *cmd, void *dc, const char *arg)
+{
+    ptth_router_sconf *conf = cmd_sconf(cmd);
+    const char *endp = ap_strrchr_c(arg, '>');
+    ptth_router_pool *pool;
+    const char *err;
+    char *name;
+
+    (void)dc;
+    if ((err = ap_check_cmd_context(cmd, GLOBAL_ONLY))) {
+        return err;
+    }
+    if (!endp) {
+        return "<PTTHPool> directive missing closing '>'";
+    }
+    name = apr_pstrndup(cmd->pool, arg, endp - arg);
+    name = ap_getword_conf(cmd->pool, (const char **)&name);
+    if (!valid_pool_name(name)) {
+        return apr_psprintf(cmd->pool, "<PTTHPool %s>: a pool name is 1-64 "
+                            "letters, digits, '-', '_' or '.'", name);
+    }
+    ap_str_tolower(name);
+    if (ptth_router_pool_find(conf, name)) {
+        return apr_psprintf(cmd->pool, "<PTTHPool %s> is declared twice", name);
+    }
+    pool = apr_pcalloc(cmd->pool, sizeof(*pool));
+    pool->name = name;
+    pool->endpoint = apr_pstrcat(cmd->pool, "/", name, NULL);
+    pool->token_hashes = apr_array_make(cmd->pool, 2, 32);
+    pool->client_ids = apr_array_make(cmd->pool, 2, sizeof(const char *));
+    pool->allow_hosts = apr_array_make(cmd->pool, 2, sizeof(const char *));
+    pool->max_tunnels = -1;
+    pool->max_per_backend = -1;
+    pool->defined_at = apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename,
+                                    cmd->directive->line_num);
+    APR_ARRAY_PUSH(conf->pools, ptth_router_pool *) = pool;
+    /* Like mod_md's <MDomain>: the section's directives find the pool
+     * being read in the server config, the walk keeps httpd's context. */
+    conf->section = pool;
+    err = ap_walk_config(cmd->directive->first_child, cmd, cmd->context);
+    conf->section = NULL;
+    return err;
+}
+
+#define IN_POOL(cmd, name, pool) \
+    if (!((pool) = cur_pool(cmd))) { \
+        return name ": only inside <PTTHPool name>"; \
+    }
+
+const char *ptth_cmd_endpoint(cmd_parms *cmd, void *dc, const char *arg)
+{
+    ptth_router_pool *pool;
+
+    (void)dc;
+    IN_POOL(cmd, "PTTHEndpoint", pool);
+    if (arg[0] != '/' || strlen(arg) > 256 || strpbrk(arg, " \t?#%")) {
+        return apr_psprintf(cmd->pool, "PTTHEndpoint: '%s' is not an absolute "
+                            "path without query (e.g. /tunnels/app)", arg);
+    }
+    pool->endpoint = arg;
+    return NULL;
+}
+
+static const char *add_token_hash(cmd_parms *cmd, ptth_router_pool *pool,
+                                  const char *name, const char *v)
+{
+    unsigned char *h = apr_array_push(pool->token_hashes);
+    int i;
+
+    if (strncasecmp(v, "sha256:", 7) || strlen(v) != 7 + 64) {
+        return apr_psprintf(cmd->pool, "%s: expected sha256:<64 hex digits> "
+                            "(printf %%s \"$TOKEN\" | sha256sum)", name);
+    }
+    for (i = 0; i < 32; ++i) {
+        char hx[3] = { v[7 + 2 * i], v[8 + 2 * i], 0 };
+        if (!apr_isxdigit(hx[0]) || !apr_isxdigit(hx[1])) {
+            return apr_psprintf(cmd->pool, "%s: expected sha256:<64 hex digits>", name);
+        }
+        h[i] = (unsigned char)strtol(hx, NULL, 16);
+    }
+    return NULL;
+}
+
+/* PTTHToken sha256:<hex>: only the hash of a token is in the config. */
+const char *ptth_cmd_token(cmd_parms *cmd, void *dc, const char *arg)
+{
+    ptth_router_pool *pool;
+
+    (void)dc;
+    IN_POOL(cmd, "PTTHToken", pool);
+    return add_token_hash(cmd, pool, "PTTHToken", arg);
+}
+
+/* PTTHTokenFile path: one token per line, as sha256:<hex> or as the token
+ * itself (hashed here; the file should be readable by root only). */
+const char *ptth_cmd_token_file(cmd_parms *cmd, void *dc, const char *arg)
+{
+    ptth_router_pool *pool;
+    const char *path = ap_server_root_relative(cmd->pool, arg);
+    apr_file_t *f;
+    char line[1024];
+    int n = 0;
+
+    (void)dc;
+    IN_POOL(cmd, "PTTHTokenFile", pool);
+    if (!path || apr_file_open(&f, path, APR_FOPEN_READ, 0, cmd->temp_pool)
+                 != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "PTTHTokenFile: cannot read %s", arg);
+    }
+    while (apr_file_gets(line, sizeof(line), f) == APR_SUCCESS) {
+        char *t = line, *e;
+        const char *err;
+        while (apr_isspace(*t)) ++t;
+        e = t + strlen(t);
+        while (e > t && apr_isspace(e[-1])) *--e = '\0';
+        if (!*t || *t == '#') {
+            continue;
+        }
+        if (!strncasecmp(t, "sha256:", 7)) {
+            err = add_token_hash(cmd, pool, "PTTHTokenFile", t);
+            if (err) {
+                apr_file_close(f);
+                return apr_psprintf(cmd->pool, "%s (in %s)", err, arg);
+            }
+        }
+        else {
+            ptth_sha256(t, strlen(t), apr_array_push(pool->token_hashes));
+        }
+        memset(line, 0, sizeof(line));   /* no plain token left behind */
+        ++n;
+    }
+    apr_file_close(f);
+    if (!n) {
+        return apr_psprintf(cmd->pool, "PTTHTokenFile: %s holds no token", arg);
+    }
+    return NULL;
+}
+
+const char *ptth_cmd_client_cert(cmd_parms *cmd, void *dc, const char *arg)
+{
+    ptth_router_pool *pool;
+    char *v;
+
+    (void)dc;
+    IN_POOL(cmd, "PTTHClientCertificate", pool);
+    v = apr_pstrdup(cmd->pool, arg);
+    ap_str_tolower(v);
+    APR_ARRAY_PUSH(pool->client_ids, const char *) = v;
+    return NULL;
+}
+
+const char *ptth_cmd_allow_hosts(cmd_parms *cmd, void *dc, const char *arg)
+{
+    ptth_router_pool *pool;
+    const char *c;
+    char *v;
+
+    (void)dc;
+    IN_POOL(cmd, "PTTHAllowHosts", pool);
+    for (c = arg; *c; ++c) {
+        if (!apr_isalnum(*c) && *c != '-' && *c != '.' && !(*c == '*' && c == arg)) {
+            return apr_psprintf(cmd->pool, "PTTHAllowHosts: '%s' is not a host "
+                                "name or *.domain", arg);
+        }
+    }
+    if (arg[0] == '*' && arg[1] != '.') {
+        return apr_psprintf(cmd->pool, "PTTHAllowHosts: '%s': a wildcard is *.domain", arg);
+    }
+    v = apr_pstrdup(cmd->pool, arg);
+    ap_str_tolower(v);
+    APR_ARRAY_PUSH(pool->allow_hosts, const char *) = v;
+    return NULL;
+}
+
+const char *ptth_cmd_max_per_backend(cmd_parms *cmd, void *dc, const char *arg)
+{
+    ptth_router_pool *pool;
+    long v;
+    const char *err;
+
+    (void)dc;
+    IN_POOL(cmd, "PTTHMaxTunnelsPerBackend", pool);
+    if ((err = ptth_parse_int(cmd->pool, "PTTHMaxTunnelsPerBackend", arg, 1,
+                              100000, &v))) {
+        return err;
+    }
+    pool->max_per_backend = (int)v;
+    return NULL;
+}
+
+const char *ptth_cmd_handshake_timeout(cmd_parms *cmd, void *dc, const char *arg)
+{
+    ptth_router_sconf *conf = cmd_sconf(cmd);
+    const char *err = global_duration(cmd, "PTTHHandshakeTimeout", arg,
+                                      apr_time_from_sec(300),
+                                      &conf->handshake_timeout);
+
+    (void)dc;
+    if (!err && conf->handshake_timeout < apr_time_from_msec(100)) {
+        return "PTTHHandshakeTimeout: at least 100ms";
+    }
+    return err;
+}
+
+const char *ptth_cmd_max_handshakes(cmd_parms *cmd, void *dc, const char *arg)
+{
+    (void)dc;
+    return global_int(cmd, "PTTHMaxHandshakes", arg, 1, 100000,
+                      &cmd_sconf(cmd)->max_handshakes);
+}
+
+/* Every declared pool can be reached and authenticates its backends. */
+static int check_pools(server_rec *s, ptth_router_sconf *conf)
+{
+    int i, j, secure = 0, client_ca = 0;
+
+    for (i = 0; i < conf->listeners->nelts; ++i) {
+        const ptth_router_listener *l =
+            &APR_ARRAY_IDX(conf->listeners, i, ptth_router_listener);
+        secure |= !l->plain_pool;
+        client_ca |= l->client_ca != NULL;
+    }
+    if (secure && !conf->pools->nelts) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, PTTHLOGNO(01003)
+                     "PTTHListen: a listener without plain= takes tunnels for "
+                     "declared pools: add a <PTTHPool name> section");
+        return !OK;
+    }
+    for (i = 0; i < conf->pools->nelts; ++i) {
+        ptth_router_pool *p = APR_ARRAY_IDX(conf->pools, i, ptth_router_pool *);
+        if (!p->token_hashes->nelts && !p->client_ids->nelts) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, PTTHLOGNO(01004)
+                         "<PTTHPool %s> (%s): no way to authenticate backends: "
+                         "add PTTHToken, PTTHTokenFile or PTTHClientCertificate",
+                         p->name, p->defined_at);
+            return !OK;
+        }
+        if (p->client_ids->nelts && !client_ca) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, PTTHLOGNO(01005)
+                         "<PTTHPool %s>: PTTHClientCertificate needs a PTTHListen "
+                         "with client_ca=", p->name);
+            return !OK;
+        }
+        if (!secure) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, PTTHLOGNO(01006)
+                         "<PTTHPool %s>: no PTTHListen without plain= accepts "
+                         "handshakes for it", p->name);
+            return !OK;
+        }
+        for (j = 0; j < conf->listeners->nelts; ++j) {
+            const ptth_router_listener *l =
+                &APR_ARRAY_IDX(conf->listeners, j, ptth_router_listener);
+            if (l->plain_pool && !strcasecmp(l->plain_pool, p->name)) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, PTTHLOGNO(01007)
+                             "<PTTHPool %s> is also PTTHListen plain=%s: a pool "
+                             "is either authenticated or plain", p->name, p->name);
+                return !OK;
+            }
+        }
+        for (j = 0; j < i; ++j) {
+            ptth_router_pool *o = APR_ARRAY_IDX(conf->pools, j, ptth_router_pool *);
+            if (!strcmp(o->endpoint, p->endpoint)) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, PTTHLOGNO(01008)
+                             "PTTHEndpoint %s: used by <PTTHPool %s> and "
+                             "<PTTHPool %s>", p->endpoint, o->name, p->name);
+                return !OK;
+            }
+        }
+    }
+    return OK;
+}
+
 /* ---- check_config: every ptth://POOL names a pool ------------------- */
 
 static const char *unknown_pool_in(server_rec *s, const proxy_worker *w)
@@ -314,6 +668,9 @@ int ptth_router_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     server_rec *vs;
 
     (void)pconf; (void)plog; (void)ptemp;
+    if (check_pools(s, ptth_router_sconf_get(s)) != OK) {
+        return !OK;
+    }
     if (!proxy) {
         /* ptth:// is a mod_proxy scheme: without mod_proxy nothing uses it,
          * but the listener alone makes no sense either. */
@@ -341,9 +698,9 @@ int ptth_router_check_config(apr_pool_t *pconf, apr_pool_t *plog,
         }
         if (bad) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, vs, PTTHLOGNO(01002)
-                         "ProxyPass/BalancerMember ptth://%s/: no PTTHListen "
-                         "serves pool '%s' (add plain=%s to a PTTHListen)",
-                         bad, bad, bad);
+                         "ProxyPass/BalancerMember ptth://%s/: no pool '%s' "
+                         "(declare <PTTHPool %s> or add plain=%s to a "
+                         "PTTHListen)", bad, bad, bad, bad);
             return !OK;
         }
     }

@@ -28,6 +28,16 @@ const char *ptth_cmd_max_waiting(cmd_parms *cmd, void *dc, const char *arg);
 const char *ptth_cmd_max_tunnels(cmd_parms *cmd, void *dc, const char *arg);
 const char *ptth_cmd_hub_socket(cmd_parms *cmd, void *dc, const char *arg);
 
+const char *ptth_cmd_pool_section(cmd_parms *cmd, void *dc, const char *arg);
+const char *ptth_cmd_endpoint(cmd_parms *cmd, void *dc, const char *arg);
+const char *ptth_cmd_token(cmd_parms *cmd, void *dc, const char *arg);
+const char *ptth_cmd_token_file(cmd_parms *cmd, void *dc, const char *arg);
+const char *ptth_cmd_client_cert(cmd_parms *cmd, void *dc, const char *arg);
+const char *ptth_cmd_allow_hosts(cmd_parms *cmd, void *dc, const char *arg);
+const char *ptth_cmd_max_per_backend(cmd_parms *cmd, void *dc, const char *arg);
+const char *ptth_cmd_handshake_timeout(cmd_parms *cmd, void *dc, const char *arg);
+const char *ptth_cmd_max_handshakes(cmd_parms *cmd, void *dc, const char *arg);
+
 int ptth_router_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                              apr_pool_t *ptemp, server_rec *s);
 
@@ -36,5 +46,7 @@ apr_interval_time_t ptth_router_drain_timeout(const ptth_router_sconf *c);
 apr_interval_time_t ptth_router_ping_interval(const ptth_router_sconf *c);
 int ptth_router_max_waiting(const ptth_router_sconf *c);
 int ptth_router_max_tunnels(const ptth_router_sconf *c);
+apr_interval_time_t ptth_router_handshake_timeout(const ptth_router_sconf *c);
+int ptth_router_max_handshakes(const ptth_router_sconf *c);
 
 #endif /* PTTH_ROUTER_CONFIG_H */

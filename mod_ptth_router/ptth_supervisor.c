@@ -46,6 +46,7 @@
 #include "ptth_router.h"
 #include "ptth_router_config.h"
 #include "ptth_hub.h"
+#include "ptth_tls.h"
 
 #define SUP_KEY "ptth_router_supervisor"
 
@@ -122,6 +123,66 @@ static apr_status_t open_tunnel_listener(ptth_sup *sup, const ptth_router_listen
     return APR_SUCCESS;
 }
 
+/* RFC 7301: the handshake is HTTP/1.1; pick it when the backend offers
+ * ALPN, carry on without ALPN otherwise. */
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+    unsigned int i = 0;
+
+    (void)ssl; (void)arg;
+    while (i < inlen) {
+        unsigned int n = in[i];
+        if (i + 1 + n > inlen) {
+            break;
+        }
+        if (n == 8 && !memcmp(in + i + 1, "http/1.1", 8)) {
+            *out = in + i + 1;
+            *outlen = (unsigned char)n;
+            return SSL_TLSEXT_ERR_OK;
+        }
+        i += 1 + n;
+    }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
+static apr_status_t free_ctx(void *data)
+{
+    SSL_CTX_free(data);
+    return APR_SUCCESS;
+}
+
+static const char *tls_server_ctx(apr_pool_t *pconf, const ptth_router_listener *l,
+                                  SSL_CTX **pctx)
+{
+    const char *err = NULL;
+    SSL_CTX *ctx = ptth_tls_ctx_new(pconf, 1, &err);
+
+    if (!ctx) {
+        return err;
+    }
+    apr_pool_cleanup_register(pconf, ctx, free_ctx, apr_pool_cleanup_null);
+    if ((err = ptth_tls_ctx_use_cert(pconf, ctx, l->cert_file, l->key_file,
+                                     l->chain_file))) {
+        return err;
+    }
+    if (l->client_ca) {
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(l->client_ca);
+        if ((err = ptth_tls_ctx_trust(pconf, ctx, l->client_ca))) {
+            return err;
+        }
+        if (names) {
+            SSL_CTX_set_client_CA_list(ctx, names);
+        }
+        /* Ask for a certificate, refuse a bad one in TLS; a backend
+         * without one may still authenticate with a token. */
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    }
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    *pctx = ctx;
+    return NULL;
+}
+
 static apr_status_t reconcile_listeners(ptth_sup *sup, server_rec *s,
                                         ptth_router_sconf *conf, apr_pool_t *pconf)
 {
@@ -160,6 +221,15 @@ static apr_status_t reconcile_listeners(ptth_sup *sup, server_rec *s,
         spec->sock = ls->sock;
         spec->addr = l->addr;
         spec->pool_name = l->plain_pool;
+        spec->tls = NULL;
+        if (l->cert_file) {
+            const char *err = tls_server_ctx(pconf, l, &spec->tls);
+            if (err) {
+                ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, PTTHLOGNO(01111)
+                             "PTTHListen %s: %s", l->addr, err);
+                return APR_EGENERAL;
+            }
+        }
     }
     /* Close what the new configuration no longer names. */
     for (i = 0; i < sup->lsocks->nelts; ++i) {

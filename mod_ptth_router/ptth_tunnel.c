@@ -26,6 +26,8 @@
 
 #include <apr_lib.h>
 #include <apr_strings.h>
+
+#include <openssl/err.h>
 #include <apr_network_io.h>
 
 #include "ptth_hub.h"
@@ -420,6 +422,29 @@ static apr_status_t tunnel_cleanup(void *data)
         nghttp2_session_del(t->ngh);
         t->ngh = NULL;
     }
+    if (t->ssl) {
+        SSL_free(t->ssl);
+        t->ssl = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t ptth_tunnel_start(ptth_tunnel *t, SSL *ssl, const char *early,
+                               apr_size_t early_len)
+{
+    t->ssl = ssl;
+    if (early_len) {
+        /* The backend may send its SETTINGS right behind our 101. */
+        ssize_t rl = nghttp2_session_mem_recv(t->ngh, (const uint8_t *)early,
+                                              early_len);
+        if (rl < 0) {
+            return APR_EGENERAL;
+        }
+    }
+    if (ssl && SSL_pending(ssl)) {
+        t->reread = 1;
+        t->hub->reap = 1;
+    }
     return APR_SUCCESS;
 }
 
@@ -499,12 +524,68 @@ void ptth_tunnel_destroy(ptth_tunnel *t)
         detach(t, ex);
         ptth_exchange_stream_gone(ex, unprocessed);
     }
+    if (t->ssl) {
+        SSL_shutdown(t->ssl);   /* close_notify, best effort */
+    }
     apr_socket_close(t->sock);
     apr_pool_destroy(t->p);
     ptth_pool_dispatch(pool);
 }
 
 /* ---- I/O ----------------------------------------------------------- */
+
+/* Socket or TLS, with the socket's conventions: APR_EAGAIN when nothing
+ * can move now, APR_EOF at the peer's end.  TLS that needs the other
+ * direction (a key update) asks for both events. */
+static apr_status_t tunnel_recv(ptth_tunnel *t, char *buf, apr_size_t *len)
+{
+    int n, err;
+
+    if (!t->ssl) {
+        return apr_socket_recv(t->sock, buf, len);
+    }
+    ERR_clear_error();
+    n = SSL_read(t->ssl, buf, (int)*len);
+    if (n > 0) {
+        *len = (apr_size_t)n;
+        return APR_SUCCESS;
+    }
+    *len = 0;
+    err = SSL_get_error(t->ssl, n);
+    switch (err) {
+    case SSL_ERROR_WANT_READ:
+        return APR_EAGAIN;
+    case SSL_ERROR_WANT_WRITE:
+        ptth_hub_watch(t->hub, &t->h, APR_POLLIN | APR_POLLOUT);
+        return APR_EAGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        return APR_EOF;
+    default:
+        return APR_EGENERAL;
+    }
+}
+
+static apr_status_t tunnel_send(ptth_tunnel *t, const char *buf, apr_size_t *len)
+{
+    int n, err;
+
+    if (!t->ssl) {
+        return apr_socket_send(t->sock, buf, len);
+    }
+    if (!*len) {
+        return APR_SUCCESS;
+    }
+    ERR_clear_error();
+    n = SSL_write(t->ssl, buf, (int)*len);
+    if (n > 0) {
+        *len = (apr_size_t)n;
+        return APR_SUCCESS;
+    }
+    *len = 0;
+    err = SSL_get_error(t->ssl, n);
+    return (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ)
+           ? APR_EAGAIN : APR_EGENERAL;
+}
 
 void ptth_tunnel_flush(ptth_tunnel *t)
 {
@@ -518,7 +599,7 @@ void ptth_tunnel_flush(ptth_tunnel *t)
     for (;;) {
         if (t->out.len) {
             n = t->out.len;
-            rv = apr_socket_send(t->sock, ptth_buf_head(&t->out), &n);
+            rv = tunnel_send(t, ptth_buf_head(&t->out), &n);
             ptth_buf_consume(&t->out, n);
             if (rv != APR_SUCCESS && !APR_STATUS_IS_EAGAIN(rv)) {
                 ptth_tunnel_close(t, "write error");
@@ -540,7 +621,7 @@ void ptth_tunnel_flush(ptth_tunnel *t)
                 break;
             }
             n = (apr_size_t)len;
-            rv = apr_socket_send(t->sock, (const char *)data, &n);
+            rv = tunnel_send(t, (const char *)data, &n);
             if (rv != APR_SUCCESS && !APR_STATUS_IS_EAGAIN(rv)) {
                 ptth_tunnel_close(t, "write error");
                 return;
@@ -570,7 +651,7 @@ static void tunnel_read(ptth_tunnel *t)
     /* Bounded rounds keep one busy tunnel from starving the others. */
     for (rounds = 0; rounds < 8 && !t->close_reason; ++rounds) {
         apr_size_t len = sizeof(buf);
-        apr_status_t rv = apr_socket_recv(t->sock, buf, &len);
+        apr_status_t rv = tunnel_recv(t, buf, &len);
 
         if (len > 0) {
             ssize_t rl;
@@ -597,15 +678,25 @@ static void tunnel_read(ptth_tunnel *t)
             }
             break;
         }
-        if (len < sizeof(buf)) {
+        if (len < sizeof(buf) && !(t->ssl && SSL_pending(t->ssl))) {
             break;
         }
+    }
+    if (t->ssl && SSL_pending(t->ssl) && !t->close_reason) {
+        /* Decrypted bytes wait inside OpenSSL, where poll cannot see
+         * them: come back at the next reap. */
+        t->reread = 1;
+        t->hub->reap = 1;
     }
     t->want_flush = 1;
 }
 
 void ptth_tunnel_on_event(ptth_tunnel *t, apr_int16_t rtnevents)
 {
+    if (t->reread) {
+        t->reread = 0;
+        rtnevents |= APR_POLLIN;
+    }
     if (rtnevents & (APR_POLLIN | APR_POLLHUP | APR_POLLERR)) {
         tunnel_read(t);
     }

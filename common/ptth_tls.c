@@ -1,0 +1,160 @@
+/* Licensed to the Apache Software Foundation (ASF) under one or more
+ * contributor license agreements; and licensed under the Apache License,
+ * Version 2.0 (the "License"); you may not use this file except in
+ * compliance with the License.  You may obtain a copy of the License at
+ *
+ *     http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS,
+ * WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+ * See the License for the specific language governing permissions and
+ * limitations under the License.
+ */
+
+#include <string.h>
+
+#include <apr_strings.h>
+#include <apr_tables.h>
+#include <apr_lib.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+
+#include "ptth_tls.h"
+
+const char *ptth_tls_errors(apr_pool_t *p)
+{
+    const char *all = NULL;
+    unsigned long e;
+    char buf[256];
+
+    while ((e = ERR_get_error()) != 0) {
+        ERR_error_string_n(e, buf, sizeof(buf));
+        all = all ? apr_pstrcat(p, all, "; ", buf, NULL) : apr_pstrdup(p, buf);
+    }
+    return all ? all : "no OpenSSL error recorded";
+}
+
+SSL_CTX *ptth_tls_ctx_new(apr_pool_t *p, int server, const char **err)
+{
+    SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+
+    if (!ctx) {
+        *err = ptth_tls_errors(p);
+        return NULL;
+    }
+    /* RFC 9113 9.2 asks TLS 1.2 or later for HTTP/2 over TLS. */
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION
+                             | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE
+                          | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER
+                          | SSL_MODE_RELEASE_BUFFERS);
+    return ctx;
+}
+
+const char *ptth_tls_ctx_use_cert(apr_pool_t *p, SSL_CTX *ctx,
+                                  const char *cert_file, const char *key_file,
+                                  const char *extra_chain)
+{
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+        return apr_psprintf(p, "cannot load certificate %s: %s", cert_file,
+                            ptth_tls_errors(p));
+    }
+    if (extra_chain) {
+        BIO *bio = BIO_new_file(extra_chain, "r");
+        X509 *x;
+        if (!bio) {
+            return apr_psprintf(p, "cannot read chain %s: %s", extra_chain,
+                                ptth_tls_errors(p));
+        }
+        while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+            if (SSL_CTX_add_extra_chain_cert(ctx, x) != 1) {
+                X509_free(x);
+                BIO_free(bio);
+                return apr_psprintf(p, "cannot use chain %s: %s", extra_chain,
+                                    ptth_tls_errors(p));
+            }
+        }
+        ERR_clear_error();   /* the end of the file reads as an error */
+        BIO_free(bio);
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+        return apr_psprintf(p, "cannot load key %s: %s", key_file,
+                            ptth_tls_errors(p));
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        return apr_psprintf(p, "key %s does not match certificate %s",
+                            key_file, cert_file);
+    }
+    return NULL;
+}
+
+const char *ptth_tls_ctx_trust(apr_pool_t *p, SSL_CTX *ctx, const char *ca_file)
+{
+    if (ca_file) {
+        if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+            return apr_psprintf(p, "cannot load CA certificates %s: %s",
+                                ca_file, ptth_tls_errors(p));
+        }
+    }
+    else if (SSL_CTX_set_default_verify_paths(ctx) != 1) {
+        return apr_psprintf(p, "cannot load the system's CA certificates: %s",
+                            ptth_tls_errors(p));
+    }
+    return NULL;
+}
+
+static void lowercase(char *s)
+{
+    for (; *s; ++s) {
+        *s = (char)apr_tolower(*s);
+    }
+}
+
+apr_array_header_t *ptth_tls_peer_ids(apr_pool_t *p, SSL *ssl)
+{
+    apr_array_header_t *ids = apr_array_make(p, 4, sizeof(const char *));
+    X509 *cert;
+    GENERAL_NAMES *sans;
+    char cn[256];
+    int i;
+
+    if (!ssl || SSL_get_verify_result(ssl) != X509_V_OK
+        || !(cert = SSL_get1_peer_certificate(ssl))) {
+        return ids;
+    }
+    if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName,
+                                  cn, sizeof(cn)) > 0) {
+        char *v = apr_pstrdup(p, cn);
+        lowercase(v);
+        APR_ARRAY_PUSH(ids, const char *) = v;
+    }
+    sans = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    for (i = 0; sans && i < sk_GENERAL_NAME_num(sans); ++i) {
+        const GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
+        if (gn->type == GEN_DNS) {
+            const unsigned char *d = ASN1_STRING_get0_data(gn->d.dNSName);
+            int n = ASN1_STRING_length(gn->d.dNSName);
+            /* An embedded NUL would let "a.example\0.evil" pass as
+             * "a.example": skip such names. */
+            if (n > 0 && memchr(d, 0, (size_t)n) == NULL) {
+                char *v = apr_pstrmemdup(p, (const char *)d, (apr_size_t)n);
+                lowercase(v);
+                APR_ARRAY_PUSH(ids, const char *) = v;
+            }
+        }
+    }
+    GENERAL_NAMES_free(sans);
+    X509_free(cert);
+    return ids;
+}
+
+void ptth_sha256(const void *data, apr_size_t len, unsigned char out[32])
+{
+    unsigned int n = 32;
+
+    EVP_Digest(data, len, out, &n, EVP_sha256(), NULL);
+}
