@@ -12,7 +12,10 @@ PACKAGES=(
     apache2-dev        # apxs and the httpd headers
     libapr1-dev libaprutil1-dev
     libnghttp2-dev     # router: HTTP/2 client sessions
-    libssl-dev         # backend: TLS client
+    libssl-dev         # TLS on tunnels (router server, backend client)
+    openssl            # test certificates
+    libio-socket-ssl-perl   # TLS handshake tests
+    clang libclang-rt-14-dev  # libFuzzer run of the handshake parser
     gcc make libc6-dev
     nghttp2-client     # nghttp, h2load
     curl

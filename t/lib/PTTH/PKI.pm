@@ -1,0 +1,90 @@
+package PTTH::PKI;
+# Test certificates made with the openssl command line: a CA, the router's
+# server certificate (router.test, 127.0.0.1), client certificates for
+# backends (one trusted, one from another CA, one expired).
+# Licensed under the Apache License, Version 2.0.
+use strict;
+use warnings;
+use File::Path qw(make_path);
+use Exporter 'import';
+our @EXPORT_OK = qw(make_pki);
+
+sub run {
+    my ($dir, @cmd) = @_;
+    my $out = `cd '$dir' && @cmd 2>&1`;
+    die "@cmd failed:\n$out" if $?;
+    return $out;
+}
+
+sub write_ext {
+    my ($path, $text) = @_;
+    open(my $fh, '>', $path) or die "$path: $!";
+    print $fh $text;
+    close $fh;
+}
+
+sub ca {
+    my ($dir, $name) = @_;
+    run($dir, "openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj '/CN=$name'"
+            . " -keyout $name.key -out $name.crt");
+}
+
+sub leaf {
+    my ($dir, $ca, $name, $cn, $san, $extra) = @_;
+    write_ext("$dir/$name.ext", "subjectAltName=$san\n"
+              . "basicConstraints=CA:FALSE\n");
+    run($dir, "openssl req -newkey rsa:2048 -nodes -subj '/CN=$cn'"
+            . " -keyout $name.key -out $name.csr");
+    run($dir, "openssl x509 -req -in $name.csr -CA $ca.crt -CAkey $ca.key"
+            . " -CAcreateserial -days 30 -extfile $name.ext -out $name.crt"
+            . ($extra // ''));
+}
+
+# Returns a hash of file paths.
+sub make_pki {
+    my ($dir) = @_;
+    make_path($dir);
+    return _paths($dir) if -s "$dir/expired.crt";
+    ca($dir, 'ca');
+    ca($dir, 'otherca');
+    leaf($dir, 'ca', 'router', 'router.test', 'DNS:router.test,IP:127.0.0.1');
+    leaf($dir, 'ca', 'backend1', 'backend1.example', 'DNS:backend1.example');
+    leaf($dir, 'ca', 'backend2', 'backend2.example', 'DNS:backend2.example');
+    leaf($dir, 'otherca', 'rogue', 'backend1.example', 'DNS:backend1.example');
+    # An expired certificate: openssl ca can set dates in the past.
+    make_path("$dir/db");
+    write_ext("$dir/db/index.txt", '');
+    write_ext("$dir/db/serial", "1000\n");
+    write_ext("$dir/ca.cnf", <<"EOC");
+[ ca ]
+default_ca = d
+[ d ]
+database = $dir/db/index.txt
+serial = $dir/db/serial
+new_certs_dir = $dir/db
+default_md = sha256
+policy = p
+copy_extensions = copy
+[ p ]
+commonName = supplied
+EOC
+    run($dir, "openssl req -newkey rsa:2048 -nodes -subj '/CN=backend1.example'"
+            . " -keyout expired.key -out expired.csr");
+    run($dir, "openssl ca -batch -config ca.cnf -cert ca.crt -keyfile ca.key"
+            . " -startdate 20200101000000Z -enddate 20200201000000Z"
+            . " -in expired.csr -out expired.crt");
+    chmod 0644, glob("$dir/*.key");
+    return _paths($dir);
+}
+
+sub _paths {
+    my ($dir) = @_;
+    my %p;
+    for my $n (qw(ca otherca router backend1 backend2 rogue expired)) {
+        $p{"${n}_crt"} = "$dir/$n.crt";
+        $p{"${n}_key"} = "$dir/$n.key";
+    }
+    return \%p;
+}
+
+1;
