@@ -34,7 +34,9 @@ if [ -z "$CC" ]; then
         if command -v "$c" >/dev/null 2>&1; then CC=$c; break; fi
     done
 fi
-[ -n "$CC" ] && command -v "$CC" >/dev/null 2>&1 || missing "clang" "clang"
+if [ -z "$CC" ] || ! command -v "$CC" >/dev/null 2>&1; then
+    missing "clang" "clang"
+fi
 command -v apr-1-config >/dev/null 2>&1 || missing "apr-1-config" "libapr1-dev"
 major=$("$CC" -dumpversion 2>/dev/null | cut -d. -f1)
 rtpkg="libclang-rt-${major:-14}-dev"
@@ -105,7 +107,7 @@ EOF
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-echo "run-fuzz: $BIN for ${SECS}s on $(ls "$SCRATCH/corpus" | wc -l) seeds (scratch: $SCRATCH)"
+echo "run-fuzz: $BIN for ${SECS}s on $(find "$SCRATCH/corpus" -type f | wc -l) seeds (scratch: $SCRATCH)"
 set +e
 "$BIN" -max_total_time="$SECS" -rss_limit_mb=2048 -timeout=10 -max_len=12288 \
     -dict="$SCRATCH/handshake.dict" -print_final_stats=1 \
@@ -126,7 +128,7 @@ if [ "$rc" -ne 0 ] || grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer
     ls -l "$SCRATCH/artifacts" >&2 || true
     exit 1
 fi
-echo "run-fuzz: clean; corpus grew to $(ls "$SCRATCH/corpus" | wc -l) inputs"
+echo "run-fuzz: clean; corpus grew to $(find "$SCRATCH/corpus" -type f | wc -l) inputs"
 if [ -z "${PTTH_FUZZ_TMP:-}" ] && [ "${PTTH_FUZZ_KEEP:-0}" != 1 ]; then
     rm -rf "$SCRATCH"
 fi

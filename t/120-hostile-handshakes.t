@@ -1,0 +1,94 @@
+# Hostile handshakes cost the router nothing lasting: random bytes, a TLS
+# ClientHello to a cleartext port, HTTP/1.0, a 1 MB header block, one byte
+# per second (slowloris), 1,000 failed attempts in a row.  Each gets an
+# error or a close within the handshake timeout, the hub's memory returns
+# to its baseline, and a tunnel that is already up keeps serving.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use IO::Socket::INET;
+use Time::HiRes qw(time sleep);
+use Digest::SHA qw(sha256_hex);
+use PTTH::Test;
+
+my $tok = 'tok-' . sha256_hex(rand());
+my $sport = free_port();
+my $r = router(pre_proxy => [
+    "PTTHListen 127.0.0.1:$sport",
+    "PTTHHandshakeTimeout 2s",
+    "<PTTHPool sec>",
+    "  PTTHToken sha256:" . sha256_hex($tok),
+    "</PTTHPool>",
+]);
+$r->start or give_up('router does not start');
+my $b = backend(tport => $r->{tport});
+$b->start or give_up('backend does not start');
+ok(defined wait_for_tunnel($r), 'a plain tunnel is up') or give_up('no tunnel');
+my $hub = hub_pid($r) or give_up('no hub pid');
+
+# Sends $bytes (in pieces of $chunk every $gap seconds), returns
+# (seconds until the router closed or answered, what it answered).
+sub attack {
+    my (%o) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $sport) or die $!;
+    $s->blocking(0);
+    my $t0 = time;
+    my ($got, $sent) = ('', 0);
+    my $data = $o{bytes};
+    while (time - $t0 < ($o{limit} // 6)) {
+        if ($sent < length $data) {
+            my $n = syswrite($s, substr($data, $sent, $o{chunk} // length $data));
+            $sent += $n if $n;
+        }
+        my $rin = ''; vec($rin, fileno($s), 1) = 1;
+        if (select($rin, undef, undef, $o{gap} // 0.05)) {
+            my $n = sysread($s, my $buf, 65536);
+            last if defined $n && $n == 0;        # closed
+            $got .= $buf if $n;
+            last if !defined $n && !$!{EAGAIN};    # reset
+        }
+    }
+    return (time - $t0, $got);
+}
+
+my ($t, $got) = attack(bytes => join('', map { chr(int rand 256) } 1 .. 512));
+ok($t < 3, sprintf('random bytes: closed after %.1f s', $t));
+like($got, qr/^(HTTP\/1\.1 400|)/, 'random bytes: 400 or nothing');
+
+# A TLS ClientHello (record header 0x16 0x03 0x01) to the cleartext port.
+($t, $got) = attack(bytes => "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" . ("\0" x 160));
+ok($t < 3, sprintf('TLS ClientHello to a cleartext port: closed after %.1f s', $t));
+
+($t, $got) = attack(bytes => "GET /sec HTTP/1.0\r\n\r\n");
+like($got, qr/^HTTP\/1\.1 [45]\d\d/, 'HTTP/1.0: an HTTP error');
+ok($t < 3, 'HTTP/1.0: closed at once');
+
+($t, $got) = attack(bytes => "GET /sec HTTP/1.1\r\nHost: x\r\nX-Big: " . ('a' x (1024 * 1024)) . "\r\n\r\n");
+like($got, qr/^HTTP\/1\.1 431/, '1 MB header block: 431');
+ok($t < 3, sprintf('1 MB header block: closed after %.1f s', $t));
+
+($t, $got) = attack(bytes => "GET /sec HTTP/1.1\r\nHost: x\r\n", chunk => 1, gap => 1, limit => 8);
+ok($t >= 1.5 && $t < 4, sprintf('one byte per second: closed by the handshake timeout after %.1f s', $t));
+
+my $before = proc_kb($hub, 'VmRSS');
+my $t0 = time;
+my $bad = 0;
+for my $i (1 .. 1000) {
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $sport) or next;
+    print $s "GET /sec HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: ptth\r\n"
+           . "ALPN: h2\r\nAuthorization: Bearer wrong-$i\r\n\r\n";
+    my $line = <$s> // '';
+    $bad++ if $line =~ /^HTTP\/1\.1 401/;
+    close $s;
+}
+is($bad, 1000, sprintf('1000 wrong tokens in a row: 1000 x 401 (%.1f s)', time - $t0));
+my $after = proc_kb($hub, 'VmRSS');
+cmp_ok($after - $before, '<', 4096, "hub RSS back near its baseline ($before kB -> $after kB)");
+my $res = http(port => $r->{port}, host => 'a.example', path => '/');
+is($res->{body}, 'A', 'the plain tunnel still serves');
+my $st = http(port => $r->{port}, host => 'a.example', path => '/')->{status};
+is($st, 200, 'and again');
+ok(alive($hub), 'the same hub process throughout');
+finish();
