@@ -59,12 +59,16 @@
 #include <arpa/inet.h>
 
 #include <apr_strings.h>
+#include <apr_file_io.h>
+#include <apr_tables.h>
 
 #include <http_core.h>
 
 #include "ptth_backend.h"
 #include "ptth_backend_config.h"
 #include "ptth_seat.h"
+#include "ptth_secure.h"
+#include "ptth_handshake.h"
 
 void *ptth_backend_create_sconf(apr_pool_t *p, server_rec *s)
 {
@@ -126,12 +130,42 @@ static const char *parse_vaddr(cmd_parms *cmd, const char *directive,
     return NULL;
 }
 
+/* token_file=: the bearer token lives in its own file (mode 0600, owned
+ * by root) so that it is neither in httpd.conf nor in any log. */
+static const char *read_token(cmd_parms *cmd, const char *arg, const char **token)
+{
+    const char *path = ap_server_root_relative(cmd->pool, arg);
+    apr_file_t *f;
+    char buf[1024];
+    apr_size_t n = sizeof(buf) - 1;
+    char *t, *e;
+
+    if (!path || apr_file_open(&f, path, APR_FOPEN_READ, 0, cmd->temp_pool)
+                 != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "PTTHConnect: token_file=%s: cannot read it", arg);
+    }
+    if (apr_file_read(f, buf, &n) != APR_SUCCESS) {
+        n = 0;
+    }
+    apr_file_close(f);
+    buf[n] = '\0';
+    for (t = buf; *t == ' ' || *t == '\t'; ++t) ;
+    for (e = t; *e && *e != '\r' && *e != '\n'; ++e) ;
+    *e = '\0';
+    if (!*t) {
+        return apr_psprintf(cmd->pool, "PTTHConnect: token_file=%s is empty", arg);
+    }
+    *token = apr_pstrdup(cmd->pool, t);
+    memset(buf, 0, sizeof(buf));
+    return NULL;
+}
+
 static const char *cmd_connect(cmd_parms *cmd, void *dconf,
                                int argc, char *const argv[])
 {
     ptth_backend_sconf *conf = cmd_sconf(cmd);
     ptth_connect *pc;
-    const char *err;
+    const char *err, *ca = NULL, *cert = NULL, *keyf = NULL;
     int i;
 
     (void)dconf;
@@ -147,14 +181,8 @@ static const char *cmd_connect(cmd_parms *cmd, void *dconf,
     if (err) {
         return apr_pstrcat(cmd->pool, "PTTHConnect: ", err, NULL);
     }
-    if (pc->ep.scheme == PTTH_EP_HTTPS) {
-        return "PTTHConnect: https:// (PTTH handshake) is not supported by "
-               "this build yet; use tcp://";
-    }
-    if (pc->ep.scheme == PTTH_EP_HTTP) {
-        return "PTTHConnect: http:// (PTTH handshake) is not supported by "
-               "this build yet; use tcp://";
-    }
+    pc->secure.verify_name = pc->ep.host;
+    pc->secure.hosts = apr_array_make(cmd->pool, 2, sizeof(const char *));
 
     for (i = 1; i < argc; ++i) {
         char *word = apr_pstrdup(cmd->temp_pool, argv[i]), *key, *val;
@@ -180,11 +208,62 @@ static const char *cmd_connect(cmd_parms *cmd, void *dconf,
             }
             pc->vaddr_arg = apr_pstrdup(cmd->pool, val);
         }
+        else if (pc->ep.scheme != PTTH_EP_TCP && !strcasecmp(key, "token_file")) {
+            err = read_token(cmd, val, &pc->secure.token);
+            if (err) {
+                return err;
+            }
+        }
+        else if (pc->ep.scheme != PTTH_EP_TCP && !strcasecmp(key, "id")) {
+            pc->secure.backend_id = apr_pstrdup(cmd->pool, val);
+        }
+        else if (pc->ep.scheme != PTTH_EP_TCP && !strcasecmp(key, "hosts")) {
+            char *list = apr_pstrdup(cmd->pool, val), *last, *h;
+            for (h = apr_strtok(list, ",", &last); h; h = apr_strtok(NULL, ",", &last)) {
+                ap_str_tolower(h);
+                APR_ARRAY_PUSH(pc->secure.hosts, const char *) = h;
+            }
+        }
+        else if (pc->ep.scheme == PTTH_EP_HTTPS
+                 && (!strcasecmp(key, "ca") || !strcasecmp(key, "cert")
+                     || !strcasecmp(key, "key"))) {
+            const char *path = ap_server_root_relative(cmd->pool, val);
+            if (!path) {
+                return apr_psprintf(cmd->pool, "PTTHConnect: %s=%s: bad path", key, val);
+            }
+            if (!strcasecmp(key, "ca")) ca = path;
+            else if (!strcasecmp(key, "cert")) cert = path;
+            else keyf = path;
+        }
+        else if (pc->ep.scheme == PTTH_EP_HTTPS && !strcasecmp(key, "name")) {
+            pc->secure.verify_name = apr_pstrdup(cmd->pool, val);
+        }
         else {
             return apr_psprintf(cmd->pool, "PTTHConnect: unknown parameter "
-                                "'%s' (known: tunnels=N, address=IP:PORT)",
-                                key);
+                                "'%s' (known: tunnels=N, address=IP:PORT%s)",
+                                key, pc->ep.scheme == PTTH_EP_TCP ? ""
+                                : pc->ep.scheme == PTTH_EP_HTTP
+                                ? ", token_file=, id=, hosts="
+                                : ", token_file=, id=, hosts=, ca=, cert=, key=, name=");
         }
+    }
+    if (!cert != !keyf) {
+        return "PTTHConnect: cert= and key= go together";
+    }
+    if (pc->ep.scheme == PTTH_EP_HTTPS) {
+        /* Built now so that configtest reports unusable files; the
+         * children inherit it. */
+        err = ptth_secure_tls_ctx(cmd->pool, ca, cert, keyf, &pc->secure.tls);
+        if (err) {
+            return apr_pstrcat(cmd->pool, "PTTHConnect: ", err, NULL);
+        }
+    }
+    if (pc->ep.scheme != PTTH_EP_TCP
+        && !ptth_hs_build_request(cmd->temp_pool, pc->ep.path, pc->ep.host,
+                                  pc->secure.token, pc->secure.backend_id,
+                                  pc->secure.hosts)) {
+        return "PTTHConnect: the path, id=, hosts= or the token cannot be sent "
+               "in a PTTH handshake (invalid characters or too long)";
     }
 
     for (i = 0; i < conf->connects->nelts; ++i) {

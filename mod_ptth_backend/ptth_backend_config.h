@@ -22,6 +22,7 @@
 #include <apr_network_io.h>
 
 #include "ptth_util.h"
+#include "ptth_secure.h"
 
 #define PTTH_DEFAULT_TUNNELS          2
 #define PTTH_MAX_TUNNELS              64
@@ -35,7 +36,8 @@
  * server keeps to it.  Lives in pconf; children inherit it at fork.
  */
 typedef struct ptth_connect {
-    ptth_endpoint ep;          /* parsed URL (only tcp:// in this build) */
+    ptth_endpoint ep;          /* parsed URL */
+    ptth_secure_conf secure;   /* http://, https://: handshake, TLS */
     int tunnels;               /* tunnels=N, 0 = PTTHTunnels */
     const char *vaddr_arg;     /* address= as written, NULL = global */
     apr_sockaddr_t *vaddr;     /* address= parsed, NULL = global */

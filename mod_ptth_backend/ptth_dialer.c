@@ -61,6 +61,7 @@
 #include "ptth_dialer.h"
 #include "ptth_seat.h"
 #include "ptth_serve.h"
+#include "ptth_secure.h"
 
 /* How long no request may be in flight before a draining sync-MPM tunnel
  * has its read side shut: covers a stream that mod_http2 has accepted but
@@ -332,6 +333,7 @@ static apr_interval_time_t tunnel_once(ptth_tunnel *t)
     apr_allocator_t *allocator;
     apr_pool_t *ptrans;
     apr_socket_t *sock = NULL;
+    ptth_pump *pump = NULL;
     apr_sockaddr_t *local = NULL, *vaddr;
     apr_time_t started;
     apr_interval_time_t lived;
@@ -368,8 +370,43 @@ static apr_interval_time_t tunnel_once(ptth_tunnel *t)
                  "tunnel to %s established (local %pI, seat %d%s)",
                  t->pc->ep.url, local, t->seat,
                  t->failures ? ", after failed attempts" : "");
-    t->failures = 0;
     started = apr_time_now();
+
+    if (t->pc->ep.scheme != PTTH_EP_TCP) {
+        /* Secure mode: TLS and the PTTH handshake first (ptth_secure.c). */
+        ptth_refusal ref;
+        apr_socket_t *served = NULL;
+        apr_interval_time_t delay;
+
+        rv = ptth_secure_establish(&t->pc->ep, &t->pc->secure, ptrans, sock,
+                                   child->conf->connect_timeout, &served,
+                                   &pump, &ref);
+        if (rv != APR_SUCCESS) {
+            if (!ref.status) {
+                ap_log_error(APLOG_MARK, t->failures ? APLOG_DEBUG : APLOG_WARNING,
+                             0, s, PTTHLOGNO(03102) "tunnel to %s: %s",
+                             t->pc->ep.url, ref.why ? ref.why : "handshake failed");
+            }
+            ptth_pump_finish(pump);
+            apr_pool_destroy(ptrans);
+            t->failures++;
+            ptth_tunnel_transit(t, PTTH_TUN_ST_CLOSED, "handshake failed");
+            delay = ptth_backoff_next(&t->backoff);
+            if (ref.retry_after >= 0) {
+                /* The router said when (RFC 9110 10.2.3). */
+                delay = apr_time_from_sec(ref.retry_after);
+                if (delay < child->conf->reconnect_min) {
+                    delay = child->conf->reconnect_min;
+                }
+            }
+            return ptth_tunnel_stopping(t) ? 0 : delay;
+        }
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, PTTHLOGNO(03103)
+                     "tunnel to %s: PTTH handshake done%s", t->pc->ep.url,
+                     pump ? " (TLS)" : "");
+        sock = served;
+    }
+    t->failures = 0;
 
     ptth_tunnel_transit(t, PTTH_TUN_ST_WAIT_PREFACE, "connected");
     rv = wait_preface(t, sock);
@@ -381,6 +418,7 @@ static apr_interval_time_t tunnel_once(ptth_tunnel *t)
                      ? 0 : rv, s, PTTHLOGNO(03013)
                      "tunnel to %s lost: %s", t->pc->ep.url, why);
         apr_socket_close(sock);
+        ptth_pump_finish(pump);
         apr_pool_destroy(ptrans);
         ptth_tunnel_transit(t, PTTH_TUN_ST_CLOSED, why);
         if (ptth_tunnel_stopping(t)) {
@@ -407,6 +445,7 @@ static apr_interval_time_t tunnel_once(ptth_tunnel *t)
                  "request(s): %s", t->pc->ep.url, apr_time_sec(lived),
                  (int)(apr_time_msec(lived) % 1000), served,
                  why ? why : "session ended");
+    ptth_pump_finish(pump);
     apr_pool_destroy(ptrans);
 
     if (ptth_tunnel_stopping(t)) {

@@ -1,0 +1,113 @@
+# Secure mode end to end: a backend dials https://router/<endpoint> with a
+# token (token_file=) and, for the second pool, a client certificate; it
+# verifies the router's certificate; the router admits it to its pool and
+# serves users through it.  Pool isolation: traffic for pool A never
+# reaches pool B's backend.  Refusals: a wrong token gets no tunnel (the
+# backend logs the 401 and retries with backoff); a router whose
+# certificate the backend cannot verify gets no tunnel either.  The same
+# handshake over http:// (cleartext, trusted links) works too.  No token is
+# ever logged, on either side, at LogLevel debug.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Digest::SHA qw(sha256_hex);
+use PTTH::Test;
+use PTTH::PKI qw(make_pki);
+
+my $pki = make_pki(TMP . '/pki');
+my ($tokA, $tokB) = ('A-' . sha256_hex(rand()), 'B-' . sha256_hex(rand()));
+my $fa = write_file(TMP . '/tokA', "$tokA\n");
+my $fb = write_file(TMP . '/tokB', "$tokB\n");
+my $fbad = write_file(TMP . '/tokbad', "not-the-token\n");
+chmod 0600, $fa, $fb, $fbad;
+my ($sport, $cport) = (free_port(), free_port());
+my $r = router(pre_proxy => [
+    "PTTHListen 127.0.0.1:$sport cert=$pki->{router_crt} key=$pki->{router_key}"
+        . " client_ca=$pki->{ca_crt}",
+    "PTTHListen 127.0.0.1:$cport",
+    "<PTTHPool pa>",
+    "  PTTHToken sha256:" . sha256_hex($tokA),
+    "  PTTHAllowHosts a.example b.example",
+    "</PTTHPool>",
+    "<PTTHPool pb>",
+    "  PTTHToken sha256:" . sha256_hex($tokB),
+    "  PTTHClientCertificate backend2.example",
+    "</PTTHPool>",
+    "<PTTHPool pc>",
+    "  PTTHToken sha256:" . sha256_hex($tokA),
+    "</PTTHPool>",
+    "ProxyPass /pa/ ptth://pa/",
+    "ProxyPass /pb/ ptth://pb/",
+    "ProxyPass /pc/ ptth://pc/",
+]);
+$r->start or give_up('router does not start');
+
+my $ba = backend(name => 'bA', tport => 1,
+                 connect => "https://127.0.0.1:$sport/pa ca=$pki->{ca_crt} name=router.test"
+                          . " token_file=$fa id=backend-a hosts=a.example,b.example",
+                 extra => ['Header always set X-Which A']);
+$ba->start or give_up('backend A does not start');
+my $bb = backend(name => 'bB', tport => 1,
+                 connect => "https://127.0.0.1:$sport/pb ca=$pki->{ca_crt} name=router.test"
+                          . " token_file=$fb cert=$pki->{backend2_crt} key=$pki->{backend2_key}",
+                 extra => ['Header always set X-Which B']);
+$bb->start or give_up('backend B does not start');
+
+ok(defined wait_for_tunnel($r, path => '/pa/'), 'pool pa: tunnel over TLS with a token');
+ok(defined wait_for_tunnel($r, path => '/pb/'), 'pool pb: tunnel over TLS with token + client certificate');
+my (%seen_a, %seen_b);
+for (1 .. 10) {
+    $seen_a{ http(port => $r->{port}, host => 'a.example', path => '/pa/')->{headers}{'x-which'} // '-' }++;
+    $seen_b{ http(port => $r->{port}, host => 'a.example', path => '/pb/')->{headers}{'x-which'} // '-' }++;
+}
+is_deeply(\%seen_a, { A => 10 }, 'pool pa traffic only reaches backend A');
+is_deeply(\%seen_b, { B => 10 }, 'pool pb traffic only reaches backend B');
+my $res = http(port => $r->{port}, host => 'b.example', path => '/pa/');
+is($res->{body}, 'B', 'vhost b.example served through the secure tunnel');
+my ($p, $sha) = big_file();
+$res = http(port => $r->{port}, host => 'a.example', path => '/pa/big/big.bin', sha => 1);
+is($res->{sha256}, $sha, '10 MB through the TLS tunnel, checksum intact');
+
+# Cleartext handshake (http://) to the second listener.
+my $bc = backend(name => 'bC', tport => 1,
+                 connect => "http://127.0.0.1:$cport/pc token_file=$fa");
+$bc->start or give_up('backend C does not start');
+ok(defined wait_for_tunnel($r, path => '/pc/'), 'pool pc: tunnel after a cleartext handshake');
+
+# Wrong token: 401, no tunnel, the backend says why and backs off.
+my $bw = backend(name => 'bW', tport => 1,
+                 connect => "https://127.0.0.1:$sport/pc ca=$pki->{ca_crt} name=router.test"
+                          . " token_file=$fbad");
+$bw->start or give_up('backend W does not start');
+ok(wait_for(10, sub { (read_file($bw->{errlog}) // '') =~ /refused the tunnel with 401/ }),
+   'wrong token: the backend logs the 401');
+sleep 2;
+my $n401 = () = (read_file($r->{errlog}) // '') =~ /refused with 401/g;
+cmp_ok($n401, '<', 10, "and backs off ($n401 attempts in the first seconds)");
+$bw->stop;
+
+# A backend that cannot verify the router (wrong CA): no tunnel, says why.
+my $bv = backend(name => 'bV', tport => 1,
+                 connect => "https://127.0.0.1:$sport/pa ca=$pki->{otherca_crt} name=router.test"
+                          . " token_file=$fa");
+$bv->start or give_up('backend V does not start');
+ok(wait_for(10, sub { (read_file($bv->{errlog}) // '') =~ /cannot verify the router's certificate/ }),
+   'untrusted router certificate: the backend refuses and logs why');
+$bv->stop;
+
+# A backend claiming a host the pool does not allow is refused.
+my $bx = backend(name => 'bX', tport => 1,
+                 connect => "https://127.0.0.1:$sport/pa ca=$pki->{ca_crt} name=router.test"
+                          . " token_file=$fa hosts=evil.example");
+$bx->start or give_up('backend X does not start');
+ok(wait_for(10, sub { (read_file($bx->{errlog}) // '') =~ /refused the tunnel with 403/ }),
+   'claiming a host outside PTTHAllowHosts: 403');
+$bx->stop;
+
+for my $s ($r, $ba, $bb, $bc) {
+    my $log = read_file($s->{errlog}) // '';
+    unlike($log, qr/\Q$tokA\E|\Q$tokB\E/, "$s->{name}: no token in the error log");
+}
+finish();
