@@ -66,6 +66,24 @@ if [ -n "$USERCONF" ]; then
     chown -R www-data:www-data "$DEMO/router/run" "$DEMO/backend/run"
 fi
 
+# Secure mode, as a public router should run: TLS on the tunnel port with
+# a certificate from a throw-away CA, and a bearer token that only the
+# backend has (the router keeps its SHA-256).
+mkdir -p "$DEMO/pki"
+(
+    cd "$DEMO/pki"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=ptth demo CA' \
+        -keyout ca.key -out ca.crt 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj '/CN=router.localhost' \
+        -keyout router.key -out router.csr 2>/dev/null
+    printf 'subjectAltName=DNS:router.localhost,IP:127.0.0.1\n' > router.ext
+    openssl x509 -req -in router.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+        -days 2 -extfile router.ext -out router.crt 2>/dev/null
+    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > backend.token
+    chmod 600 backend.token router.key ca.key
+) || { echo "demo: openssl failed" >&2; exit 1; }
+TOKEN_SHA=$(sha256sum < "$DEMO/pki/backend.token" | cut -d' ' -f1)
+
 PORT=$(free_port)      # the router's public HTTP port
 TPORT=$(free_port)     # the router's tunnel port, where backends dial in
 BPORT=$(free_port)     # the backend's own Listen (its vhosts are declared on it)
@@ -85,7 +103,12 @@ LoadModule proxy_module $MODS/mod_proxy.so
 LoadModule ptth_router_module $ROOT/mod_ptth_router/.libs/mod_ptth_router.so
 Listen 127.0.0.1:$PORT
 
-PTTHListen 127.0.0.1:$TPORT plain=app
+# Tunnels: TLS, PTTH handshake, only backends with the token join "app".
+PTTHListen 127.0.0.1:$TPORT cert=$DEMO/pki/router.crt key=$DEMO/pki/router.key
+<PTTHPool app>
+    PTTHToken sha256:$TOKEN_SHA
+    PTTHAllowHosts a.example b.example
+</PTTHPool>
 ProxyPass        /  ptth://app/
 ProxyPassReverse /  ptth://app/
 EOC
@@ -110,7 +133,9 @@ TypesConfig /etc/mime.types
 DirectoryIndex index.html
 Listen 127.0.0.1:$BPORT
 
-PTTHConnect tcp://127.0.0.1:$TPORT
+# Dial out over TLS (the router's certificate is verified against the CA
+# and must name router.localhost), authenticate with the token file.
+PTTHConnect https://127.0.0.1:$TPORT/app ca=$DEMO/pki/ca.crt name=router.localhost token_file=$DEMO/pki/backend.token hosts=a.example,b.example
 
 <Directory "$DEMO/htdocs">
     Require all granted
@@ -143,7 +168,7 @@ for side in router backend; do
     "$APACHE2" -d "$DEMO/$side" -f "$DEMO/$side/httpd.conf" -k start \
         || fail "the $side httpd does not start"
 done
-echo "demo: router on http://127.0.0.1:$PORT/ (tunnels on 127.0.0.1:$TPORT), backend dialing in"
+echo "demo: router on http://127.0.0.1:$PORT/ (TLS tunnels on 127.0.0.1:$TPORT), backend dialing in with a token"
 
 ok=0
 for _ in $(seq 200); do
