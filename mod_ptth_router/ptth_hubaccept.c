@@ -211,47 +211,12 @@ static int decide(ptth_pending *pd, const ptth_hs_request *req,
 
 static apr_status_t pd_recv(ptth_pending *pd, char *buf, apr_size_t *len)
 {
-    int n;
+    int want_write;
 
-    if (!pd->ssl) {
-        return apr_socket_recv(pd->sock, buf, len);
-    }
-    ERR_clear_error();
-    n = SSL_read(pd->ssl, buf, (int)*len);
-    if (n > 0) {
-        *len = (apr_size_t)n;
-        return APR_SUCCESS;
-    }
-    *len = 0;
-    switch (SSL_get_error(pd->ssl, n)) {
-    case SSL_ERROR_WANT_READ:
-    case SSL_ERROR_WANT_WRITE:
-        return APR_EAGAIN;
-    case SSL_ERROR_ZERO_RETURN:
-        return APR_EOF;
-    default:
-        return APR_EGENERAL;
-    }
+    return ptth_io_recv(pd->sock, pd->ssl, buf, len, &want_write);
 }
 
-static apr_status_t pd_send(ptth_pending *pd, const char *buf, apr_size_t *len)
-{
-    int n;
-
-    if (!pd->ssl) {
-        return apr_socket_send(pd->sock, buf, len);
-    }
-    ERR_clear_error();
-    n = SSL_write(pd->ssl, buf, (int)*len);
-    if (n > 0) {
-        *len = (apr_size_t)n;
-        return APR_SUCCESS;
-    }
-    *len = 0;
-    n = SSL_get_error(pd->ssl, n);
-    return (n == SSL_ERROR_WANT_WRITE || n == SSL_ERROR_WANT_READ)
-           ? APR_EAGAIN : APR_EGENERAL;
-}
+#define pd_send(pd, buf, len) ptth_io_send((pd)->sock, (pd)->ssl, buf, len)
 
 static void pd_answer(ptth_pending *pd, int status, const char *why,
                       int retry_after)

@@ -535,28 +535,30 @@ void ptth_tunnel_destroy(ptth_tunnel *t)
 /* ---- I/O ----------------------------------------------------------- */
 
 /* Socket or TLS, with the socket's conventions: APR_EAGAIN when nothing
- * can move now, APR_EOF at the peer's end.  TLS that needs the other
- * direction (a key update) asks for both events. */
-static apr_status_t tunnel_recv(ptth_tunnel *t, char *buf, apr_size_t *len)
+ * can move now, APR_EOF at the peer's end.  *want_write tells that TLS
+ * needs the socket writable to go on (a key update while reading). */
+apr_status_t ptth_io_recv(apr_socket_t *sock, SSL *ssl, char *buf,
+                          apr_size_t *len, int *want_write)
 {
     int n, err;
 
-    if (!t->ssl) {
-        return apr_socket_recv(t->sock, buf, len);
+    *want_write = 0;
+    if (!ssl) {
+        return apr_socket_recv(sock, buf, len);
     }
     ERR_clear_error();
-    n = SSL_read(t->ssl, buf, (int)*len);
+    n = SSL_read(ssl, buf, (int)*len);
     if (n > 0) {
         *len = (apr_size_t)n;
         return APR_SUCCESS;
     }
     *len = 0;
-    err = SSL_get_error(t->ssl, n);
+    err = SSL_get_error(ssl, n);
     switch (err) {
-    case SSL_ERROR_WANT_READ:
-        return APR_EAGAIN;
     case SSL_ERROR_WANT_WRITE:
-        ptth_hub_watch(t->hub, &t->h, APR_POLLIN | APR_POLLOUT);
+        *want_write = 1;
+        /* fall through */
+    case SSL_ERROR_WANT_READ:
         return APR_EAGAIN;
     case SSL_ERROR_ZERO_RETURN:
         return APR_EOF;
@@ -565,27 +567,41 @@ static apr_status_t tunnel_recv(ptth_tunnel *t, char *buf, apr_size_t *len)
     }
 }
 
-static apr_status_t tunnel_send(ptth_tunnel *t, const char *buf, apr_size_t *len)
+apr_status_t ptth_io_send(apr_socket_t *sock, SSL *ssl, const char *buf,
+                          apr_size_t *len)
 {
     int n, err;
 
-    if (!t->ssl) {
-        return apr_socket_send(t->sock, buf, len);
+    if (!ssl) {
+        return apr_socket_send(sock, buf, len);
     }
     if (!*len) {
         return APR_SUCCESS;
     }
     ERR_clear_error();
-    n = SSL_write(t->ssl, buf, (int)*len);
+    n = SSL_write(ssl, buf, (int)*len);
     if (n > 0) {
         *len = (apr_size_t)n;
         return APR_SUCCESS;
     }
     *len = 0;
-    err = SSL_get_error(t->ssl, n);
+    err = SSL_get_error(ssl, n);
     return (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ)
            ? APR_EAGAIN : APR_EGENERAL;
 }
+
+static apr_status_t tunnel_recv(ptth_tunnel *t, char *buf, apr_size_t *len)
+{
+    int want_write;
+    apr_status_t rv = ptth_io_recv(t->sock, t->ssl, buf, len, &want_write);
+
+    if (want_write) {
+        ptth_hub_watch(t->hub, &t->h, APR_POLLIN | APR_POLLOUT);
+    }
+    return rv;
+}
+
+#define tunnel_send(t, buf, len) ptth_io_send((t)->sock, (t)->ssl, buf, len)
 
 void ptth_tunnel_flush(ptth_tunnel *t)
 {
