@@ -106,6 +106,28 @@ ok(wait_for(10, sub { (read_file($bx->{errlog}) // '') =~ /refused the tunnel wi
    'claiming a host outside PTTHAllowHosts: 403');
 $bx->stop;
 
+# Pool full: the router answers 429 with Retry-After (10 s), and the
+# backend waits that long instead of its own (100 ms) backoff.
+my $r2 = router(name => 'router-full', pre_proxy => [
+    "PTTHListen 127.0.0.1:" . (my $fport = free_port()),
+    "<PTTHPool pf>",
+    "  PTTHToken sha256:" . sha256_hex($tokA),
+    "  PTTHMaxTunnels 1",
+    "</PTTHPool>",
+    "ProxyPass /pf/ ptth://pf/",
+]);
+$r2->start or give_up('router-full does not start');
+my $bf = backend(name => 'bF', tport => 1, tunnels => 2,
+                 connect => "http://127.0.0.1:$fport/pf token_file=$fa");
+$bf->start or give_up('backend F does not start');
+ok(defined wait_for_tunnel($r2, path => '/pf/'), 'pool pf: one tunnel admitted');
+ok(wait_for(10, sub { (read_file($bf->{errlog}) // '') =~ /refused the tunnel with 429/ }),
+   'the second tunnel is refused with 429');
+sleep 4;
+my $n429 = () = (read_file($r2->{errlog}) // '') =~ /refused with 429/g;
+is($n429, 1, 'and the backend honours Retry-After: no second try within 4 s');
+$bf->stop;
+
 for my $s ($r, $ba, $bb, $bc) {
     my $log = read_file($s->{errlog}) // '';
     unlike($log, qr/\Q$tokA\E|\Q$tokB\E/, "$s->{name}: no token in the error log");
