@@ -340,10 +340,24 @@ static const char *cmd_reconnect(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
-static const char *cmd_connect_timeout(cmd_parms *cmd, void *dconf,
-                                       const char *arg)
+/* PTTHConnectTimeout and PTTHDrainTimeout: a global duration into the
+ * field described by cmd->info. */
+typedef struct {
+    apr_size_t offset;
+    int allow_zero;
+} duration_slot;
+
+static const duration_slot connect_timeout_slot = {
+    APR_OFFSETOF(ptth_backend_sconf, connect_timeout), 0
+};
+static const duration_slot drain_timeout_slot = {
+    APR_OFFSETOF(ptth_backend_sconf, drain_timeout), 1
+};
+
+static const char *cmd_duration(cmd_parms *cmd, void *dconf, const char *arg)
 {
-    ptth_backend_sconf *conf = cmd_sconf(cmd);
+    const duration_slot *slot = cmd->info;
+    const char *name = cmd->cmd->name;
     apr_interval_time_t t;
     const char *err;
 
@@ -351,33 +365,13 @@ static const char *cmd_connect_timeout(cmd_parms *cmd, void *dconf,
     if ((err = ap_check_cmd_context(cmd, GLOBAL_ONLY))) {
         return err;
     }
-    if ((err = ptth_parse_duration(cmd->pool, "PTTHConnectTimeout", arg, "s",
-                                   &t))) {
+    if ((err = ptth_parse_duration(cmd->pool, name, arg, "s", &t))) {
         return err;
     }
-    if (t <= 0) {
-        return "PTTHConnectTimeout: must be greater than 0";
+    if (t <= 0 && !slot->allow_zero) {
+        return apr_pstrcat(cmd->pool, name, ": must be greater than 0", NULL);
     }
-    conf->connect_timeout = t;
-    return NULL;
-}
-
-static const char *cmd_drain_timeout(cmd_parms *cmd, void *dconf,
-                                     const char *arg)
-{
-    ptth_backend_sconf *conf = cmd_sconf(cmd);
-    apr_interval_time_t t;
-    const char *err;
-
-    (void)dconf;
-    if ((err = ap_check_cmd_context(cmd, GLOBAL_ONLY))) {
-        return err;
-    }
-    if ((err = ptth_parse_duration(cmd->pool, "PTTHDrainTimeout", arg, "s",
-                                   &t))) {
-        return err;
-    }
-    conf->drain_timeout = t;
+    *(apr_interval_time_t *)((char *)cmd_sconf(cmd) + slot->offset) = t;
     return NULL;
 }
 
@@ -394,9 +388,11 @@ const command_rec ptth_backend_cmds[] = {
     AP_INIT_TAKE2("PTTHReconnect", cmd_reconnect, NULL, RSRC_CONF,
         "minimum and maximum delay between failed dials "
         "(default 500ms 30s)"),
-    AP_INIT_TAKE1("PTTHConnectTimeout", cmd_connect_timeout, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("PTTHConnectTimeout", cmd_duration,
+        (void *)&connect_timeout_slot, RSRC_CONF,
         "limit for establishing a tunnel's TCP connection (default 10s)"),
-    AP_INIT_TAKE1("PTTHDrainTimeout", cmd_drain_timeout, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("PTTHDrainTimeout", cmd_duration,
+        (void *)&drain_timeout_slot, RSRC_CONF,
         "how long requests in flight may take on graceful restart or stop "
         "(default 30s)"),
     { NULL }

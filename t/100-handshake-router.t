@@ -12,6 +12,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Digest::SHA qw(sha256_hex);
 use PTTH::Test;
+use PTTH::Handshake qw(handshake);
 
 my ($tokA, $tokB) = ('tokA-' . sha256_hex(rand()), 'tokB-' . sha256_hex(rand()));
 my $sport = free_port();
@@ -31,13 +32,7 @@ my $r = router(pre_proxy => [
 ]);
 $r->start or give_up('router does not start');
 
-my $hs = ROOT . '/t/bin/ptth-handshake.pl';
-sub hs {
-    my (@args) = @_;
-    my $out = `$^X $hs $sport @args 2>&1`;
-    my ($status) = $out =~ /^HTTP\/1\.1 (\d{3})/m;
-    return ($status // 0, $out);
-}
+sub hs { handshake($sport, @_) }
 
 my ($st, $out) = hs('--target', '/sec', '--token', $tokA, '--hosts', 'a.example,x.example.org');
 is($st, 101, 'good token: 101 Switching Protocols');

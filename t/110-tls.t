@@ -10,6 +10,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use PTTH::Test;
 use PTTH::PKI qw(make_pki);
+use PTTH::Handshake qw(handshake);
 
 my $pki = make_pki(TMP . '/pki');
 my $sport = free_port();
@@ -22,13 +23,7 @@ my $r = router(pre_proxy => [
     "ProxyPass /sec/ ptth://sec/",
 ]);
 $r->start or give_up('router does not start');
-my $hs = ROOT . '/t/bin/ptth-handshake.pl';
-sub hs {
-    my (@args) = @_;
-    my $out = `$^X $hs $sport --tls --ca $pki->{ca_crt} --target /sec @args 2>&1`;
-    my ($status) = $out =~ /^HTTP\/1\.1 (\d{3})/m;
-    return ($status // 0, $out);
-}
+sub hs { handshake($sport, '--tls', '--ca', $pki->{ca_crt}, '--target', '/sec', @_) }
 
 my ($st, $out) = hs('--cert', $pki->{backend1_crt}, '--key', $pki->{backend1_key});
 is($st, 101, 'trusted client certificate with the pool\'s name: 101') or diag($out);
@@ -44,12 +39,12 @@ ok($st == 0 && $out =~ /TLS-FAILED|^HEAD\n\n/m, 'certificate from an untrusted C
 ok($st == 0, 'expired certificate: refused in TLS') or diag($out);
 
 # The backend side verifies the router: a client trusting another CA fails.
-$out = `$^X $hs $sport --tls --ca $pki->{otherca_crt} --target /sec 2>&1`;
+(undef, $out) = handshake($sport, '--tls', '--ca', $pki->{otherca_crt}, '--target', '/sec');
 like($out, qr/TLS-FAILED/, 'a client that does not trust the router\'s CA fails');
 
 # Plain bytes to the TLS port: TLS fails, the router closes.
 my $raw = write_file(TMP . '/plain', "GET /sec HTTP/1.1\r\nHost: x\r\n\r\n");
-$out = `$^X $hs $sport --raw $raw 2>&1`;
+(undef, $out) = handshake($sport, '--raw', $raw);
 unlike($out, qr/HTTP\/1\.1 101/, 'plain HTTP to the TLS port: no 101');
 like(read_file($r->{errlog}) // '', qr/TLS failed/, 'TLS failures are logged');
 
