@@ -26,11 +26,13 @@ GetOptions('requests=i' => \$requests, 'clients=i' => \$clients,
            'mpm=s' => \$mpm, 'rounds=i' => \$rounds) or die "bad options\n";
 
 my $bport = free_port();
-my $r = router(mpm => $mpm, modules => ['proxy_http'],
+# Production log levels: the test harness logs every exchange at debug.
+my $r = router(mpm => $mpm, modules => ['proxy_http'], extra => ['LogLevel warn'],
                proxy => ["ProxyPass /direct/ http://127.0.0.1:$bport/",
                          "ProxyPass / ptth://app/"]);
 $r->start or die "router does not start\n";
-my $b = backend(tport => $r->{tport}, port => $bport, tunnels => 2);
+my $b = backend(tport => $r->{tport}, port => $bport, tunnels => 2,
+                extra => ['LogLevel warn']);
 $b->start or die "backend does not start\n";
 defined wait_for_tunnel($r, timeout => 20) or die "no tunnel\n";
 my (undef, undef) = big_file('bench-1m', 1024 * 1024);

@@ -252,10 +252,12 @@ static void hub_reap(ptth_hub *hub)
             next = APR_RING_NEXT(hl, link);
             if (hl->dead) {
                 ptth_hublink_destroy(hl);
+                continue;
             }
-            else if (hl->kick) {
+            if (hl->kick) {
                 ptth_hublink_on_event(hl, 0);
             }
+            ptth_hublink_flush_pending(hl);
         }
         ptth_pending_reap(hub);
         for_each_tunnel(hub, reread_tunnel, NULL);

@@ -204,6 +204,7 @@ struct ptth_hublink {
     int close_when_flushed;
     int read_paused;                 /* request body buffer is full */
     int kick;                        /* re-run frame processing at reap */
+    int flush_soon;                  /* frames queued, write at reap */
 };
 
 /* ptth_hub.c */
@@ -288,6 +289,7 @@ void ptth_pending_close_all(ptth_hub *hub);
 void ptth_hublink_accept(ptth_hub *hub, apr_socket_t *sock);
 void ptth_hublink_on_event(ptth_hublink *hl, apr_int16_t rtnevents);
 void ptth_hublink_destroy(ptth_hublink *hl);
+void ptth_hublink_flush_pending(ptth_hublink *hl);
 /* Response side, called from the tunnel. */
 void ptth_exchange_response(ptth_exchange *ex, int status,
                             apr_array_header_t *headers, int end_stream);

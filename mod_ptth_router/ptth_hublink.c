@@ -115,6 +115,25 @@ static void link_flush(ptth_hublink *hl)
     link_watch(hl);
 }
 
+/* Frames produced while the hub works through one batch of tunnel input
+ * go out together: the write happens at the hub's next reap, before it
+ * polls again, instead of one write per frame. */
+static void link_flush_soon(ptth_hublink *hl)
+{
+    if (!hl->dead) {
+        hl->flush_soon = 1;
+        hl->hub->reap = 1;
+    }
+}
+
+void ptth_hublink_flush_pending(ptth_hublink *hl)
+{
+    if (hl->flush_soon) {
+        hl->flush_soon = 0;
+        link_flush(hl);
+    }
+}
+
 static void link_send(ptth_hublink *hl, const void *data, apr_size_t len)
 {
     if (hl->dead) {
@@ -176,7 +195,7 @@ void ptth_exchange_response(ptth_exchange *ex, int status,
             ex_transit(ex, PTTH_EX_ENDED, "response without body");
         }
     }
-    link_flush(ex->hl);
+    link_flush_soon(ex->hl);
 }
 
 void ptth_exchange_data(ptth_exchange *ex, const uint8_t *data, apr_size_t len,
@@ -198,7 +217,7 @@ void ptth_exchange_data(ptth_exchange *ex, const uint8_t *data, apr_size_t len,
         link_send(ex->hl, hdr, sizeof(hdr));
         ex_transit(ex, PTTH_EX_ENDED, "response complete");
     }
-    link_flush(ex->hl);
+    link_flush_soon(ex->hl);
 }
 
 void ptth_exchange_trailers(ptth_exchange *ex, apr_array_header_t *headers)
@@ -208,7 +227,7 @@ void ptth_exchange_trailers(ptth_exchange *ex, apr_array_header_t *headers)
 
     link_send(ex->hl, frame, len);
     ex_transit(ex, PTTH_EX_ENDED, "response trailers");
-    link_flush(ex->hl);
+    link_flush_soon(ex->hl);
 }
 
 void ptth_exchange_failed(ptth_exchange *ex, ptth_link_reset_t code)
@@ -232,7 +251,7 @@ void ptth_exchange_failed(ptth_exchange *ex, ptth_link_reset_t code)
         ex->hl->kick = 1;
         ex->hl->hub->reap = 1;
     }
-    link_flush(ex->hl);
+    link_flush_soon(ex->hl);
     exchange_check_done(ex);
 }
 
