@@ -26,6 +26,7 @@
 #include "ptth_backend.h"
 #include "ptth_backend_config.h"
 #include "ptth_dialer.h"
+#include "ptth_gate.h"
 #include "ptth_serve.h"
 
 static void ptth_backend_register_hooks(apr_pool_t *p)
@@ -53,6 +54,8 @@ static void ptth_backend_register_hooks(apr_pool_t *p)
                            APR_HOOK_MIDDLE);
     ap_hook_post_read_request(ptth_serve_post_read_request, NULL, mod_http2,
                               APR_HOOK_REALLY_FIRST);
+
+    ptth_gate_register();
 }
 
 AP_DECLARE_MODULE(ptth_backend) = {

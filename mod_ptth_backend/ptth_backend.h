@@ -30,6 +30,9 @@
  *   ptth_serve.c            turning a dialed socket into a conn_rec that
  *                           mod_http2 serves, the event "mini MPM" loop and
  *                           the hooks on the per-stream connections
+ *   ptth_gate.c             connection filters that count the streams open
+ *                           on a tunnel and hold back new ones while the
+ *                           child stops
  */
 
 #include <httpd.h>

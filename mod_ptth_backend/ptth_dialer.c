@@ -21,14 +21,18 @@
  *    signal_threads(); graceful means restart/graceful-stop/idle reaping.
  *    We set the stop mode and wake the threads, and return at once.  Under
  *    event our thread runs the connection between mod_http2's passes and
- *    closes it when idle; mod_http2 itself sends GOAWAY and finishes the
- *    streams it has (it polls AP_MPMQ_STOPPING).  Under worker mod_http2
- *    holds our thread for the whole session and ignores the stop until the
- *    session has seen a stream (PR65731 logic in h2_session_process), so
- *    the drain shuts the read side once no request is in flight: mod_http2
- *    sees EOF and ends the session.  The drain itself runs in the pchild
- *    pre-cleanup, after the MPM's own threads are gone and before
- *    mod_http2's workers are (hook order in mod_ptth_backend.c).
+ *    closes it when idle (after the handover period); mod_http2 itself
+ *    sends GOAWAY and finishes the streams it has (it polls
+ *    AP_MPMQ_STOPPING).  Under worker mod_http2 holds our thread for the
+ *    whole session; it ignores the stop until the session has seen a
+ *    stream (PR65731 logic in h2_session_process), and an idle session sits
+ *    in a poll bounded by the tunnel's very long KeepAliveTimeout.  So the
+ *    drain shuts the read side once no stream is open (after the handover
+ *    period; the gate holds new streams back meanwhile, ptth_gate.h):
+ *    mod_http2 sees EOF, sends its final GOAWAY and ends the session.
+ *    The drain runs in the pchild pre-cleanup, after the MPM's own threads
+ *    are gone and before mod_http2's workers are (hook order in
+ *    mod_ptth_backend.c); its deadline counts from child_stopping.
  *
  *  - prefork: child_stopping(pchild, 0) comes from clean_child_exit() both
  *    for graceful restarts (and idle reaping) and from the SIGTERM/SIGHUP
@@ -62,11 +66,6 @@
 #include "ptth_seat.h"
 #include "ptth_serve.h"
 #include "ptth_secure.h"
-
-/* How long no request may be in flight before a draining sync-MPM tunnel
- * has its read side shut: covers a stream that mod_http2 has accepted but
- * not yet handed to a worker. */
-#define PTTH_DRAIN_SETTLE   apr_time_from_msec(100)
 
 /* How often a thread without a seat looks for a free one. */
 #define PTTH_SEAT_RECHECK   apr_time_from_sec(1)
@@ -171,19 +170,15 @@ void ptth_tunnel_set_socket(ptth_tunnel *t, apr_socket_t *sock)
     apr_thread_mutex_lock(t->child->lock);
     t->sock = sock;
     t->shut_rd = t->shut_rdwr = 0;
-    t->quiet_since = 0;
     apr_thread_mutex_unlock(t->child->lock);
 }
 
-void ptth_tunnel_request_begin(ptth_tunnel *t)
+void ptth_tunnel_streams(ptth_tunnel *t, apr_uint32_t open,
+                         apr_uint32_t opened)
 {
-    apr_atomic_inc32(&t->requests);
-    apr_atomic_inc32(&t->inflight);
-}
-
-void ptth_tunnel_request_end(ptth_tunnel *t)
-{
-    if (apr_atomic_dec32(&t->inflight) == 0) {
+    apr_atomic_set32(&t->requests, opened);
+    if (apr_atomic_xchg32(&t->inflight, open) != 0 && open == 0
+        && ptth_tunnel_stopping(t)) {
         /* A drain may be waiting for this. */
         apr_thread_mutex_lock(t->child->lock);
         apr_thread_cond_broadcast(t->child->cond);
@@ -543,7 +538,11 @@ static void *APR_THREAD_FUNC tunnel_main(apr_thread_t *thd, void *data)
     apr_thread_cond_broadcast(child->cond);
     apr_thread_mutex_unlock(child->lock);
 
-    apr_thread_exit(thd, APR_SUCCESS);
+    /* Return rather than apr_thread_exit(): pthread_exit() unwinds without
+     * running the compiler's stack cleanup, which sanitizers report as a
+     * bad stack access at thread exit.  The thread's pool is a subpool of
+     * t->pool and goes with it. */
+    (void)thd;
     return NULL;
 }
 
@@ -642,34 +641,19 @@ static void dialer_drain(ptth_dialer_child *child)
                 shutdown_socket(t, APR_SHUTDOWN_READWRITE,
                                 "PTTHDrainTimeout reached");
             }
-            else if (!child->async && !t->shut_rd) {
-                /* Sync MPMs: mod_http2 holds the thread; an idle session may
-                 * sit in its keepalive wait and never look at the stop. */
-                apr_uint32_t inflight = apr_atomic_read32(&t->inflight);
-                apr_uint32_t requests = apr_atomic_read32(&t->requests);
-
-                if (inflight > 0) {
-                    t->quiet_since = 0;
+            else if (!child->async && !t->shut_rd
+                     && apr_atomic_read32(&t->inflight) == 0) {
+                /* Sync MPMs: mod_http2 holds the thread, and an idle
+                 * session sits in its keepalive wait without looking at
+                 * the stop.  With no stream open (new ones are held back
+                 * by the gate), EOF makes it send its final GOAWAY and
+                 * end. */
+                if (now >= child->handover) {
+                    shutdown_socket(t, APR_SHUTDOWN_READ,
+                                    "no stream in flight");
                 }
-                else if (!t->quiet_since || t->quiet_requests != requests) {
-                    t->quiet_since = now;
-                    t->quiet_requests = requests;
-                    wake = (now + PTTH_DRAIN_SETTLE < wake)
-                           ? now + PTTH_DRAIN_SETTLE : wake;
-                }
-                else {
-                    apr_time_t at = t->quiet_since + PTTH_DRAIN_SETTLE;
-
-                    if (at < child->handover) {
-                        at = child->handover;
-                    }
-                    if (now >= at) {
-                        shutdown_socket(t, APR_SHUTDOWN_READ,
-                                        "no request in flight");
-                    }
-                    else if (at < wake) {
-                        wake = at;
-                    }
+                else if (child->handover < wake) {
+                    wake = child->handover;
                 }
             }
         }
@@ -838,7 +822,8 @@ void ptth_dialer_child_init(apr_pool_t *pchild, server_rec *s)
     child->tunnels = apr_pcalloc(pchild, sizeof(ptth_tunnel *)
                                  * (apr_size_t)conf->total_seats);
     for (i = 0; i < conf->connects->nelts; ++i) {
-        const ptth_connect *pc = &APR_ARRAY_IDX(conf->connects, i, ptth_connect);
+        const ptth_connect *pc = &APR_ARRAY_IDX(conf->connects, i,
+                                                ptth_connect);
 
         n = ptth_connect_tunnels(conf, pc);
         for (k = 0; k < n; ++k) {

@@ -23,12 +23,12 @@
  *
  * Tunnel states (each transition is logged at DEBUG):
  *
- *     IDLE ──seat──> CONNECTING ──ok──> WAIT_PREFACE ──bytes──> SERVING
- *       ^               │fail              │EOF/stop              │
- *       │               v                  v                      v
- *       │            BACKOFF <──────── CLOSED <──── DRAINING <────┘ (stop)
- *       │               │                  │
- *       └───────────────┴──> DONE <────────┘  (stop: seat released)
+ *     IDLE --seat--> CONNECTING --ok--> WAIT_PREFACE --bytes--> SERVING
+ *                        |fail              |EOF/stop              |
+ *                        v                  v                      v
+ *                     BACKOFF <-------- CLOSED <---- DRAINING <----+ (stop)
+ *                        |                  |
+ *                        +-----> DONE <-----+  (stop: seat released)
  *
  * CLOSED goes straight back to CONNECTING after a tunnel that served
  * requests or lived PTTH_STABLE_AFTER, otherwise through BACKOFF.
@@ -107,11 +107,9 @@ typedef struct ptth_tunnel {
     int shut_rd;
     int shut_rdwr;
     int done;                      /* thread finished */
-    apr_time_t quiet_since;        /* drain: inflight 0 since */
-    apr_uint32_t quiet_requests;
 
-    /* Requests in flight on the current connection, counted from the
-     * mod_http2 worker threads (ptth_serve.c). */
+    /* Streams open on the current connection, and opened on it so far,
+     * as counted on the wire by the gate (ptth_gate.h). */
     volatile apr_uint32_t inflight;
     volatile apr_uint32_t requests;
 } ptth_tunnel;
@@ -169,8 +167,10 @@ void ptth_tunnel_transit(ptth_tunnel *t, ptth_tunnel_state st,
  * drain can shut it down.  Withdraw before closing it. */
 void ptth_tunnel_set_socket(ptth_tunnel *t, apr_socket_t *sock);
 
-/** A request started / ended on the tunnel (mod_http2 worker threads). */
-void ptth_tunnel_request_begin(ptth_tunnel *t);
-void ptth_tunnel_request_end(ptth_tunnel *t);
+/** The gate's count of open streams on the tunnel, and of streams opened
+ * since it connected (see ptth_gate.h).  Wakes a drain when nothing is in
+ * flight any more. */
+void ptth_tunnel_streams(ptth_tunnel *t, apr_uint32_t open,
+                         apr_uint32_t opened);
 
 #endif /* PTTH_DIALER_H */

@@ -52,6 +52,7 @@
 
 #include "ptth_backend.h"
 #include "ptth_dialer.h"
+#include "ptth_gate.h"
 #include "ptth_serve.h"
 
 /* "Forever" for mod_http2's idle waits.  Not larger: mod_http2 polls with
@@ -111,7 +112,8 @@ static server_rec *tunnel_server(server_rec *orig, apr_pool_t *p)
      * like every other), holding the same per-module configs... */
     v = ap_create_conn_config(p);
     for (m = ap_top_module; m; m = m->next) {
-        ap_set_module_config(v, m, ap_get_module_config(orig->module_config, m));
+        ap_set_module_config(v, m,
+                             ap_get_module_config(orig->module_config, m));
     }
     /* ...except core's, whose Protocols gains h2c. */
     core = apr_pmemdup(p, ap_get_core_module_config(orig->module_config),
@@ -145,10 +147,10 @@ static apr_status_t flush_output(conn_rec *c)
 }
 
 /* Wait for the socket as an MPM would, but:
- *  - with nothing in flight (idle keepalive, or a fresh session waiting
- *    for its first stream) there is no time limit: the router decides when
- *    an idle tunnel is dead;
- *  - with requests in flight the limit is the virtual host's Timeout, like
+ *  - with no stream open (idle keepalive, or a fresh session waiting for
+ *    its first stream) there is no time limit: the router decides when an
+ *    idle tunnel is dead;
+ *  - with streams open the limit is the virtual host's Timeout, like
  *    the event MPM's for a session blocked on flow control (RFC 9113
  *    section 5.2): a router that stops reading loses the tunnel;
  *  - on a graceful stop an idle tunnel stays for the handover period (see
@@ -160,8 +162,7 @@ static const char *wait_io(ptth_serve_conn *sc, apr_int16_t events, int idle)
 
     for (;;) {
         ptth_stop_mode mode = ptth_tunnel_stopping(t);
-        int quiet = idle || (apr_atomic_read32(&t->inflight) == 0
-                             && apr_atomic_read32(&t->requests) == 0);
+        int quiet = idle || apr_atomic_read32(&t->inflight) == 0;
         apr_interval_time_t timeout = quiet ? -1 : sc->orig->timeout;
         int io_limit = !quiet;
         apr_status_t rv;
@@ -233,7 +234,8 @@ static const char *wait_for_next(ptth_serve_conn *sc)
             if (flush_output(c) != APR_SUCCESS) {
                 return "write to the router failed";
             }
-            if (c->data_in_output_filters || cs->sense == CONN_SENSE_WANT_READ) {
+            if (c->data_in_output_filters
+                || cs->sense == CONN_SENSE_WANT_READ) {
                 /* Output pending, or (mod_http2 on MPMs without
                  * AP_MPMQ_CAN_WAITIO) "wait for input, then call me". */
                 why = wait_io(sc, cs->sense == CONN_SENSE_WANT_READ
@@ -388,6 +390,7 @@ apr_status_t ptth_serve(ptth_tunnel *t, apr_pool_t *ptrans, apr_socket_t *sock,
     if (rc != OK && rc != DONE) {
         c->aborted = 1;
     }
+    ptth_gate_add(c, t);
     /* core_pre_connection set the socket timeout from our base server;
      * blocking writes to the router keep the virtual host's Timeout. */
     apr_socket_timeout_set(sock, sc->orig->timeout);
@@ -443,25 +446,14 @@ int ptth_serve_pre_connection(conn_rec *c, void *csd)
     return OK;
 }
 
-static apr_status_t request_done(void *data)
-{
-    ptth_tunnel_request_end(data);
-    return APR_SUCCESS;
-}
-
 int ptth_serve_post_read_request(request_rec *r)
 {
     ptth_serve_conn *sc = tunnel_of(r->connection);
 
-    /* Initial requests only: internal redirects run this hook too. */
-    if (!sc || r->main || r->prev) {
-        return DECLINED;
-    }
-    if (r->server == sc->tunnel_s) {
+    /* Before mod_http2 takes the stream's timeout from r->server: never
+     * the tunnel's copy (see ptth_serve_pre_connection). */
+    if (sc && r->server == sc->tunnel_s) {
         r->server = sc->orig;
     }
-    ptth_tunnel_request_begin(sc->t);
-    apr_pool_cleanup_register(r->pool, sc->t, request_done,
-                              apr_pool_cleanup_null);
     return DECLINED;
 }

@@ -42,7 +42,7 @@ apr_status_t ptth_serve(ptth_tunnel *t, apr_pool_t *ptrans, apr_socket_t *sock,
  * virtual host again (see ptth_serve.c). */
 int ptth_serve_pre_connection(conn_rec *c, void *csd);
 
-/** post_read_request: counts requests in flight on each tunnel. */
+/** post_read_request: requests on a tunnel use the real virtual host. */
 int ptth_serve_post_read_request(request_rec *r);
 
 #endif /* PTTH_SERVE_H */
