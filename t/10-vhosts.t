@@ -60,6 +60,7 @@ is(parse_env($res->{body})->{REQUEST_METHOD}, 'DELETE', 'method DELETE arrives')
 # went out: poll.)
 my @lines;
 wait_for(5, sub {
+    http(port => $r->{port}, host => 'a.example', path => '/', max_time => 5);
     @lines = grep { /env\.cgi/ } split /\n/, (read_file($b->{acclog}) // '');
     return @lines >= 2;
 });
