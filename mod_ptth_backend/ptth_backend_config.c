@@ -17,17 +17,32 @@
  * All of them belong to the server config (global, outside <VirtualHost>).
  * Without PTTHConnect the module does nothing.
  *
- * PTTHConnect URL [tunnels=N] [address=IP:PORT]
+ * PTTHConnect URL [key=value ...]
  *     Dial the ptth router at URL and serve this server's virtual hosts on
  *     the connection with HTTP/2 (mod_http2 must be loaded).  Repeatable,
- *     one line per router.  This build accepts tcp://host:port only: the
- *     seed-compatible plain mode, where the router speaks HTTP/2 (prior
- *     knowledge, RFC 9113 section 3.3) as soon as the connection is up, with
- *     no handshake and no TLS; use it on trusted networks only.  http:// and
- *     https:// (the authenticated PTTH Upgrade handshake) are refused.
+ *     one line per router.
+ *       tcp://host:port         seed-compatible plain mode: the router
+ *                               speaks HTTP/2 (prior knowledge, RFC 9113
+ *                               section 3.3) as soon as the connection is
+ *                               up; no handshake, no TLS: trusted networks
+ *                               only.
+ *       http://host[:port]/path the authenticated PTTH Upgrade handshake
+ *       https://host[:port]/path  (draft-kazuho-ptth-ptth), in cleartext or
+ *                               over TLS verified against the router
+ *                               (ptth_secure.c).
+ *     Parameters, every scheme:
  *       tunnels=N        tunnels to this router, overrides PTTHTunnels
  *       address=IP:PORT  local address the tunnel pretends to have,
  *                        overrides PTTHVirtualAddress
+ *     http:// and https:// also:
+ *       token_file=PATH  bearer token, read from its own file
+ *       id=NAME          backend identity sent in the handshake
+ *       hosts=a,b        host names the backend asks to serve
+ *     https:// also:
+ *       ca=PATH          CA certificates to verify the router with
+ *       cert=PATH key=PATH  client certificate (together)
+ *       name=HOST        name to verify, default: the URL's host
+ *     Paths are relative to ServerRoot.
  *
  * PTTHTunnels N                      default 2, 1..64
  *     How many tunnels the whole server keeps to each PTTHConnect router,
