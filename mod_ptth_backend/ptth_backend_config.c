@@ -392,8 +392,9 @@ static const char *cmd_duration(cmd_parms *cmd, void *dconf, const char *arg)
 
 const command_rec ptth_backend_cmds[] = {
     AP_INIT_TAKE_ARGV("PTTHConnect", cmd_connect, NULL, RSRC_CONF,
-        "PTTHConnect tcp://router:port [tunnels=N] [address=IP:PORT] - "
-        "dial a ptth router and serve this server's virtual hosts on it"),
+        "PTTHConnect tcp://router:port | http(s)://router[:port]/endpoint "
+        "[key=value ...] - dial a ptth router and serve this server's "
+        "virtual hosts on it"),
     AP_INIT_TAKE1("PTTHTunnels", cmd_tunnels, NULL, RSRC_CONF,
         "tunnels the whole server keeps to each PTTHConnect router "
         "(1-64, default 2)"),

@@ -729,22 +729,18 @@ use warnings;
 use File::Path qw(make_path);
 use Time::HiRes qw(time sleep);
 
+# event and worker, router and backend alike.
+my @THREADED = (StartServers => 2, ServerLimit => 4, ThreadsPerChild => 25,
+                ThreadLimit => 64, MinSpareThreads => 25,
+                MaxSpareThreads => 100, MaxRequestWorkers => 100);
 my %MPM_DEFAULTS = (
     event => {
-        router  => [StartServers => 2, ServerLimit => 4, ThreadsPerChild => 25,
-                    ThreadLimit => 64, MinSpareThreads => 25,
-                    MaxSpareThreads => 100, MaxRequestWorkers => 100],
-        backend => [StartServers => 2, ServerLimit => 4, ThreadsPerChild => 25,
-                    ThreadLimit => 64, MinSpareThreads => 25,
-                    MaxSpareThreads => 100, MaxRequestWorkers => 100],
+        router  => [@THREADED],
+        backend => [@THREADED],
     },
     worker => {
-        router  => [StartServers => 2, ServerLimit => 4, ThreadsPerChild => 25,
-                    ThreadLimit => 64, MinSpareThreads => 25,
-                    MaxSpareThreads => 100, MaxRequestWorkers => 100],
-        backend => [StartServers => 2, ServerLimit => 4, ThreadsPerChild => 25,
-                    ThreadLimit => 64, MinSpareThreads => 25,
-                    MaxSpareThreads => 100, MaxRequestWorkers => 100],
+        router  => [@THREADED],
+        backend => [@THREADED],
     },
     prefork => {
         router  => [StartServers => 4, MinSpareServers => 4, MaxSpareServers => 16,
