@@ -119,6 +119,7 @@ struct ptth_pool {
 };
 
 typedef enum {
+    PTTH_TUN_PREFACE,                /* connected, backend's SETTINGS not seen */
     PTTH_TUN_OPEN,                   /* takes new streams */
     PTTH_TUN_DRAINING,               /* no new streams: GOAWAY either way */
     PTTH_TUN_CLOSED

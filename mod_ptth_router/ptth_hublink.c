@@ -441,7 +441,7 @@ static void on_reset(ptth_hublink *hl, const ptth_link_fhdr *fh,
 
 static const char *json_tunnel(apr_pool_t *p, ptth_tunnel *t, apr_time_t now)
 {
-    static const char *const st[] = { "open", "draining", "closed" };
+    static const char *const st[] = { "preface", "open", "draining", "closed" };
 
     return apr_psprintf(p, "{\"id\":%u,\"peer\":\"%s\",\"state\":\"%s\","
                         "\"active\":%d,\"capacity\":%d,\"served\":%"

@@ -41,12 +41,14 @@
 /* Response header block limit (name + value + 32 per field, as RFC 9113
  * 6.5.2 SETTINGS_MAX_HEADER_LIST_SIZE counts). */
 #define PTTH_MAX_HEADER_LIST     (128 * 1024)
-/* Streams assumed allowed before the backend's SETTINGS arrive. */
+/* What nghttp2 assumes of the backend until its SETTINGS arrive; the
+ * tunnel takes no stream before then (PTTH_TUN_PREFACE). */
 #define PTTH_INITIAL_MAX_STREAMS 100
 
 static const char *tstate_str(ptth_tunnel_state s)
 {
     switch (s) {
+    case PTTH_TUN_PREFACE:  return "PREFACE";
     case PTTH_TUN_OPEN:     return "OPEN";
     case PTTH_TUN_DRAINING: return "DRAINING";
     case PTTH_TUN_CLOSED:   return "CLOSED";
@@ -223,6 +225,13 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
         break;
     case NGHTTP2_SETTINGS:
         if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+            /* RFC 9113 3.4: the server preface is a SETTINGS frame.  Only
+             * now is SETTINGS_MAX_CONCURRENT_STREAMS known: requests that
+             * queued for this tunnel must not be sent before it, or a
+             * backend with a low limit refuses the surplus. */
+            if (t->state == PTTH_TUN_PREFACE) {
+                tunnel_transit(t, PTTH_TUN_OPEN, "backend SETTINGS received");
+            }
             t->dispatch = 1;   /* MAX_CONCURRENT_STREAMS may have changed */
         }
         break;
@@ -463,7 +472,7 @@ apr_status_t ptth_tunnel_create(ptth_hub *hub, ptth_pool *pool, apr_pool_t *p,
     t->pool = pool;
     t->sock = sock;
     t->id = ++hub->next_tunnel_id;
-    t->state = PTTH_TUN_OPEN;
+    t->state = PTTH_TUN_PREFACE;
     t->last_read = apr_time_now();
     APR_RING_INIT(&t->streams, ptth_exchange, link);
     ptth_buf_init(&t->out);
@@ -880,7 +889,7 @@ void ptth_tunnel_consume(ptth_exchange *ex)
 
 void ptth_tunnel_drain(ptth_tunnel *t)
 {
-    if (t->state == PTTH_TUN_OPEN) {
+    if (t->state == PTTH_TUN_PREFACE || t->state == PTTH_TUN_OPEN) {
         tunnel_transit(t, PTTH_TUN_DRAINING, "hub draining");
     }
     maybe_finish_drain(t);

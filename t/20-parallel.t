@@ -1,7 +1,9 @@
 # Streams run in parallel over one tunnel: 20 requests to a CGI that sleeps
 # 1 s finish in well under 20 s; and when the backend allows fewer
 # concurrent streams (H2MaxSessionStreams 8) the router queues instead of
-# overrunning the limit, so all still succeed.
+# overrunning the limit, so all still succeed -- also when the requests
+# were already waiting as the tunnel came up, before the backend's
+# SETTINGS told the router its limit.
 use strict;
 use warnings;
 use FindBin;
@@ -23,7 +25,10 @@ sub parallel_sleep {
     return $wall;
 }
 
-my $r = router();
+# Requests queue for a stream slot within PTTHWaitTimeout: with 8 slots
+# the last of 20 one-second requests waits about 2 s, and below the queue
+# waits for the backend to start.
+my $r = router(wait_timeout => '20s');
 $r->start or give_up('router does not start');
 my $b = backend(tport => $r->{tport}, tunnels => 1);
 $b->start or give_up('backend does not start');
@@ -64,5 +69,30 @@ $wall = parallel_sleep($r, 20, 'SETTINGS_MAX_CONCURRENT_STREAMS=8');
 cmp_ok($wall, '<', 10, sprintf('8 streams max: 20 x 1 s in %.2f s (< 10 s)', $wall));
 unlike(read_file($b8->{errlog}) // '', qr/FRAME_SIZE_ERROR|PROTOCOL_ERROR|REFUSED_STREAM/i,
        'backend saw no protocol error and refused no stream');
+
+# 20 requests wait while no tunnel is up; then the 8-stream backend dials
+# in.  The router must learn the limit from the backend's SETTINGS before
+# it sends the queue, or the backend refuses the surplus (RFC 9113 5.1.2)
+# and the router has to retry it.
+$b8->stop;
+my $roff = length(read_file($r->{errlog}) // '');
+my $bg = in_background(sub {
+    my @res = http_parallel(map { { port => $r->{port}, host => 'a.example',
+                                    path => "/cgi-bin/sleep.cgi?s=1&q=$_",
+                                    max_time => 40 } } 1 .. 20);
+    return join ',', map { $_->{status} } @res;
+});
+sleep 1;
+my $b8b = backend(tport => $r->{tport}, tunnels => 1,
+                  extra => ['H2MaxSessionStreams 8']);
+$b8b->start or give_up('second 8-stream backend does not start');
+my @st = split /,/, collect($bg);
+is(scalar(grep { $_ eq '200' } @st), 20, 'queued before the tunnel: 20 x 200')
+    or diag("statuses: @st");
+my $rlog = log_since($r->{errlog}, $roff);
+like($rlog, qr/backend SETTINGS received/, 'router logged the tunnel opening on SETTINGS');
+unlike($rlog, qr/not processed/, 'no stream was refused and retried');
+unlike(read_file($b8b->{errlog}) // '', qr/PROTOCOL_ERROR|REFUSED_STREAM/i,
+       'second 8-stream backend saw no protocol error');
 
 finish();
