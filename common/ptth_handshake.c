@@ -1219,7 +1219,7 @@ static const char *hs_reason_phrase(int status)
 #define HS_MAX_REASON 200
 
 char *ptth_hs_build_refusal(apr_pool_t *p, int status, const char *reason,
-                            int retry_after_s)
+                            int retry_after_s, unsigned int flags)
 {
     char date[APR_RFC822_DATE_LEN];
     const char *phrase, *extra = "", *conn = "close";
@@ -1249,8 +1249,10 @@ char *ptth_hs_build_refusal(apr_pool_t *p, int status, const char *reason,
 
     switch (status) {
     case 401:
-        /* RFC 9110 15.5.2, 11.6.1; RFC 6750 3 */
-        extra = "WWW-Authenticate: Bearer realm=\"ptth\"\r\n";
+        /* RFC 9110 15.5.2, 11.6.1; RFC 6750 3 and 3.1 */
+        extra = (flags & PTTH_HS_INVALID_TOKEN)
+              ? "WWW-Authenticate: Bearer realm=\"ptth\", error=\"invalid_token\"\r\n"
+              : "WWW-Authenticate: Bearer realm=\"ptth\"\r\n";
         break;
     case 405:
         /* RFC 9110 15.5.6 */

@@ -114,13 +114,20 @@ char *ptth_hs_build_request(apr_pool_t *p, const char *target, const char *host,
 /* Build the router's 101 answer. */
 const char *ptth_hs_build_switch(apr_pool_t *p);
 
+/* ptth_hs_build_refusal flags */
+/* A 401 for a token that was presented but is not accepted: the challenge
+ * carries error="invalid_token" (RFC 6750 3.1).  Without it a 401 says
+ * only that credentials are required (no error code, RFC 6750 3). */
+#define PTTH_HS_INVALID_TOKEN 0x1
+
 /* Build a complete refusal: status line, Date, Content-Type text/plain,
  * Content-Length, Connection: close, plus WWW-Authenticate for 401
- * (Bearer realm="ptth"), Allow: GET for 405, Upgrade: ptth for 426, and
+ * (Bearer realm="ptth", with error="invalid_token" under
+ * PTTH_HS_INVALID_TOKEN), Allow: GET for 405, Upgrade: ptth for 426, and
  * Retry-After when retry_after_s >= 0; the body is a one-line reason
  * (printable ASCII only, at most 200 characters; NULL gives the reason
  * phrase).  A status outside 400-599 is sent as 500. */
 char *ptth_hs_build_refusal(apr_pool_t *p, int status, const char *reason,
-                            int retry_after_s);
+                            int retry_after_s, unsigned int flags);
 
 #endif /* PTTH_HANDSHAKE_H */

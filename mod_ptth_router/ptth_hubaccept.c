@@ -119,7 +119,7 @@ static int tunnels_of(ptth_pool *pool, const char *backend)
 /* Decide about a well-formed request.  Returns 101 or the refusal status;
  * *why is for the log and the body (never a credential). */
 static int decide(ptth_pending *pd, const ptth_hs_request *req,
-                  int *retry_after, const char **why)
+                  int *retry_after, unsigned int *hs_flags, const char **why)
 {
     ptth_hub *hub = pd->hub;
     ptth_router_sconf *conf = hub->conf;
@@ -174,7 +174,13 @@ static int decide(ptth_pending *pd, const ptth_hs_request *req,
             *why = "token belongs to another pool";
             return 403;
         }
-        *why = req->token ? "invalid token" : "no token";
+        if (req->token) {
+            *why = "invalid token";
+            *hs_flags |= PTTH_HS_INVALID_TOKEN;
+        }
+        else {
+            *why = "no token";
+        }
         return 401;
     }
     if (cfg->client_ids->nelts && !cert_ok) {
@@ -219,7 +225,7 @@ static apr_status_t pd_recv(ptth_pending *pd, char *buf, apr_size_t *len)
 #define pd_send(pd, buf, len) ptth_io_send((pd)->sock, (pd)->ssl, buf, len)
 
 static void pd_answer(ptth_pending *pd, int status, const char *why,
-                      int retry_after)
+                      int retry_after, unsigned int hs_flags)
 {
     ptth_hub *hub = pd->hub;
 
@@ -232,7 +238,8 @@ static void pd_answer(ptth_pending *pd, int status, const char *why,
     else {
         /* A refusal is a complete HTTP response, then close (RFC 9112
          * 9.6); the reason is ours, never an echo of the request. */
-        pd->out = ptth_hs_build_refusal(pd->p, status, why, retry_after);
+        pd->out = ptth_hs_build_refusal(pd->p, status, why, retry_after,
+                                        hs_flags);
         hub->refused++;
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, hub->s, PTTHLOGNO(02404)
                      "handshake %u (%s): refused with %d: %s", pd->id,
@@ -303,6 +310,7 @@ static void pd_read_head(ptth_pending *pd)
     apr_status_t rv;
     const char *why = NULL;
     int status = 400, retry_after = -1;
+    unsigned int hs_flags = 0;
 
     for (;;) {
         apr_size_t n = sizeof(pd->in) - pd->in_len;
@@ -326,9 +334,10 @@ static void pd_read_head(ptth_pending *pd)
         return;
     }
     if (rv == APR_SUCCESS) {
-        status = decide(pd, &req, &retry_after, &why);
+        status = decide(pd, &req, &retry_after, &hs_flags, &why);
     }
-    pd_answer(pd, status, why ? why : "malformed handshake", retry_after);
+    pd_answer(pd, status, why ? why : "malformed handshake", retry_after,
+              hs_flags);
     pd_write(pd);
 }
 

@@ -41,10 +41,13 @@ like($out, qr/^PREFACE$/m, 'the router sends the HTTP/2 preface right after the 
 
 ($st, $out) = hs('--target', '/sec');
 is($st, 401, 'no token: 401');
-like($out, qr/^WWW-Authenticate: Bearer/mi, '401 has WWW-Authenticate: Bearer');
+like($out, qr/^WWW-Authenticate: Bearer realm="ptth"\r?$/mi,
+     '401 has WWW-Authenticate: Bearer, without an error code (RFC 6750 3.1)');
 like($out, qr/^CLOSED$/m, 'and the router closes');
 ($st, $out) = hs('--target', '/sec', '--token', 'wrong-token');
 is($st, 401, 'wrong token: 401');
+like($out, qr/^WWW-Authenticate: Bearer realm="ptth", error="invalid_token"\r?$/mi,
+     'a rejected token gets error="invalid_token"');
 ($st, $out) = hs('--target', '/sec', '--token', $tokB);
 is($st, 403, "pool other's token used for pool sec: 403");
 ($st, $out) = hs('--target', '/other', '--token', $tokB);

@@ -21,7 +21,8 @@
  *        (target, Host, token, identity, then one name per line)
  *   'b'  the same with every byte mapped into the field's alphabet, so
  *        that most inputs build
- *   'X'  ptth_hs_build_refusal (2 bytes status, 1 byte Retry-After, reason)
+ *   'X'  ptth_hs_build_refusal (2 bytes status, whose top bit is the
+ *        PTTH_HS_INVALID_TOKEN flag, 1 byte Retry-After, reason)
  *   else both parsers, on the whole input
  * Besides "no crash, no sanitizer report", every outcome is checked
  * against the API's promises (see check_* below); a broken promise
@@ -78,9 +79,10 @@ static int streq(const char *a, const char *b)
 }
 
 /* A refusal for (status, why) must parse back exactly. */
-static void check_refusal(int status, const char *why, int retry)
+static void check_refusal(int status, const char *why, int retry,
+                          unsigned int flags)
 {
-    char *out = ptth_hs_build_refusal(pool, status, why, retry);
+    char *out = ptth_hs_build_refusal(pool, status, why, retry, flags);
     apr_size_t len = strlen(out), hl;
     ptth_hs_response r;
     const char *w;
@@ -94,6 +96,10 @@ static void check_refusal(int status, const char *why, int retry)
                             retry > PTTH_HS_MAX_RETRY_AFTER
                             ? PTTH_HS_MAX_RETRY_AFTER : retry));
     PROMISE((r.status == 401) == (r.www_authenticate != NULL));
+    PROMISE(r.status != 401 || streq(r.www_authenticate,
+                                     (flags & PTTH_HS_INVALID_TOKEN)
+                                     ? "Bearer realm=\"ptth\", error=\"invalid_token\""
+                                     : "Bearer realm=\"ptth\""));
 }
 
 static void check_request_fields(const ptth_hs_request *a, const ptth_hs_request *b)
@@ -126,7 +132,7 @@ static void check_request(const char *buf, apr_size_t len)
         PROMISE(st == 400 || st == 405 || st == 414 || st == 426 || st == 431
                 || st == 505);
         PROMISE(why && printable(why, 200));
-        check_refusal(st, why, -1);
+        check_refusal(st, why, -1, 0);
         return;
     }
     PROMISE(st == 0 && !why);
@@ -300,10 +306,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         break;
     case 'X':
         if (size >= 4) {
-            int status = (data[1] << 8 | data[2]) % 700;
+            int status = ((data[1] & 0x7f) << 8 | data[2]) % 700;
+            unsigned int flags = (data[1] & 0x80) ? PTTH_HS_INVALID_TOKEN : 0;
             int retry = data[3] == 0xff ? -1 : data[3] * 20;
             char *reason = apr_pstrmemdup(pool, (const char *)data + 4, size - 4);
-            check_refusal(status, reason, retry);
+            check_refusal(status, reason, retry, flags);
         }
         break;
     default:

@@ -577,13 +577,13 @@ static void test_request_auth(void)
     /* a refusal built from a parse failure never echoes the token */
     in = mk(RL, AUTH "Host: a b\r\nConnection: upgrade\r\nUpgrade: ptth\r\nALPN: h2\r\n");
     rv = preq(in, strlen(in), &hl, &r, &st, &why);
-    out = ptth_hs_build_refusal(P, st, why, -1);
+    out = ptth_hs_build_refusal(P, st, why, -1, 0);
     check(rv == APR_EINVAL && st == 400 && !strstr(out, SECRET) && !strstr(out, "a b"),
           "auth: refusal built from the parser's why echoes no token or value");
     in = mk(RL, "Host: r\r\nConnection: upgrade\r\nUpgrade: ptth\r\nALPN: h2\r\n"
                 "Authorization: Bearer " SECRET "\x01\r\n");
     rv = preq(in, strlen(in), &hl, &r, &st, &why);
-    out = ptth_hs_build_refusal(P, st, why, -1);
+    out = ptth_hs_build_refusal(P, st, why, -1, 0);
     check(rv == APR_EINVAL && !strstr(out, SECRET),
           "auth: a CTL after the token: refused without the token in why");
 
@@ -855,7 +855,7 @@ static void test_builders(void)
         apr_size_t len;
         int ok;
 
-        out = ptth_hs_build_refusal(P, s, "refused: some reason", ra);
+        out = ptth_hs_build_refusal(P, s, "refused: some reason", ra, 0);
         len = strlen(out);
         rv = presp(out, len, &hl, &rs, &why);
         ok = rv == APR_SUCCESS && rs.status == s && rs.body_len == len - hl
@@ -873,12 +873,21 @@ static void test_builders(void)
             diag("%s", out);
         }
     }
-    out = ptth_hs_build_refusal(P, 400, "evil\r\nX-Injected: 1\r\n\r\nmore\x80", -1);
+    out = ptth_hs_build_refusal(P, 400, "evil\r\nX-Injected: 1\r\n\r\nmore\x80", -1, 0);
     rv = presp(out, strlen(out), &hl, &rs, &why);
     check(rv == APR_SUCCESS && !strstr(out, "\r\nX-Injected") && rs.body_len == strlen(out) - hl
           && strchr(out + hl, '\n') == out + strlen(out) - 1,
           "build: CR/LF in a reason cannot inject a field; body is one line");
-    out = ptth_hs_build_refusal(P, 200, NULL, -1);
+    out = ptth_hs_build_refusal(P, 401, "invalid token", -1, PTTH_HS_INVALID_TOKEN);
+    rv = presp(out, strlen(out), &hl, &rs, &why);
+    check(rv == APR_SUCCESS && rs.status == 401
+          && streq(rs.www_authenticate, "Bearer realm=\"ptth\", error=\"invalid_token\""),
+          "build: 401 for a rejected token says error=\"invalid_token\" (RFC 6750 3.1)");
+    out = ptth_hs_build_refusal(P, 403, "forbidden", -1, PTTH_HS_INVALID_TOKEN);
+    rv = presp(out, strlen(out), &hl, &rs, &why);
+    check(rv == APR_SUCCESS && rs.status == 403 && rs.www_authenticate == NULL,
+          "build: PTTH_HS_INVALID_TOKEN adds nothing to a status other than 401");
+    out = ptth_hs_build_refusal(P, 200, NULL, -1, 0);
     rv = presp(out, strlen(out), &hl, &rs, &why);
     check(rv == APR_SUCCESS && rs.status == 500
           && strcmp(out + hl, "Internal Server Error\n") == 0,
@@ -887,7 +896,7 @@ static void test_builders(void)
         char longr[600];
         memset(longr, 'r', sizeof(longr) - 1);
         longr[sizeof(longr) - 1] = '\0';
-        out = ptth_hs_build_refusal(P, 403, longr, 0);
+        out = ptth_hs_build_refusal(P, 403, longr, 0, 0);
         rv = presp(out, strlen(out), &hl, &rs, &why);
         check(rv == APR_SUCCESS && rs.body_len == 201 && rs.retry_after == 0,
               "build: reason truncated to 200 characters; Retry-After: 0 kept");
