@@ -27,19 +27,24 @@ backend: $(BACKEND_SO)
 
 # apxs puts objects beside their sources; build each module from its own
 # copy of the shared sources so the two links never race on one .lo.
-$(ROUTER_SO): $(ROUTER_SRC) $(COMMON_SRC) $(HEADERS)
+# Each .so exports only its module record: the shared code (common/) is
+# linked into both, and httpd loads modules RTLD_GLOBAL, so exported
+# copies would interpose on each other when one httpd loads both.
+$(ROUTER_SO): $(ROUTER_SRC) $(COMMON_SRC) $(HEADERS) build/exports.map
 	@mkdir -p build/obj/router
 	cp $(COMMON_SRC) build/obj/router/
 	$(APXS) -c -o mod_ptth_router/mod_ptth_router.la $(APXSFLAGS) \
 	    -I$(CURDIR)/mod_ptth_router $(ROUTER_SRC) \
-	    $(addprefix build/obj/router/,$(notdir $(COMMON_SRC))) -lnghttp2 -lssl -lcrypto
+	    $(addprefix build/obj/router/,$(notdir $(COMMON_SRC))) -lnghttp2 -lssl -lcrypto \
+	    -Wl,--version-script=$(CURDIR)/build/exports.map
 
-$(BACKEND_SO): $(BACKEND_SRC) $(COMMON_SRC) $(HEADERS)
+$(BACKEND_SO): $(BACKEND_SRC) $(COMMON_SRC) $(HEADERS) build/exports.map
 	@mkdir -p build/obj/backend
 	cp $(COMMON_SRC) build/obj/backend/
 	$(APXS) -c -o mod_ptth_backend/mod_ptth_backend.la $(APXSFLAGS) \
 	    -I$(CURDIR)/mod_ptth_backend $(BACKEND_SRC) \
-	    $(addprefix build/obj/backend/,$(notdir $(COMMON_SRC))) -lssl -lcrypto
+	    $(addprefix build/obj/backend/,$(notdir $(COMMON_SRC))) -lssl -lcrypto \
+	    -Wl,--version-script=$(CURDIR)/build/exports.map
 
 install: all
 	$(APXS) -i -n ptth_router mod_ptth_router/mod_ptth_router.la
