@@ -146,6 +146,7 @@ struct ptth_tunnel {
     int active;                      /* streams in flight */
     ptth_buf out;                    /* serialized frames not yet written */
     int want_flush;
+    apr_time_t opened;               /* connected (plain) or switched (101) */
     apr_time_t last_read;
     apr_time_t ping_sent;            /* 0: no PING outstanding */
     apr_uint64_t served;

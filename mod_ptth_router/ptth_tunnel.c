@@ -473,7 +473,7 @@ apr_status_t ptth_tunnel_create(ptth_hub *hub, ptth_pool *pool, apr_pool_t *p,
     t->sock = sock;
     t->id = ++hub->next_tunnel_id;
     t->state = PTTH_TUN_PREFACE;
-    t->last_read = apr_time_now();
+    t->opened = t->last_read = apr_time_now();
     APR_RING_INIT(&t->streams, ptth_exchange, link);
     ptth_buf_init(&t->out);
     ptth_buf_free_on(&t->out, p);
@@ -901,6 +901,14 @@ void ptth_tunnel_tick(ptth_tunnel *t, apr_time_t now)
     apr_interval_time_t iv = t->hub->ping_interval;
 
     if (t->close_reason) {
+        return;
+    }
+    if (t->state == PTTH_TUN_PREFACE
+        && now - t->opened > t->hub->handshake_timeout) {
+        /* RFC 9113 3.4: the server's preface is its first frame.  A peer
+         * that never sends it holds a tunnel slot of its pool without
+         * serving: as long as a handshake may take, not longer. */
+        ptth_tunnel_close(t, "no SETTINGS from the backend within PTTHHandshakeTimeout");
         return;
     }
     if (iv > 0) {

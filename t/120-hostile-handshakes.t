@@ -1,6 +1,7 @@
 # Hostile handshakes cost the router nothing lasting: random bytes, a TLS
 # ClientHello to a cleartext port, HTTP/1.0, a 1 MB header block, one byte
-# per second (slowloris), 1,000 failed attempts in a row.  Each gets an
+# per second (slowloris), a peer that never sends its HTTP/2 SETTINGS,
+# 1,000 failed attempts in a row.  Each gets an
 # error or a close within the handshake timeout, the hub's memory returns
 # to its baseline, and a tunnel that is already up keeps serving.
 use strict;
@@ -71,6 +72,46 @@ ok($t < 3, sprintf('1 MB header block: closed after %.1f s', $t));
 
 ($t, $got) = attack(bytes => "GET /sec HTTP/1.1\r\nHost: x\r\n", chunk => 1, gap => 1, limit => 8);
 ok($t >= 1.5 && $t < 4, sprintf('one byte per second: closed by the handshake timeout after %.1f s', $t));
+
+# A peer that gets its tunnel and then never speaks HTTP/2 (no SETTINGS,
+# RFC 9113 3.4) takes no request and is closed once the handshake timeout
+# has passed -- on the plain port and after a good handshake alike.
+sub mute_peer {
+    my ($port, $hello) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port) or die $!;
+    print $s $hello if defined $hello;
+    return $s;
+}
+sub closed_within {
+    my ($s, $limit) = @_;
+    my $t0 = time;
+    $s->blocking(0);
+    while (time - $t0 < $limit) {
+        my $rin = ''; vec($rin, fileno($s), 1) = 1;
+        next unless select($rin, undef, undef, 0.1);
+        my $n = sysread($s, my $buf, 65536);
+        return time - $t0 if defined $n ? $n == 0 : !$!{EAGAIN};
+    }
+    return undef;
+}
+my $mute = mute_peer($r->{tport});
+my $mute2 = mute_peer($sport, "GET /sec HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\n"
+                      . "Upgrade: ptth\r\nALPN: h2\r\nAuthorization: Bearer $tok\r\n\r\n");
+like(scalar <$mute2>, qr/^HTTP\/1\.1 101/, 'mute peer on the secure port: admitted (101)');
+my @st = map { http(port => $r->{port}, host => 'a.example', path => "/?mute=$_",
+                    max_time => 10) } 1 .. 10;
+is(scalar(grep { $_->{status} == 200 && $_->{body} eq 'A' } @st), 10,
+   'while mute tunnels are connected, 10 requests are all served by the real one');
+cmp_ok((sort { $b <=> $a } map { $_->{time} } @st)[0], '<', 1.5,
+       '... none of them waited for a mute tunnel');
+my $tm = closed_within($mute, 8);
+ok(defined $tm && $tm < 4.5, sprintf('mute peer on the plain port: closed after %s s (timeout 2 s)',
+                                     defined $tm ? sprintf('%.1f', $tm) : 'more than 8'));
+$tm = closed_within($mute2, 8);
+ok(defined $tm && $tm < 4.5, sprintf('mute peer after a 101: closed after %s s (timeout 2 s)',
+                                     defined $tm ? sprintf('%.1f', $tm) : 'more than 8'));
+like(log_since($r->{errlog}, 0), qr/no SETTINGS from the backend within PTTHHandshakeTimeout/,
+     'the router logged why it closed them');
 
 sub wrong_tokens {
     my ($n) = @_;
