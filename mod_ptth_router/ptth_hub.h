@@ -186,6 +186,8 @@ struct ptth_exchange {
     apr_array_header_t *resp_headers;
     apr_size_t resp_hdr_bytes;
     int resp_bad;                    /* backend sent something we refuse */
+    int connect;                     /* sent as extended CONNECT (RFC 8441) */
+    int resp_upgraded;               /* its 2xx: the link becomes a pipe */
     apr_size_t unconsumed;           /* DATA queued to the link, not yet
                                       * acknowledged to the backend */
     apr_time_t deadline;             /* WAITING: give up at */
@@ -207,6 +209,9 @@ struct ptth_hublink {
     int read_paused;                 /* request body buffer is full */
     int kick;                        /* re-run frame processing at reap */
     int flush_soon;                  /* frames queued, write at reap */
+    int raw;                         /* upgraded: a byte pipe, no frames */
+    int raw_in_eof;                  /* raw: the child shut down writing */
+    int raw_out_eof;                 /* raw: shut down writing once flushed */
 };
 
 /* ptth_hub.c */

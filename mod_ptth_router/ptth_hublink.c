@@ -24,7 +24,13 @@
  *            request side too, and its stream has left the tunnel.
  * Backpressure: a full request-body buffer stops reading the link; a
  * response chunk is acknowledged to the backend (WINDOW_UPDATE) only
- * once the link has taken it. */
+ * once the link has taken it.
+ *
+ * Upgraded exchanges (RFC 8441, ptth_link.h): once the hub has sent the
+ * RESPONSE flagged UPGRADED, the link is a raw byte pipe: what the child
+ * writes is the stream's DATA, the stream's DATA is written as is, and
+ * each END_STREAM is a half-close (shutdown) on the link.  The same
+ * buffers and windows give the same backpressure. */
 
 #include <unistd.h>
 
@@ -68,7 +74,7 @@ static void link_watch(ptth_hublink *hl)
     if (hl->dead) {
         return;
     }
-    if (!hl->read_paused) {
+    if (!hl->read_paused && !hl->raw_in_eof) {
         ev |= APR_POLLIN;
     }
     if (hl->out.len) {
@@ -106,6 +112,11 @@ static void link_flush(ptth_hublink *hl)
         /* The child has everything: let the backend send more. */
         if (hl->ex) {
             ptth_tunnel_consume(hl->ex);
+        }
+        if (hl->raw_out_eof == 1) {
+            /* The backend ended its direction of the pipe. */
+            apr_socket_shutdown(hl->sock, APR_SHUTDOWN_WRITE);
+            hl->raw_out_eof = 2;
         }
         if (hl->close_when_flushed) {
             link_kill(hl, "hub draining");
@@ -151,7 +162,14 @@ static void exchange_destroy(ptth_exchange *ex)
 
     hl->ex = NULL;
     apr_pool_destroy(ex->p);
-    if (hl->hub->state != PTTH_HUB_RUNNING) {
+    if (hl->raw) {
+        /* A pipe has no frame boundary to start the next exchange at. */
+        hl->close_when_flushed = 1;
+        if (!hl->out.len) {
+            link_kill(hl, "upgraded exchange over");
+        }
+    }
+    else if (hl->hub->state != PTTH_HUB_RUNNING) {
         /* The child must reconnect to the new hub for its next request. */
         hl->close_when_flushed = 1;
         if (!hl->out.len) {
@@ -179,6 +197,7 @@ void ptth_exchange_response(ptth_exchange *ex, int status,
 
     resp.status = status;
     resp.headers = headers;
+    resp.upgraded = status >= 200 && ex->resp_upgraded;
     frame = ptth_link_encode_response(ex->p, &resp, end_stream, &len);
     if (len - PTTH_LINK_HDR_LEN > PTTH_LINK_MAX_HEAD) {
         ex->resp_bad = 1;
@@ -194,6 +213,19 @@ void ptth_exchange_response(ptth_exchange *ex, int status,
         if (end_stream) {
             ex_transit(ex, PTTH_EX_ENDED, "response without body");
         }
+        if (resp.upgraded) {
+            if (ex->hl->in.len || ex->req_ended) {
+                /* The child spoke before it knew: not our protocol. */
+                ptth_tunnel_cancel(ex);
+                ex_transit(ex, PTTH_EX_ENDED, "link out of step at upgrade");
+                link_kill(ex->hl, "bytes from the child before the upgrade");
+                return;
+            }
+            ex->hl->raw = 1;
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, ex->hl->hub->s, PTTHLOGNO(02206)
+                         "link %u: %s upgraded (stream %d): the link is a pipe",
+                         ex->hl->id, ex->req.path, ex->stream_id);
+        }
     }
     link_flush_soon(ex->hl);
 }
@@ -203,6 +235,18 @@ void ptth_exchange_data(ptth_exchange *ex, const uint8_t *data, apr_size_t len,
 {
     unsigned char hdr[PTTH_LINK_HDR_LEN];
 
+    if (ex->hl->raw) {
+        if (len) {
+            link_send(ex->hl, data, len);
+            ex->unconsumed += len;
+        }
+        if (end_stream) {
+            ex->hl->raw_out_eof = 1;
+            ex_transit(ex, PTTH_EX_ENDED, "pipe: backend half-closed");
+        }
+        link_flush_soon(ex->hl);
+        return;
+    }
     while (len) {
         apr_size_t n = len > PTTH_LINK_MAX_DATA ? PTTH_LINK_MAX_DATA : len;
         ptth_link_hdr_pack(hdr, PTTH_LF_DATA, 0, (apr_uint32_t)n);
@@ -223,7 +267,14 @@ void ptth_exchange_data(ptth_exchange *ex, const uint8_t *data, apr_size_t len,
 void ptth_exchange_trailers(ptth_exchange *ex, apr_array_header_t *headers)
 {
     apr_size_t len;
-    char *frame = ptth_link_encode_trailers(ex->p, headers, &len);
+    char *frame;
+
+    if (ex->hl->raw) {
+        /* A pipe has nowhere to put fields: they only end it. */
+        ptth_exchange_data(ex, NULL, 0, 1);
+        return;
+    }
+    frame = ptth_link_encode_trailers(ex->p, headers, &len);
 
     link_send(ex->hl, frame, len);
     ex_transit(ex, PTTH_EX_ENDED, "response trailers");
@@ -241,6 +292,12 @@ void ptth_exchange_failed(ptth_exchange *ex, ptth_link_reset_t code)
         ptth_pool_dequeue(ex->pool, ex);
     }
     ptth_tunnel_cancel(ex);
+    if (ex->hl->raw) {
+        /* No frame fits in a pipe: closing it is the reset. */
+        ex_transit(ex, PTTH_EX_ENDED, ptth_link_reset_str(code));
+        link_kill(ex->hl, "upgraded stream failed");
+        return;
+    }
     ptth_link_encode_reset(frame, code);
     link_send(ex->hl, frame, sizeof(frame));
     ex_transit(ex, PTTH_EX_ENDED, ptth_link_reset_str(code));
@@ -336,6 +393,12 @@ static void on_request(ptth_hublink *hl, const ptth_link_fhdr *fh,
     if (ptth_link_decode_request(p, copy, fh->length, &ex->req) != APR_SUCCESS) {
         apr_pool_destroy(p);
         link_kill(hl, "malformed REQUEST frame");
+        return;
+    }
+    if (ex->req.protocol && (fh->flags & PTTH_LF_END_STREAM)) {
+        /* An upgrade keeps the request side open for the pipe. */
+        apr_pool_destroy(p);
+        link_kill(hl, "upgrade REQUEST with END_STREAM");
         return;
     }
     hl->ex = ex;
@@ -500,9 +563,47 @@ static void on_status(ptth_hublink *hl)
     link_flush(hl);
 }
 
+/* An upgraded link: what the child wrote is stream DATA.  Bytes after
+ * the backend's end of the stream have nowhere to go and are dropped. */
+static void link_process_raw(ptth_hublink *hl)
+{
+    ptth_exchange *ex = hl->ex;
+    apr_size_t n = hl->in.len;
+
+    if (!ex || !ex->tunnel || ex->req_ended) {
+        ptth_buf_consume(&hl->in, n);
+        return;
+    }
+    if (ex->body.len + n > PTTH_BODY_BUF_MAX) {
+        n = ex->body.len < PTTH_BODY_BUF_MAX ? PTTH_BODY_BUF_MAX - ex->body.len : 0;
+    }
+    if (n) {
+        if (ptth_buf_append(&ex->body, ptth_buf_head(&hl->in), n) != APR_SUCCESS) {
+            ptth_exchange_failed(ex, PTTH_RST_BROKEN);
+            return;
+        }
+        ptth_buf_consume(&hl->in, n);
+        ex->last_activity = apr_time_now();
+    }
+    if (hl->in.len) {
+        hl->read_paused = 1;
+    }
+    else if (hl->raw_in_eof) {
+        /* The child's half-close: END_STREAM after the last byte. */
+        ex->req_ended = 1;
+    }
+    ptth_tunnel_resume_body(ex);
+}
+
 /* Parse and handle complete frames; stops while the body buffer is full. */
 static void link_process(ptth_hublink *hl)
 {
+    if (hl->raw) {
+        if (!hl->dead && !hl->read_paused) {
+            link_process_raw(hl);
+        }
+        return;
+    }
     while (!hl->dead && !hl->read_paused && hl->in.len >= PTTH_LINK_HDR_LEN) {
         ptth_link_fhdr fh;
         apr_size_t max;
@@ -572,8 +673,21 @@ static void link_read(ptth_hublink *hl)
         len = hl->in.cap - hl->in.off - hl->in.len;
         rv = apr_socket_recv(hl->sock, ptth_buf_head(&hl->in) + hl->in.len, &len);
         hl->in.len += len;
+        if (APR_STATUS_IS_EOF(rv) && hl->raw) {
+            hl->raw_in_eof = 1;
+        }
         link_process(hl);
         if (APR_STATUS_IS_EOF(rv)) {
+            if (hl->raw) {
+                if (hl->ex) {
+                    exchange_check_done(hl->ex);
+                }
+                else {
+                    link_kill(hl, "upgraded exchange over");
+                    return;
+                }
+                break;
+            }
             link_kill(hl, hl->ex ? "child closed during an exchange" : "child closed");
             return;
         }

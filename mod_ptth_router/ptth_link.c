@@ -119,7 +119,8 @@ char *ptth_link_encode_request(apr_pool_t *p, const ptth_link_request *req,
     wbuf w;
     apr_size_t n = 8 + CSTR_SIZE(req->pool) + CSTR_SIZE(req->method)
                  + CSTR_SIZE(req->scheme) + CSTR_SIZE(req->authority)
-                 + CSTR_SIZE(req->path) + nvs_size(req->headers);
+                 + CSTR_SIZE(req->path) + CSTR_SIZE(req->protocol)
+                 + nvs_size(req->headers);
     char *f = frame_alloc(p, &w, PTTH_LF_REQUEST,
                           end_stream ? PTTH_LF_END_STREAM : 0, n);
 
@@ -130,6 +131,7 @@ char *ptth_link_encode_request(apr_pool_t *p, const ptth_link_request *req,
     put_cstr(&w, req->scheme);
     put_cstr(&w, req->authority);
     put_cstr(&w, req->path);
+    put_cstr(&w, req->protocol);
     put_nvs(&w, req->headers);
     *len = w.pos;
     return f;
@@ -141,7 +143,8 @@ char *ptth_link_encode_response(apr_pool_t *p, const ptth_link_response *resp,
     wbuf w;
     apr_size_t n = 4 + nvs_size(resp->headers);
     char *f = frame_alloc(p, &w, PTTH_LF_RESPONSE,
-                          end_stream ? PTTH_LF_END_STREAM : 0, n);
+                          (end_stream ? PTTH_LF_END_STREAM : 0)
+                          | (resp->upgraded ? PTTH_LF_UPGRADED : 0), n);
 
     put_u32(&w, (apr_uint32_t)resp->status);
     put_nvs(&w, resp->headers);
@@ -257,9 +260,13 @@ apr_status_t ptth_link_decode_request(apr_pool_t *p, const char *payload,
     req->scheme = get_str(&r, NULL);
     req->authority = get_str(&r, NULL);
     req->path = get_str(&r, NULL);
+    req->protocol = get_str(&r, NULL);
     req->headers = get_nvs(p, &r);
     if (r.bad || r.pos != len || !*req->pool || !*req->method || !*req->path) {
         return APR_EINVAL;
+    }
+    if (!*req->protocol) {
+        req->protocol = NULL;
     }
     return APR_SUCCESS;
 }

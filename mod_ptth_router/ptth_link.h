@@ -38,6 +38,16 @@
  *   TRAILERS                     optional response trailers (end the body)
  *   RESET(code)                  hub gave up: see ptth_link_reset_t
  *
+ * Upgrade (RFC 8441 WebSocket over HTTP/2): a REQUEST whose protocol is
+ * set ("websocket") never has END_STREAM and is followed by nothing from
+ * the child until a RESPONSE arrives.  A final RESPONSE with the flag
+ * UPGRADED means the backend accepted the extended CONNECT: from the
+ * octet after that frame on, the link is a raw byte pipe in both
+ * directions (no frames); each side ends its direction by shutting down
+ * writing (half-close), and a failure closes the link.  A link that was a
+ * pipe is never reused.  Any other final RESPONSE is an ordinary
+ * exchange: the child ends its (empty) body with DATA END_STREAM.
+ *
  * Outside an exchange a child may send STATUS (empty payload); the hub
  * answers with one STATUS frame holding a JSON document that describes
  * its pools and tunnels (ptth_status.c serves it as "ptth-status").
@@ -68,6 +78,7 @@ typedef enum {
 } ptth_link_ftype_t;
 
 #define PTTH_LF_END_STREAM 0x01
+#define PTTH_LF_UPGRADED   0x02   /* RESPONSE: the link is a byte pipe now */
 
 /* RESET codes.  Hub -> child codes map to HTTP statuses at the boundary
  * (the proxy handler); they are never HTTP statuses themselves. */
@@ -99,11 +110,13 @@ typedef struct ptth_link_request {
     const char *scheme;
     const char *authority;
     const char *path;
+    const char *protocol;        /* RFC 8441 :protocol, or NULL */
     apr_array_header_t *headers; /* of ptth_nv, names lowercase */
 } ptth_link_request;
 
 typedef struct ptth_link_response {
     int status;
+    int upgraded;                /* encode: set PTTH_LF_UPGRADED */
     apr_array_header_t *headers; /* of ptth_nv */
 } ptth_link_response;
 

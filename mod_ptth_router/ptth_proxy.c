@@ -28,6 +28,7 @@
  *   SENDING_BODY       client body streamed as DATA
  *   AWAITING_RESPONSE  request side done, no final response yet
  *   STREAMING_RESPONSE final head received, body going to the client
+ *   PIPE               upgraded (WebSocket, RFC 8441): bytes both ways
  *   DONE               both sides ended cleanly: the link can be reused
  *   RESET              the hub gave up (RESET frame)
  *   ABORTED            link failure, protocol error or client gone
@@ -37,7 +38,9 @@
 
 #include <string.h>
 
+#include <apr_base64.h>
 #include <apr_lib.h>
+#include <apr_sha1.h>
 #include <apr_strings.h>
 #include <apr_uri.h>
 
@@ -128,6 +131,7 @@ typedef enum {
     PTTH_XS_SENDING_BODY,
     PTTH_XS_AWAITING_RESPONSE,
     PTTH_XS_STREAMING_RESPONSE,
+    PTTH_XS_PIPE,
     PTTH_XS_DONE,
     PTTH_XS_RESET,
     PTTH_XS_ABORTED
@@ -183,6 +187,11 @@ typedef struct ptth_proxy_ex {
     unsigned int discard:1;            /* drop the response body */
     unsigned int override:1;           /* ProxyErrorOverride took it */
     unsigned int client_gone:1;
+    unsigned int upgrade:1;            /* asked for a WebSocket upgrade */
+    unsigned int upgraded:1;           /* the hub made the link a pipe */
+
+    const char *ws_key;                /* client's Sec-WebSocket-Key */
+    apr_array_header_t *up_headers;    /* the backend's 2xx fields */
 } ptth_proxy_ex;
 
 #define EX_MSG(ex, msg) "ptth(%s, link %u): " msg, (ex)->pool, \
@@ -197,6 +206,7 @@ static const char *xstate_str(ptth_proxy_state s)
     case PTTH_XS_SENDING_BODY:       return "SENDING_BODY";
     case PTTH_XS_AWAITING_RESPONSE:  return "AWAITING_RESPONSE";
     case PTTH_XS_STREAMING_RESPONSE: return "STREAMING_RESPONSE";
+    case PTTH_XS_PIPE:               return "PIPE";
     case PTTH_XS_DONE:               return "DONE";
     case PTTH_XS_RESET:              return "RESET";
     case PTTH_XS_ABORTED:            return "ABORTED";
@@ -610,7 +620,8 @@ static apr_status_t ex_build_request(ptth_proxy_ex *ex, const char *url,
     if (cl && (apr_strtoff(&clen, cl, NULL, 10) != APR_SUCCESS || clen < 0)) {
         return APR_EINVAL;  /* HTTP_IN refuses these long before us */
     }
-    ex->has_body = te || clen > 0;
+    /* An upgrade keeps the stream open: it becomes the pipe. */
+    ex->has_body = te || clen > 0 || ex->upgrade;
 
     clear_connection(p, hdrs);
     apr_table_unset(hdrs, "Keep-Alive");
@@ -621,6 +632,11 @@ static apr_status_t ex_build_request(ptth_proxy_ex *ex, const char *url,
     apr_table_unset(hdrs, "Content-Length");
     apr_table_unset(hdrs, "HTTP2-Settings");
     apr_table_unset(hdrs, "Expect");
+    if (ex->upgrade) {
+        /* RFC 8441 5: the key/accept handshake is not used over HTTP/2;
+         * the Accept for our client is computed here (ex_pipe()). */
+        apr_table_unset(hdrs, "Sec-WebSocket-Key");
+    }
     /* Host becomes :authority; fixups below may still change it. */
     apr_table_setn(hdrs, "Host", authority);
 
@@ -710,6 +726,7 @@ static apr_status_t ex_build_request(ptth_proxy_ex *ex, const char *url,
         ex->req.path = "/";
     }
     ex->req.headers = x.nvs;
+    ex->req.protocol = ex->upgrade ? "websocket" : NULL;
 
     if (APLOGrtrace2(r)) {
         int i;
@@ -940,6 +957,18 @@ static apr_status_t ex_on_response(ptth_proxy_ex *ex, const ptth_link_fhdr *fh,
         return ex_proto_error(ex, "malformed RESPONSE");
     }
     ex->worker->s->read += fh->length;
+    if (fh->flags & PTTH_LF_UPGRADED) {
+        if (!ex->upgrade || resp.status < 200 || resp.status > 299
+            || (fh->flags & PTTH_LF_END_STREAM)) {
+            return ex_proto_error(ex, "unexpected upgrade");
+        }
+        /* The fields point into the link's buffer: ex_pipe() maps them
+         * before anything else is read. */
+        ex->upgraded = 1;
+        ex->status = resp.status;
+        ex->up_headers = resp.headers;
+        return APR_SUCCESS;
+    }
     if (resp.status < 200) {
         if (fh->flags & PTTH_LF_END_STREAM) {
             return ex_proto_error(ex, "interim response ends the stream");
@@ -1573,6 +1602,183 @@ static int ex_failed(const ptth_proxy_ex *ex)
 }
 
 /*******************************************************************************
+ * WebSocket: RFC 6455 towards the client, RFC 8441 over the tunnel
+ ******************************************************************************/
+
+/* A GET asking for "Upgrade: websocket" that this worker may upgrade
+ * (ProxyPass ... upgrade=; WebSocket by default, as for ws:// workers).
+ * A request coming over HTTP/2 with H2WebSockets on looks the same:
+ * mod_http2 hands it over as an HTTP/1.1 style upgrade. */
+static int want_websocket(ptth_proxy_ex *ex)
+{
+    request_rec *r = ex->r;
+    const char *upgrade = apr_table_get(r->headers_in, "Upgrade");
+    const char *connection = apr_table_get(r->headers_in, "Connection");
+
+    if (!upgrade || r->method_number != M_GET
+        || r->proto_num < HTTP_VERSION(1, 1)
+        || !ap_find_token(r->pool, upgrade, "websocket")
+        /* RFC 9110 7.8: Upgrade comes with the "upgrade" option */
+        || !connection || !ap_find_token(r->pool, connection, "upgrade")
+        || !ap_proxy_worker_can_upgrade(r->pool, ex->worker, "websocket",
+                                        "WebSocket")) {
+        return 0;
+    }
+    ex->ws_key = apr_table_get(r->headers_in, "Sec-WebSocket-Key");
+    /* RFC 6455 4.1: the key is 16 random octets, base64: 24 characters */
+    return ex->ws_key && strlen(ex->ws_key) == 24;
+}
+
+/* RFC 6455 4.2.2: base64(SHA-1(key + the protocol's GUID)). */
+static const char *ws_accept(apr_pool_t *p, const char *key)
+{
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    unsigned char digest[APR_SHA1_DIGESTSIZE];
+    apr_sha1_ctx_t sha;
+    char *out = apr_palloc(p, apr_base64_encode_len(sizeof(digest)));
+
+    apr_sha1_init(&sha);
+    apr_sha1_update(&sha, key, (unsigned int)strlen(key));
+    apr_sha1_update(&sha, guid, sizeof(guid) - 1);
+    apr_sha1_final(digest, &sha);
+    apr_base64_encode(out, (const char *)digest, sizeof(digest));
+    return out;
+}
+
+/* The backend took the extended CONNECT and the hub made the link a byte
+ * pipe: answer the client 101 and let httpd's own tunnel loop carry the
+ * bytes (as mod_proxy_http does after a 101), with the link as origin. */
+static int ex_pipe(ptth_proxy_ex *ex)
+{
+    request_rec *r = ex->r;
+    ptth_link_conn *lc = ex->lc;
+    proxy_tunnel_rec *tunnel;
+    apr_interval_time_t t0;
+    apr_bucket_alloc_t *ba;
+    apr_table_t *hdrs;
+    apr_pool_t *cp;
+    conn_rec *oc;
+    apr_status_t rv;
+    int rc;
+
+    rv = map_resp_fields(r, ex->dconf, ex->pool, ex->up_headers, 0, &hdrs);
+    if (rv != APR_SUCCESS) {
+        ex_proto_error(ex, "bad response field");
+        return ex_result(ex);
+    }
+    ex_transit(ex, PTTH_XS_PIPE, "backend accepted the upgrade");
+    apr_table_unset(hdrs, "Content-Length");
+    apr_table_unset(hdrs, "Content-Type");
+    apr_table_setn(hdrs, "Upgrade", "websocket");
+    apr_table_setn(hdrs, "Connection", "Upgrade");
+    apr_table_setn(hdrs, "Sec-WebSocket-Accept", ws_accept(r->pool, ex->ws_key));
+    apr_table_setn(r->notes, "proxy-status", apr_itoa(r->pool, ex->status));
+    r->status = HTTP_SWITCHING_PROTOCOLS;
+    r->status_line = NULL;
+    r->headers_out = hdrs;
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, PTTHLOGNO(01542)
+                  EX_MSG(ex, "websocket: backend answered %d, tunnelling"),
+                  ex->status);
+    ap_send_interim_response(r, 1);
+
+    /* What the hub wrote right behind the RESPONSE frame is already ours. */
+    if (lc->rlen > lc->rpos) {
+        apr_bucket_brigade *bb = apr_brigade_create(r->pool, ex->c->bucket_alloc);
+
+        apr_brigade_write(bb, NULL, NULL, lc->rbuf + lc->rpos, lc->rlen - lc->rpos);
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(ex->c->bucket_alloc));
+        lc->rpos = lc->rlen;
+        /* Past the 101 the client connection carries raw bytes: below
+         * the request's HTTP filters, as ap_proxy_tunnel_run() writes. */
+        if (ap_pass_brigade(ex->c->output_filters, bb) != APR_SUCCESS) {
+            ex->client_gone = 1;
+        }
+        apr_brigade_cleanup(bb);
+    }
+
+    /* The origin side of ap_proxy_tunnel_run() is a conn_rec over the
+     * link socket, set up as mod_proxy sets up its backend connections. */
+    rc = DONE;
+    apr_pool_create(&cp, r->pool);
+    ba = apr_bucket_alloc_create(cp);
+    oc = ex->client_gone ? NULL
+       : ap_run_create_connection(cp, r->server, lc->sock, 0, NULL, ba);
+    if (oc) {
+        ap_proxy_ssl_engine(oc, r->per_dir_config, 0);
+        apr_socket_timeout_get(lc->sock, &t0);
+        rc = ap_run_pre_connection(oc, lc->sock);
+        apr_socket_timeout_set(lc->sock, t0);
+        if (rc != OK && rc != DONE) {
+            oc = NULL;
+        }
+        rc = DONE;
+    }
+    if (oc && (rv = ap_proxy_tunnel_create(&tunnel, r, oc, "websocket"))
+              == APR_SUCCESS) {
+        /* Idle limit: the worker's timeout, as for the request itself. */
+        tunnel->timeout = ex->timeout;
+        rc = ap_proxy_tunnel_run(tunnel);
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, PTTHLOGNO(01543)
+                      EX_MSG(ex, "websocket: tunnel ended (%d)"), rc);
+        if (rc == HTTP_GATEWAY_TIME_OUT) {
+            apr_table_setn(r->notes, "proxy_timedout", "1");
+        }
+        rc = DONE;
+    }
+    else if (!ex->client_gone) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, PTTHLOGNO(01544)
+                      EX_MSG(ex, "websocket: cannot tunnel over the link"));
+    }
+    /* Both connections are done (ap_proxy_tunnel_create() marked them
+     * so); a pipe never goes back to the pool. */
+    ex->c->keepalive = AP_CONN_CLOSE;
+    apr_pool_destroy(cp);
+    ptth_linkpool_release(lc, 0);
+    ex->lc = NULL;
+    return rc;
+}
+
+/* After the head of an upgrade request: the backend either takes the
+ * extended CONNECT (pipe) or answers it as a plain GET, whose response
+ * goes to the client as usual once the empty body is ended. */
+static int ex_upgrade(ptth_proxy_ex *ex)
+{
+    ex_transit(ex, PTTH_XS_AWAITING_RESPONSE, "upgrade request sent");
+    while (!ex->status && !ex->upgraded && !ex_failed(ex)) {
+        ptth_link_fhdr fh;
+        const char *payload;
+        apr_status_t rv;
+
+        rv = ptth_link_conn_read_frame(ex->lc, &fh, &payload, 1);
+        if (rv != APR_SUCCESS) {
+            ex_link_failed(ex, rv, "reading from");
+            break;
+        }
+        ex_on_frame(ex, &fh, payload);
+    }
+    if (ex->upgraded) {
+        return ex_pipe(ex);
+    }
+    if (!ex_failed(ex)) {
+        /* End the empty request body (ptth_link.h). */
+        unsigned char hdr[PTTH_LINK_HDR_LEN];
+        struct iovec iov;
+
+        ex_transit(ex, PTTH_XS_STREAMING_RESPONSE, "not upgraded");
+        ptth_link_hdr_pack(hdr, PTTH_LF_DATA, PTTH_LF_END_STREAM, 0);
+        iov.iov_base = hdr;
+        iov.iov_len = sizeof(hdr);
+        if (ex_write(ex, &iov, 1) == APR_SUCCESS) {
+            ex->req_ended = 1;
+            if (!ex->resp_ended) {
+                ex_read_response(ex);
+            }
+        }
+    }
+    return ex_result(ex);
+}
+
+/*******************************************************************************
  * the scheme handler
  ******************************************************************************/
 
@@ -1620,6 +1826,9 @@ static int ex_run(ptth_proxy_ex *ex, const char *url)
     if (rv != APR_SUCCESS) {
         return ap_proxyerror(r, HTTP_SERVICE_UNAVAILABLE,
                              "tunnel hub unavailable");
+    }
+    if (ex->upgrade) {
+        return ex_upgrade(ex);
     }
     if (ex->expect_100 && !ex->req_ended) {
         ex_await_continue(ex);
@@ -1720,6 +1929,10 @@ static int ptth_proxy_handler(request_rec *r, proxy_worker *worker,
      * read the body already and HTTP_IN answered the client. */
     ex->expect_100 = r->expecting_100 && ex->dconf->forward_100_continue
                      && ex->body->consumed == 0;
+    ex->upgrade = want_websocket(ex);
+    if (ex->upgrade) {
+        ex->expect_100 = 0;
+    }
 
     status = ex_run(ex, url);
     ap_proxy_release_connection(PTTH_PROXY_FUNC, backend, r->server);

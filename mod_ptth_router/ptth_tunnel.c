@@ -202,6 +202,9 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
                                       frame->hd.stream_id, NGHTTP2_PROTOCOL_ERROR);
         }
         else {
+            /* RFC 8441 5: a 2xx to the extended CONNECT opens the pipe. */
+            ex->resp_upgraded = ex->connect && ex->resp_status >= 200
+                                && ex->resp_status < 300 && !end;
             ptth_exchange_response(ex, ex->resp_status, ex->resp_headers, end);
         }
         break;
@@ -785,15 +788,23 @@ static void set_nv(nghttp2_nv *nv, const char *name, apr_size_t nlen,
     nv->flags = NGHTTP2_NV_FLAG_NONE;
 }
 
-static void build_nva(ptth_exchange *ex)
+static void build_nva(ptth_exchange *ex, int connect)
 {
     const ptth_link_request *rq = &ex->req;
     int have_auth = rq->authority && *rq->authority;
     int i, n = rq->headers ? rq->headers->nelts : 0;
-    nghttp2_nv *nva = apr_palloc(ex->p, sizeof(nghttp2_nv) * (n + 4));
+    nghttp2_nv *nva = apr_palloc(ex->p, sizeof(nghttp2_nv) * (n + 5));
     size_t k = 0;
 
-    set_nv(&nva[k++], ":method", 7, rq->method, strlen(rq->method));
+    if (connect) {
+        /* RFC 8441 4: the extended CONNECT carries :protocol, :scheme,
+         * :path and :authority; the stream is then the protocol's pipe. */
+        set_nv(&nva[k++], ":method", 7, "CONNECT", 7);
+        set_nv(&nva[k++], ":protocol", 9, rq->protocol, strlen(rq->protocol));
+    }
+    else {
+        set_nv(&nva[k++], ":method", 7, rq->method, strlen(rq->method));
+    }
     set_nv(&nva[k++], ":scheme", 7, *rq->scheme ? rq->scheme : "http",
            *rq->scheme ? strlen(rq->scheme) : 4);
     if (have_auth) {
@@ -817,16 +828,40 @@ apr_status_t ptth_tunnel_submit(ptth_tunnel *t, ptth_exchange *ex)
 {
     nghttp2_data_provider prd;
     int32_t id;
+    int with_body;
 
-    if (!ex->nva) {
-        build_nva(ex);
+    if (ex->req.protocol) {
+        /* Per tunnel: only a backend that sent
+         * SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 takes an extended CONNECT
+         * (RFC 8441 3); to any other the request goes as what it was, a
+         * GET whose Upgrade the server may ignore (RFC 9110 7.8). */
+        int connect = nghttp2_session_get_remote_settings(
+                          t->ngh, NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) == 1
+                      && !strcmp(ex->req.method, "GET");
+        if (!ex->nva || connect != ex->connect) {
+            build_nva(ex, connect);
+        }
+        ex->connect = connect;
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, t->hub->s, PTTHLOGNO(02009)
+                     "tunnel %u (%s): %s upgrade to %s: %s", t->id, t->peer,
+                     ex->req.path, ex->req.protocol, connect
+                     ? "extended CONNECT (RFC 8441)"
+                     : "the backend does not offer extended CONNECT, sent as GET");
+    }
+    else if (!ex->nva) {
+        build_nva(ex, 0);
     }
     prd.source.ptr = ex;
     prd.read_callback = body_read;
     ex->deferred = 0;
     ex->headers_sent = 0;
+    /* An upgrade sent as a plain GET has no body: END_STREAM now, or a
+     * backend that reads the body first would wait for it forever.  The
+     * child still ends its (empty) body on the link once it has the
+     * response. */
+    with_body = ex->has_body && !(ex->req.protocol && !ex->connect);
     id = nghttp2_submit_request(t->ngh, NULL, ex->nva, ex->nvlen,
-                                ex->has_body ? &prd : NULL, ex);
+                                with_body ? &prd : NULL, ex);
     if (id < 0) {
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, t->hub->s, PTTHLOGNO(02007)
                      "tunnel %u (%s): cannot open a stream: %s", t->id,

@@ -1,0 +1,157 @@
+# WebSocket through the tunnel: the client speaks RFC 6455 (HTTP/1.1
+# Upgrade) to the router; the hub sends an extended CONNECT (RFC 8441) on
+# the tunnel; the backend httpd (H2WebSockets on) proxies it with ws:// to
+# a WebSocket application (t/go/wsecho.go).  Checked: the 101 and its
+# Sec-WebSocket-Accept, subprotocol and Host, echoes up to 1 MiB, ten
+# clients at once, an idle pipe, a client that vanishes, close reaching
+# the application, streams freed in the hub, and the two ways an upgrade
+# is not made: a worker with upgrade=none, a backend without H2WebSockets.
+#
+# Licensed under the Apache License, Version 2.0.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use IO::Socket::INET;
+use JSON::PP;
+use Time::HiRes qw(time sleep);
+use PTTH::Test;
+
+my ($wsecho, $why) = go_build('wsecho');
+unless ($wsecho) {
+    plan skip_all => $why if $why =~ /not installed|missing/;
+    fail('t/go/wsecho.go builds');
+    diag($why);
+    done_testing();
+    exit 1;
+}
+
+my $app_port = free_port();
+spawn('wsecho', PTTH::Test::TMP() . '/wsecho.log', $wsecho, '-listen', "127.0.0.1:$app_port");
+ok(wait_for(10, sub { PTTH::Test::port_open($app_port) }), 'WebSocket application listening')
+    or give_up('wsecho does not listen');
+
+sub app_stats {
+    my $res = http(url => "http://127.0.0.1:$app_port/stats");
+    return $res->{body} =~ /open=(\d+) served=(\d+)/ ? ($1, $2) : (-1, -1);
+}
+
+my $r = router(pre_proxy => ["<Location /ptth-status>",
+                             "  SetHandler ptth-status",
+                             "</Location>",
+                             "ProxyPass /ptth-status !",
+                             "ProxyPass /noup/ ptth://app/noup/ upgrade=none"]);
+$r->start or give_up('router does not start');
+my $b = backend(tport => $r->{tport},
+                modules => [qw(proxy proxy_http proxy_wstunnel)],
+                extra => ['H2WebSockets on'],
+                vhost_extra => ["ProxyPreserveHost On",
+                                "ProxyPass /ws/ ws://127.0.0.1:$app_port/ws/",
+                                "ProxyPass /noup/ ws://127.0.0.1:$app_port/ws/"]);
+$b->start or give_up('backend does not start');
+ok(defined wait_for_tunnel($r), 'tunnel up') or give_up('no tunnel');
+
+sub wsclient {
+    my (@args) = @_;
+    my $out = `'$wsecho' -connect 127.0.0.1:$r->{port} @args 2>&1`;
+    return ($? >> 8, $out);
+}
+
+# One client, messages up to 1 MiB (more than the HTTP/2 windows and the
+# hub's buffers: flow control end to end).
+my ($rc, $out) = wsclient('-host', 'a.example', '-path', '/ws/echo', '-protocol', 'chat',
+                          '-sizes', '1,1000,65536,300000,1048576');
+is($rc, 0, 'WebSocket echo through the tunnel, 1 B to 1 MiB') or diag($out);
+like($out, qr/^hello host=a\.example xff=\S* protocol=chat$/m,
+     'the application saw the user\'s Host and the chosen subprotocol');
+
+# Ten at once, with ordinary requests alongside on the same tunnel.
+my $bg = in_background(sub {
+    my @res = map { http(port => $r->{port}, host => 'b.example', path => "/?along=$_") } 1 .. 20;
+    return join ',', map { "$_->{status}:$_->{body}" } @res;
+});
+($rc, $out) = wsclient('-clients', '10', '-sizes', '1000,100000,250000');
+is($rc, 0, 'ten WebSocket clients at once') or diag($out);
+my @along = split /,/, collect($bg);
+is(scalar(grep { $_ eq '200:B' } @along), 20, 'ordinary requests alongside: 20 x 200')
+    or diag("@along");
+
+# An idle pipe stays up (within the proxy timeout).
+($rc, $out) = wsclient('-sizes', '10', '-idle', '3s');
+is($rc, 0, 'an echo after 3 s idle') or diag($out);
+
+# Raw client: the 101 and the Accept (RFC 6455 4.2.2, the RFC's example
+# key), the greeting frame; then the client vanishes without a close
+# frame.
+my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $r->{port}, Timeout => 10)
+    or die "connect: $!";
+print $s "GET /ws/echo HTTP/1.1\r\nHost: a.example\r\nUpgrade: websocket\r\n"
+       . "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+       . "Sec-WebSocket-Version: 13\r\nOrigin: http://a.example\r\n\r\n";
+my $head = '';
+while ($head !~ /\r\n\r\n/) {
+    my $n = sysread($s, my $buf, 1) or last;
+    $head .= $buf;
+}
+like($head, qr/^HTTP\/1\.1 101 /, 'raw client: 101 Switching Protocols') or diag($head);
+like($head, qr/^Upgrade: websocket\r$/mi, '... Upgrade: websocket');
+like($head, qr/^Connection: Upgrade\r$/mi, '... Connection: Upgrade');
+like($head, qr/^Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK\+xOo=\r$/mi,
+     '... Sec-WebSocket-Accept computed from the client\'s key');
+# RFC 6455 5.2/5.3: a masked text frame "hello?" from the client.
+my @mask = (0x12, 0x34, 0x56, 0x78);
+my $i = 0;
+print $s pack('C2', 0x81, 0x80 | 6), pack('C4', @mask),
+         join('', map { chr(ord($_) ^ $mask[$i++ % 4]) } split //, 'hello?');
+my $frame = '';
+my $t0 = time;
+while (length($frame) < 2 || length($frame) < 2 + (ord(substr($frame, 1, 1)) & 0x7f)) {
+    last if time - $t0 > 10;
+    my $n = sysread($s, my $buf, 512) or last;
+    $frame .= $buf;
+}
+like($frame, qr/hello host=a\.example/, 'raw client: greeting frame from the application');
+my ($open_before) = app_stats();
+cmp_ok($open_before, '>=', 1, "application has the connection open ($open_before)");
+close $s;
+
+ok(wait_for(10, sub { (app_stats())[0] == 0 }),
+   'every WebSocket is closed at the application once its client has gone')
+    or diag(join ' ', app_stats());
+
+# The hub freed every stream.
+my $st = eval { decode_json(http(port => $r->{port}, path => '/ptth-status')->{body}) };
+my ($pool) = grep { $_->{name} eq 'app' } @{ $st->{pools} || [] };
+my $active = 0;
+$active += $_->{active} for @{ $pool->{tunnels} || [] };
+is($active, 0, 'no stream left open on the tunnel');
+
+# Not upgraded: a worker with upgrade=none sends the request as a GET; the
+# client gets the application's refusal, not a 101.
+($rc, $out) = wsclient('-path', '/noup/echo');
+isnt($rc, 0, 'upgrade=none: no WebSocket');
+like($out, qr/handshake/, '... the handshake fails (no 101)') or diag($out);
+my $res = http(port => $r->{port}, host => 'a.example', path => '/');
+is($res->{body}, 'A', 'and the tunnel serves on');
+
+# A backend without H2WebSockets does not offer extended CONNECT
+# (SETTINGS_ENABLE_CONNECT_PROTOCOL): the hub sends a plain GET.
+my $r2 = router();
+$r2->start or give_up('router 2 does not start');
+my $b2 = backend(tport => $r2->{tport},
+                 modules => [qw(proxy proxy_http proxy_wstunnel)],
+                 vhost_extra => ["ProxyPass /ws/ ws://127.0.0.1:$app_port/ws/"]);
+$b2->start or give_up('backend 2 does not start');
+ok(defined wait_for_tunnel($r2), 'tunnel 2 up') or give_up('no tunnel 2');
+$t0 = time;
+$out = `'$wsecho' -connect 127.0.0.1:$r2->{port} -path /ws/echo 2>&1`;
+isnt($? >> 8, 0, 'backend without H2WebSockets: no WebSocket');
+like($out, qr/handshake/, '... the client gets an answer, not a 101') or diag($out);
+cmp_ok(time - $t0, '<', 5, '... at once');
+$res = http(port => $r2->{port}, host => 'a.example', path => '/');
+is($res->{body}, 'A', 'and that tunnel serves on');
+unlike(read_file($r->{errlog}) // '', qr/link protocol error|out of step/,
+       'no link protocol error in the router');
+
+finish();
