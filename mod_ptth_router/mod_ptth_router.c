@@ -40,6 +40,9 @@ static const command_rec ptth_router_cmds[] = {
         "requests that may wait for a tunnel, per pool"),
     AP_INIT_TAKE1("PTTHMaxTunnels", ptth_cmd_max_tunnels, NULL, RSRC_CONF,
         "tunnels a pool accepts"),
+    AP_INIT_TAKE1("PTTHTunnelMaxRequests", ptth_cmd_tunnel_max_requests, NULL,
+        RSRC_CONF, "streams after which a tunnel is drained and closed, so "
+        "that the backend re-dials (0: never)"),
     AP_INIT_TAKE1("PTTHHubSocket", ptth_cmd_hub_socket, NULL, RSRC_CONF,
         "path of the hub's Unix socket (relative to DefaultRuntimeDir)"),
     AP_INIT_TAKE1("PTTHHandshakeTimeout", ptth_cmd_handshake_timeout, NULL,

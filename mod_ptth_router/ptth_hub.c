@@ -454,6 +454,7 @@ void ptth_hub_main(apr_pool_t *pool, server_rec *s,
     hub->listeners = apr_array_make(pool, lspecs->nelts, sizeof(ptth_hub_listener *));
     hub->ping_interval = ptth_router_ping_interval(hub->conf);
     hub->max_waiting = ptth_router_max_waiting(hub->conf);
+    hub->tunnel_max_requests = ptth_router_tunnel_max_requests(hub->conf);
     hub->max_tunnels = ptth_router_max_tunnels(hub->conf);
     hub->handshake_timeout = ptth_router_handshake_timeout(hub->conf);
     hub->max_handshakes = ptth_router_max_handshakes(hub->conf);

@@ -100,6 +100,7 @@ struct ptth_hub {
     /* settings, with defaults applied */
     apr_interval_time_t ping_interval;
     int max_waiting;
+    int tunnel_max_requests;         /* recycle after this many streams */
     int max_tunnels;
     apr_interval_time_t handshake_timeout;
     int max_handshakes;
@@ -150,6 +151,8 @@ struct ptth_tunnel {
     apr_time_t last_read;
     apr_time_t ping_sent;            /* 0: no PING outstanding */
     apr_uint64_t served;
+    apr_uint32_t streams_opened;
+    int recycling;                   /* draining because of its age */
 };
 
 typedef enum {

@@ -69,6 +69,7 @@ typedef struct ptth_router_sconf {
     apr_array_header_t *pools;          /* of ptth_router_pool * */
     apr_interval_time_t handshake_timeout; /* PTTHHandshakeTimeout */
     int max_handshakes;                 /* PTTHMaxHandshakes */
+    int tunnel_max_requests;            /* PTTHTunnelMaxRequests, 0 = never */
     ptth_router_pool *section;          /* while reading a <PTTHPool> */
 
     /* Per virtual host, merged. */
@@ -83,6 +84,9 @@ typedef struct ptth_router_sconf {
 #define PTTH_DEFAULT_MAX_TUNNELS    64
 #define PTTH_DEFAULT_HANDSHAKE_TIMEOUT apr_time_from_sec(10)
 #define PTTH_DEFAULT_MAX_HANDSHAKES 256
+/* mod_http2 keeps ~65 bytes per stream for a session's life (see the
+ * spike): retire a tunnel after this many and let the backend re-dial. */
+#define PTTH_DEFAULT_TUNNEL_MAX_REQUESTS 100000
 
 ptth_router_sconf *ptth_router_sconf_get(server_rec *s);
 

@@ -44,6 +44,7 @@ void *ptth_router_create_sconf(apr_pool_t *p, server_rec *s)
     conf->pools = apr_array_make(p, 2, sizeof(ptth_router_pool *));
     conf->handshake_timeout = UNSET_TIME;
     conf->max_handshakes = -1;
+    conf->tunnel_max_requests = -1;
     conf->wait_timeout = PTTH_DEFAULT_WAIT_TIMEOUT;
     return conf;
 }
@@ -93,6 +94,12 @@ apr_interval_time_t ptth_router_handshake_timeout(const ptth_router_sconf *c)
 {
     return c->handshake_timeout == UNSET_TIME ? PTTH_DEFAULT_HANDSHAKE_TIMEOUT
                                               : c->handshake_timeout;
+}
+
+int ptth_router_tunnel_max_requests(const ptth_router_sconf *c)
+{
+    return c->tunnel_max_requests < 0 ? PTTH_DEFAULT_TUNNEL_MAX_REQUESTS
+                                      : c->tunnel_max_requests;
 }
 
 int ptth_router_max_handshakes(const ptth_router_sconf *c)
@@ -705,4 +712,11 @@ int ptth_router_check_config(apr_pool_t *pconf, apr_pool_t *plog,
         }
     }
     return OK;
+}
+
+const char *ptth_cmd_tunnel_max_requests(cmd_parms *cmd, void *dc, const char *arg)
+{
+    (void)dc;
+    return global_int(cmd, "PTTHTunnelMaxRequests", arg, 0, 1000000000,
+                      &cmd_sconf(cmd)->tunnel_max_requests);
 }

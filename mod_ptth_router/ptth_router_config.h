@@ -25,6 +25,7 @@ const char *ptth_cmd_wait_timeout(cmd_parms *cmd, void *dc, const char *arg);
 const char *ptth_cmd_drain_timeout(cmd_parms *cmd, void *dc, const char *arg);
 const char *ptth_cmd_ping_interval(cmd_parms *cmd, void *dc, const char *arg);
 const char *ptth_cmd_max_waiting(cmd_parms *cmd, void *dc, const char *arg);
+const char *ptth_cmd_tunnel_max_requests(cmd_parms *cmd, void *dc, const char *arg);
 const char *ptth_cmd_max_tunnels(cmd_parms *cmd, void *dc, const char *arg);
 const char *ptth_cmd_hub_socket(cmd_parms *cmd, void *dc, const char *arg);
 
@@ -45,6 +46,7 @@ int ptth_router_check_config(apr_pool_t *pconf, apr_pool_t *plog,
 apr_interval_time_t ptth_router_drain_timeout(const ptth_router_sconf *c);
 apr_interval_time_t ptth_router_ping_interval(const ptth_router_sconf *c);
 int ptth_router_max_waiting(const ptth_router_sconf *c);
+int ptth_router_tunnel_max_requests(const ptth_router_sconf *c);
 int ptth_router_max_tunnels(const ptth_router_sconf *c);
 apr_interval_time_t ptth_router_handshake_timeout(const ptth_router_sconf *c);
 int ptth_router_max_handshakes(const ptth_router_sconf *c);

@@ -824,6 +824,37 @@ static void build_nva(ptth_exchange *ex, int connect)
     ex->nvlen = k;
 }
 
+/* A backend's HTTP/2 session keeps a little memory per stream for its
+ * whole life (the spike measured ~65 bytes), and tunnels live long.
+ * After PTTHTunnelMaxRequests streams the tunnel takes no more, finishes
+ * the ones in flight, says GOAWAY (RFC 9113 6.8) and closes; the backend
+ * re-dials at once.  One tunnel of a pool at a time, so the others keep
+ * serving meanwhile (requests wait in the pool's queue if it was the
+ * only one). */
+static void maybe_recycle(ptth_tunnel *t)
+{
+    ptth_tunnel *o;
+    int max = t->hub->tunnel_max_requests;
+
+    if (max <= 0 || t->state != PTTH_TUN_OPEN || t->streams_opened < (apr_uint32_t)max) {
+        return;
+    }
+    for (o = APR_RING_FIRST(&t->pool->tunnels);
+         o != APR_RING_SENTINEL(&t->pool->tunnels, ptth_tunnel, link);
+         o = APR_RING_NEXT(o, link)) {
+        if (o != t && o->recycling && !o->close_reason) {
+            return;     /* after that one */
+        }
+    }
+    t->recycling = 1;
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, t->hub->s, PTTHLOGNO(02010)
+                 "tunnel %u (%s, pool %s): recycling after %u streams "
+                 "(PTTHTunnelMaxRequests)", t->id, t->peer, t->pool->name,
+                 t->streams_opened);
+    tunnel_transit(t, PTTH_TUN_DRAINING, "recycling");
+    maybe_finish_drain(t);
+}
+
 apr_status_t ptth_tunnel_submit(ptth_tunnel *t, ptth_exchange *ex)
 {
     nghttp2_data_provider prd;
@@ -881,6 +912,8 @@ apr_status_t ptth_tunnel_submit(ptth_tunnel *t, ptth_exchange *ex)
     APR_RING_INSERT_TAIL(&t->streams, ex, ptth_exchange, link);
     t->active++;
     t->want_flush = 1;
+    t->streams_opened++;
+    maybe_recycle(t);
     return APR_SUCCESS;
 }
 

@@ -24,6 +24,8 @@ my @router_bad = (
     ['PTTHListen', "PTTHListen", 'no arguments'],
     ['PTTHWaitTimeout', "PTTHWaitTimeout abc", 'not a duration'],
     ['PTTHWaitTimeout', "PTTHWaitTimeout -5s", 'negative'],
+    ['PTTHTunnelMaxRequests', "PTTHTunnelMaxRequests -1", 'negative'],
+    ['PTTHTunnelMaxRequests', "PTTHTunnelMaxRequests lots", 'not a number'],
 );
 for my $c (@router_bad) {
     my ($directive, $line, $what) = @$c;
