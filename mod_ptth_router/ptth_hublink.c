@@ -572,6 +572,9 @@ static void link_process_raw(ptth_hublink *hl)
 
     if (!ex || !ex->tunnel || ex->req_ended) {
         ptth_buf_consume(&hl->in, n);
+        if (ex && hl->raw_in_eof) {
+            ex->req_ended = 1;      /* lets the exchange (and link) go */
+        }
         return;
     }
     if (ex->body.len + n > PTTH_BODY_BUF_MAX) {

@@ -4,7 +4,8 @@
 # a WebSocket application (t/go/wsecho.go).  Checked: the 101 and its
 # Sec-WebSocket-Accept, subprotocol and Host, echoes up to 1 MiB, ten
 # clients at once, an idle pipe, a client that vanishes, close reaching
-# the application, streams freed in the hub, and the two ways an upgrade
+# the application, an application that closes first, streams and links
+# freed in the hub, and the two ways an upgrade
 # is not made: a worker with upgrade=none, a backend without H2WebSockets.
 #
 # Licensed under the Apache License, Version 2.0.
@@ -121,11 +122,29 @@ ok(wait_for(10, sub { (app_stats())[0] == 0 }),
     or diag(join ' ', app_stats());
 
 # The hub freed every stream.
-my $st = eval { decode_json(http(port => $r->{port}, path => '/ptth-status')->{body}) };
+sub hub_status {
+    return eval { decode_json(http(port => $r->{port}, path => '/ptth-status')->{body}) } || {};
+}
+my $st = hub_status();
 my ($pool) = grep { $_->{name} eq 'app' } @{ $st->{pools} || [] };
 my $active = 0;
 $active += $_->{active} for @{ $pool->{tunnels} || [] };
 is($active, 0, 'no stream left open on the tunnel');
+
+# The application closes first, five times: each time the close reaches
+# the client, and the hub lets go of the link (a pipe is never pooled, so
+# a link it kept would stay counted).
+my $links0 = hub_status()->{hub}{links} // -1;
+my @closed;
+for (1 .. 5) {
+    ($rc, $out) = wsclient('-path', '/ws/close', '-expect-close');
+    push @closed, $rc;
+}
+is(scalar(grep { $_ == 0 } @closed), 5, 'application closes first: the client sees the close (5 times)')
+    or diag($out);
+my $links1;
+ok(wait_for(5, sub { $links1 = hub_status()->{hub}{links} // 99; $links1 < $links0 + 5 }),
+   "... and the hub keeps no link of them ($links0 links before, $links1 after)");
 
 # Not upgraded: a worker with upgrade=none sends the request as a GET; the
 # client gets the application's refusal, not a 101.

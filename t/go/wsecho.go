@@ -8,7 +8,9 @@
 // On every WebSocket connection the client speaks first: its first
 // message (any) is answered with one text message
 // "hello host=<Host> xff=<X-Forwarded-For> protocol=<chosen subprotocol>",
-// then everything it sends is echoed.  (Client first: httpd 2.4's tunnel
+// then everything it sends is echoed -- except under a path ending in
+// "/close", where the application closes the connection right after the
+// greeting.  (Client first: httpd 2.4's tunnel
 // for a request that came over HTTP/2 can hold an application's first
 // bytes when they arrive in one read with its 101, until the client
 // sends something; see README, "WebSocket".)  The first subprotocol the client
@@ -19,10 +21,13 @@
 //
 //	wsecho -connect 127.0.0.1:PORT -host a.example -path /ws/echo \
 //	       [-protocol chat] [-sizes 1,1000,300000] [-clients N] [-idle 2s]
+//	       [-expect-close]
 //
 // Each of N clients connects, says hello, reads the greeting, sends one binary
 // message per size (random bytes), and checks that exactly those bytes
 // come back; with -idle it then waits that long and echoes once more.
+// With -expect-close each client only waits, after the greeting, for the
+// application to close the connection.
 // It prints the first greeting and "ok clients=N bytes=B seconds=S", or
 // "FAIL: ..." and exits 1.
 //
@@ -80,6 +85,9 @@ func serve(addr string) {
 			if err := websocket.Message.Send(c, hello); err != nil {
 				return
 			}
+			if strings.HasSuffix(req.URL.Path, "/close") {
+				return // the handler's end closes the connection
+			}
 			c.PayloadType = websocket.BinaryFrame
 			io.Copy(c, c)
 		},
@@ -94,7 +102,7 @@ func serve(addr string) {
 }
 
 func client(id int, addr, host, path, protocol string, sizes []int,
-	idle time.Duration) (string, int, error) {
+	idle time.Duration, expectClose bool) (string, int, error) {
 	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		return "", 0, err
@@ -118,6 +126,17 @@ func client(id int, addr, host, path, protocol string, sizes []int,
 	}
 	if err := websocket.Message.Receive(ws, &hello); err != nil {
 		return "", 0, fmt.Errorf("client %d: greeting: %v", id, err)
+	}
+	if expectClose {
+		var more string
+		err := websocket.Message.Receive(ws, &more)
+		if err == nil {
+			return hello, 0, fmt.Errorf("client %d: a message after the greeting, not a close", id)
+		}
+		if err != io.EOF {
+			return hello, 0, fmt.Errorf("client %d: waiting for the close: %v", id, err)
+		}
+		return hello, 0, nil
 	}
 	ws.PayloadType = websocket.BinaryFrame
 	total := 0
@@ -171,6 +190,7 @@ func main() {
 	sizesArg := flag.String("sizes", "1,1000,100000", "message sizes")
 	clients := flag.Int("clients", 1, "clients at once")
 	idle := flag.Duration("idle", 0, "idle time before a last echo")
+	expectClose := flag.Bool("expect-close", false, "wait for the application to close")
 	flag.Parse()
 
 	if *listen != "" {
@@ -196,7 +216,8 @@ func main() {
 		wg.Add(1)
 		go func(id int) {
 			defer wg.Done()
-			h, n, err := client(id, *connect, *host, *path, *protocol, sizes, *idle)
+			h, n, err := client(id, *connect, *host, *path, *protocol, sizes, *idle,
+				*expectClose)
 			mu.Lock()
 			defer mu.Unlock()
 			total += n
