@@ -136,12 +136,15 @@ is($active, 0, 'no stream left open on the tunnel');
 # a link it kept would stay counted).
 my $links0 = hub_status()->{hub}{links} // -1;
 my @closed;
+my $t5 = time;
 for (1 .. 5) {
     ($rc, $out) = wsclient('-path', '/ws/close', '-expect-close');
     push @closed, $rc;
 }
+my $tclose = time - $t5;
 is(scalar(grep { $_ == 0 } @closed), 5, 'application closes first: the client sees the close (5 times)')
     or diag($out);
+cmp_ok($tclose, '<', 10, sprintf('... at once (5 closes in %.2f s)', $tclose));
 my $links1;
 ok(wait_for(5, sub { $links1 = hub_status()->{hub}{links} // 99; $links1 < $links0 + 5 }),
    "... and the hub keeps no link of them ($links0 links before, $links1 after)");

@@ -9,8 +9,8 @@
 // message (any) is answered with one text message
 // "hello host=<Host> xff=<X-Forwarded-For> protocol=<chosen subprotocol>",
 // then everything it sends is echoed -- except under a path ending in
-// "/close", where the application closes the connection right after the
-// greeting.  (Client first: httpd 2.4's tunnel
+// "/close", where the application closes the WebSocket (close frame,
+// then TCP close) right after the greeting.  (Client first: httpd 2.4's tunnel
 // for a request that came over HTTP/2 can hold an application's first
 // bytes when they arrive in one read with its 101, until the client
 // sends something; see README, "WebSocket".)  The first subprotocol the client
@@ -86,7 +86,8 @@ func serve(addr string) {
 				return
 			}
 			if strings.HasSuffix(req.URL.Path, "/close") {
-				return // the handler's end closes the connection
+				c.Close() // a close frame (RFC 6455 5.5.1), then the TCP close
+				return
 			}
 			c.PayloadType = websocket.BinaryFrame
 			io.Copy(c, c)
