@@ -467,21 +467,29 @@ sub hub_pid {
     }, 0.1);
 }
 
-# Established TCP connections whose local port is $tport (the router's
-# side of its tunnels).
-sub tunnel_count {
-    my ($tport) = @_;
-    my $n = 0;
+# Socket inodes of the ESTABLISHED TCP connections whose local port (or,
+# with $peer true, whose remote port) is $port, from /proc/net/tcp*: one
+# entry per connection (not yet accepted ones have inode 0).
+sub established_inodes {
+    my ($port, $peer) = @_;
+    my @inodes;
     for my $f ('/proc/net/tcp', '/proc/net/tcp6') {
         open(my $fh, '<', $f) or next;
         while (my $l = <$fh>) {
             my @f = split ' ', $l;
-            next unless @f > 9 && $f[1] =~ /:([0-9A-F]{4})$/;
-            $n++ if hex($1) == $tport && $f[3] eq '01';
+            next unless @f > 9 && $f[$peer ? 2 : 1] =~ /:([0-9A-F]{4})$/;
+            push @inodes, $f[9] if hex($1) == $port && $f[3] eq '01';
         }
         close $fh;
     }
-    return $n;
+    return @inodes;
+}
+
+# Established TCP connections whose local port is $tport (the router's
+# side of its tunnels).
+sub tunnel_count {
+    my ($tport) = @_;
+    return scalar(my @c = established_inodes($tport));
 }
 
 # A field of /proc/<pid>/status in kB (VmRSS, VmHWM, ...), or undef.
@@ -495,18 +503,7 @@ sub proc_kb {
 # (a backend process with a tunnel to the router).
 sub tunnel_holder_peer {
     my ($tport, $pids) = @_;
-    my %inode;
-    for my $f ('/proc/net/tcp', '/proc/net/tcp6') {
-        open(my $fh, '<', $f) or next;
-        while (my $l = <$fh>) {
-            my @f = split ' ', $l;
-            next unless @f > 9 && $f[2] =~ /:([0-9A-F]{4})$/;
-            next unless hex($1) == $tport && $f[3] eq '01';
-            $inode{$f[9]} = 1;
-        }
-        close $fh;
-    }
-    return tunnel_fd_owner(\%inode, $pids);
+    return tunnel_fd_owner({ map { $_ => 1 } established_inodes($tport, 1) }, $pids);
 }
 
 sub tunnel_fd_owner {
@@ -526,20 +523,11 @@ sub tunnel_fd_owner {
     return 0;
 }
 
+# Among $pids, the one holding a TCP connection whose local port is $tport
+# (the hub, holding the router's side of a tunnel).
 sub tunnel_holder {
     my ($tport, $pids) = @_;
-    my %inode;
-    for my $f ('/proc/net/tcp', '/proc/net/tcp6') {
-        open(my $fh, '<', $f) or next;
-        while (my $l = <$fh>) {
-            my @f = split ' ', $l;
-            next unless @f > 9 && $f[1] =~ /:([0-9A-F]{4})$/;
-            next unless hex($1) == $tport && $f[3] eq '01';   # ESTABLISHED
-            $inode{$f[9]} = 1;
-        }
-        close $fh;
-    }
-    return tunnel_fd_owner(\%inode, $pids);
+    return tunnel_fd_owner({ map { $_ => 1 } established_inodes($tport) }, $pids);
 }
 
 # Count of access-log lines of $server with status $status (default 200).
