@@ -114,37 +114,56 @@ static void lowercase(char *s)
     }
 }
 
+/* A name from a certificate, usable as an identity: no embedded NUL
+ * (which would let "a.example\0.evil" pass as "a.example"), at most 255
+ * octets, printable ASCII.  Lowercased copy, or NULL. */
+static char *cert_name(apr_pool_t *p, const ASN1_STRING *str)
+{
+    const unsigned char *d = ASN1_STRING_get0_data(str);
+    int n = ASN1_STRING_length(str), i;
+    char *v;
+
+    if (n <= 0 || n > 255) {
+        return NULL;
+    }
+    for (i = 0; i < n; ++i) {
+        if (d[i] <= 0x20 || d[i] >= 0x7f) {
+            return NULL;
+        }
+    }
+    v = apr_pstrmemdup(p, (const char *)d, (apr_size_t)n);
+    lowercase(v);
+    return v;
+}
+
 apr_array_header_t *ptth_tls_peer_ids(apr_pool_t *p, SSL *ssl)
 {
     apr_array_header_t *ids = apr_array_make(p, 4, sizeof(const char *));
+    X509_NAME *subject;
     X509 *cert;
     GENERAL_NAMES *sans;
-    char cn[256];
+    char *v;
     int i;
 
     if (!ssl || SSL_get_verify_result(ssl) != X509_V_OK
         || !(cert = SSL_get1_peer_certificate(ssl))) {
         return ids;
     }
-    if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName,
-                                  cn, sizeof(cn)) > 0) {
-        char *v = apr_pstrdup(p, cn);
-        lowercase(v);
-        APR_ARRAY_PUSH(ids, const char *) = v;
+    /* Every CN of the subject, taken whole (a truncated or NUL-cut name
+     * must never match a configured one). */
+    subject = X509_get_subject_name(cert);
+    for (i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1); i >= 0;
+         i = X509_NAME_get_index_by_NID(subject, NID_commonName, i)) {
+        X509_NAME_ENTRY *e = X509_NAME_get_entry(subject, i);
+        if (e && (v = cert_name(p, X509_NAME_ENTRY_get_data(e))) != NULL) {
+            APR_ARRAY_PUSH(ids, const char *) = v;
+        }
     }
     sans = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
     for (i = 0; sans && i < sk_GENERAL_NAME_num(sans); ++i) {
         const GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
-        if (gn->type == GEN_DNS) {
-            const unsigned char *d = ASN1_STRING_get0_data(gn->d.dNSName);
-            int n = ASN1_STRING_length(gn->d.dNSName);
-            /* An embedded NUL would let "a.example\0.evil" pass as
-             * "a.example": skip such names. */
-            if (n > 0 && memchr(d, 0, (size_t)n) == NULL) {
-                char *v = apr_pstrmemdup(p, (const char *)d, (apr_size_t)n);
-                lowercase(v);
-                APR_ARRAY_PUSH(ids, const char *) = v;
-            }
+        if (gn->type == GEN_DNS && (v = cert_name(p, gn->d.dNSName)) != NULL) {
+            APR_ARRAY_PUSH(ids, const char *) = v;
         }
     }
     GENERAL_NAMES_free(sans);

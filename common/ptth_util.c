@@ -16,6 +16,8 @@
 #include <errno.h>
 
 #include <apr_strings.h>
+#include <apr_file_io.h>
+#include <apr_file_info.h>
 #include <apr_lib.h>
 #include <apr_uri.h>
 #include <apr_portable.h>
@@ -185,4 +187,63 @@ int ptth_ct_equal(const void *a, apr_size_t alen, const void *b, apr_size_t blen
         d |= (unsigned char)(cx ^ cy);
     }
     return d == 0;
+}
+
+const char *ptth_read_token_file(apr_pool_t *p, apr_pool_t *ptemp,
+                                 const char *path, apr_array_header_t **tokens)
+{
+    apr_file_t *f;
+    apr_finfo_t fi;
+    char *buf, *line, *next;
+    apr_size_t n;
+    apr_status_t rv;
+    const char *err = NULL;
+    int lineno = 0;
+
+    *tokens = apr_array_make(p, 2, sizeof(const char *));
+    if (apr_file_open(&f, path, APR_FOPEN_READ, 0, ptemp) != APR_SUCCESS
+        || apr_file_info_get(&fi, APR_FINFO_SIZE, f) != APR_SUCCESS) {
+        return apr_psprintf(p, "cannot read %s", path);
+    }
+    if (fi.size > PTTH_TOKEN_FILE_MAX) {
+        apr_file_close(f);
+        return apr_psprintf(p, "%s is larger than %d bytes", path,
+                            PTTH_TOKEN_FILE_MAX);
+    }
+    n = (apr_size_t)fi.size;
+    buf = apr_palloc(ptemp, n + 1);
+    rv = n ? apr_file_read_full(f, buf, n, &n) : APR_SUCCESS;
+    apr_file_close(f);
+    if (rv != APR_SUCCESS) {
+        memset(buf, 0, n);
+        return apr_psprintf(p, "cannot read %s", path);
+    }
+    buf[n] = '\0';
+    for (line = buf; line && !err; line = next) {
+        char *e;
+
+        ++lineno;
+        next = strchr(line, '\n');
+        if (next) {
+            *next++ = '\0';
+        }
+        while (*line == ' ' || *line == '\t') {
+            ++line;
+        }
+        e = line + strlen(line);
+        while (e > line && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) {
+            *--e = '\0';
+        }
+        if (!*line || *line == '#') {
+            continue;
+        }
+        if (e - line > PTTH_TOKEN_MAX) {
+            err = apr_psprintf(p, "%s line %d: longer than %d characters",
+                               path, lineno, PTTH_TOKEN_MAX);
+            break;
+        }
+        APR_ARRAY_PUSH(*tokens, const char *) = apr_pstrmemdup(p, line, e - line);
+    }
+    memset(buf, 0, n);
+    return err;
 }

@@ -79,6 +79,18 @@ void ptth_backoff_init(ptth_backoff *b, apr_interval_time_t min,
 void ptth_backoff_reset(ptth_backoff *b);
 apr_interval_time_t ptth_backoff_next(ptth_backoff *b);
 
+/* A token file: one token per line; empty lines and lines starting with
+ * '#' are skipped, white space around a token is dropped.  A line longer
+ * than PTTH_TOKEN_MAX (a token must fit in an 8 KB handshake head) or a
+ * file larger than PTTH_TOKEN_FILE_MAX is an error, never cut.  *tokens
+ * gets the tokens (const char *, copies in p); the read buffer is wiped.
+ * Returns NULL or an error message that names the file and line but
+ * holds nothing of its content. */
+#define PTTH_TOKEN_MAX       4096
+#define PTTH_TOKEN_FILE_MAX  (1024 * 1024)
+const char *ptth_read_token_file(apr_pool_t *p, apr_pool_t *ptemp,
+                                 const char *path, apr_array_header_t **tokens);
+
 /* Compare two byte strings in time that depends only on their lengths, for
  * secrets (tokens).  Returns 1 when equal. */
 int ptth_ct_equal(const void *a, apr_size_t alen, const void *b, apr_size_t blen);

@@ -150,28 +150,20 @@ static const char *parse_vaddr(cmd_parms *cmd, const char *directive,
 static const char *read_token(cmd_parms *cmd, const char *arg, const char **token)
 {
     const char *path = ap_server_root_relative(cmd->pool, arg);
-    apr_file_t *f;
-    char buf[1024];
-    apr_size_t n = sizeof(buf) - 1;
-    char *t, *e;
+    apr_array_header_t *tokens;
+    const char *err;
 
-    if (!path || apr_file_open(&f, path, APR_FOPEN_READ, 0, cmd->temp_pool)
-                 != APR_SUCCESS) {
+    if (!path) {
         return apr_psprintf(cmd->pool, "PTTHConnect: token_file=%s: cannot read it", arg);
     }
-    if (apr_file_read(f, buf, &n) != APR_SUCCESS) {
-        n = 0;
+    if ((err = ptth_read_token_file(cmd->pool, cmd->temp_pool, path, &tokens))) {
+        return apr_psprintf(cmd->pool, "PTTHConnect: token_file=: %s", err);
     }
-    apr_file_close(f);
-    buf[n] = '\0';
-    for (t = buf; *t == ' ' || *t == '\t'; ++t) ;
-    for (e = t; *e && *e != '\r' && *e != '\n'; ++e) ;
-    *e = '\0';
-    if (!*t) {
-        return apr_psprintf(cmd->pool, "PTTHConnect: token_file=%s is empty", arg);
+    if (tokens->nelts != 1) {
+        return apr_psprintf(cmd->pool, "PTTHConnect: token_file=%s holds %s", arg,
+                            tokens->nelts ? "more than one token" : "no token");
     }
-    *token = apr_pstrdup(cmd->pool, t);
-    memset(buf, 0, sizeof(buf));
+    *token = APR_ARRAY_IDX(tokens, 0, const char *);
     return NULL;
 }
 

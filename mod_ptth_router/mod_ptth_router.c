@@ -29,7 +29,8 @@
 
 static const command_rec ptth_router_cmds[] = {
     AP_INIT_RAW_ARGS("PTTHListen", ptth_cmd_listen, NULL, RSRC_CONF,
-        "[host:]port plain=POOL - accept tunnels from backends"),
+        "[host:]port [plain=POOL | [cert=FILE key=FILE [chain=FILE] "
+        "[client_ca=FILE]] [pools=a,b]] - accept tunnels from backends"),
     AP_INIT_TAKE1("PTTHWaitTimeout", ptth_cmd_wait_timeout, NULL, RSRC_CONF,
         "how long a request waits for a tunnel of its pool before 503"),
     AP_INIT_TAKE1("PTTHDrainTimeout", ptth_cmd_drain_timeout, NULL, RSRC_CONF,
@@ -49,6 +50,17 @@ static const command_rec ptth_router_cmds[] = {
         RSRC_CONF, "time a backend has to complete TLS and the PTTH handshake"),
     AP_INIT_TAKE1("PTTHMaxHandshakes", ptth_cmd_max_handshakes, NULL, RSRC_CONF,
         "handshakes in progress at once; more connections are closed"),
+    AP_INIT_TAKE1("PTTHMaxHandshakesPerAddress", ptth_cmd_max_handshakes_per_addr,
+        NULL, RSRC_CONF, "handshakes in progress at once from one address "
+        "(IPv6: one /64)"),
+    AP_INIT_TAKE1("PTTHMaxResponseHeaderSize", ptth_cmd_max_resp_header, NULL,
+        RSRC_CONF, "response header bytes one stream may send, all blocks "
+        "together (1xx, final head, trailers)"),
+    AP_INIT_TAKE1("PTTHMaxInterimResponses", ptth_cmd_max_interim, NULL,
+        RSRC_CONF, "interim (1xx) responses one stream may send"),
+    AP_INIT_TAKE1("PTTHHubMemoryLimit", ptth_cmd_hub_memory, NULL, RSRC_CONF,
+        "memory the hub's buffers and HTTP/2 sessions may hold together "
+        "(0: no limit)"),
     AP_INIT_RAW_ARGS("<PTTHPool", ptth_cmd_pool_section, NULL, RSRC_CONF,
         "<PTTHPool name> ... </PTTHPool>: who may serve a pool"),
     AP_INIT_TAKE1("PTTHEndpoint", ptth_cmd_endpoint, NULL, RSRC_CONF,
@@ -75,6 +87,8 @@ static void ptth_router_register_hooks(apr_pool_t *p)
                          APR_HOOK_MIDDLE);
     ap_hook_post_config(ptth_hub_post_config, after_proxy, NULL,
                         APR_HOOK_MIDDLE);
+    ap_hook_child_init(ptth_supervisor_child_init, NULL, NULL,
+                       APR_HOOK_REALLY_FIRST);
     ptth_proxy_register_hooks(p);
     ptth_status_register_hooks(p);
 }

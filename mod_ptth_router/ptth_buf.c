@@ -19,6 +19,30 @@
 
 #include "ptth_buf.h"
 
+static ptth_budget *buf_budget;
+
+int ptth_budget_take(ptth_budget *b, apr_size_t n)
+{
+    if (b->limit && (n > b->limit || b->used > b->limit - n)) {
+        return 0;
+    }
+    b->used += n;
+    if (b->used > b->peak) {
+        b->peak = b->used;
+    }
+    return 1;
+}
+
+void ptth_budget_give(ptth_budget *b, apr_size_t n)
+{
+    b->used = n < b->used ? b->used - n : 0;
+}
+
+void ptth_buf_set_budget(ptth_budget *b)
+{
+    buf_budget = b;
+}
+
 void ptth_buf_init(ptth_buf *b)
 {
     memset(b, 0, sizeof(*b));
@@ -41,9 +65,18 @@ apr_status_t ptth_buf_reserve(ptth_buf *b, apr_size_t n)
     while (ncap - b->len < n) {
         ncap *= 2;
     }
+    if (buf_budget && !ptth_budget_take(buf_budget, ncap)) {
+        return APR_ENOMEM;
+    }
     nd = malloc(ncap);
     if (!nd) {
+        if (buf_budget) {
+            ptth_budget_give(buf_budget, ncap);
+        }
         return APR_ENOMEM;
+    }
+    if (buf_budget) {
+        ptth_budget_give(buf_budget, b->cap);
     }
     if (b->len) {
         memcpy(nd, b->data + b->off, b->len);
@@ -83,6 +116,9 @@ void ptth_buf_consume(ptth_buf *b, apr_size_t n)
 
 void ptth_buf_free(ptth_buf *b)
 {
+    if (buf_budget) {
+        ptth_budget_give(buf_budget, b->cap);
+    }
     free(b->data);
     memset(b, 0, sizeof(*b));
 }

@@ -22,6 +22,22 @@
 #include <apr.h>
 #include <apr_errno.h>
 
+/* A memory budget: bytes in use against a limit (0: no limit).  The hub
+ * charges its buffers and every tunnel's HTTP/2 session to one budget,
+ * PTTHHubMemoryLimit, and each tunnel's session also to its own. */
+typedef struct ptth_budget {
+    apr_size_t used;
+    apr_size_t peak;
+    apr_size_t limit;
+} ptth_budget;
+
+/* Charge n bytes: 1 when they fit, 0 (nothing charged) when not. */
+int ptth_budget_take(ptth_budget *b, apr_size_t n);
+void ptth_budget_give(ptth_budget *b, apr_size_t n);
+
+/* The budget every ptth_buf of this process is charged to (NULL: none). */
+void ptth_buf_set_budget(ptth_budget *b);
+
 typedef struct ptth_buf {
     char *data;
     apr_size_t off;     /* first valid byte */

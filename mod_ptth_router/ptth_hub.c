@@ -23,8 +23,11 @@
  *             or at PTTHDrainTimeout
  *   STOPPING  (SIGTERM: httpd stops) closes everything and exits */
 
+#include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #if defined(__linux__)
 #include <sys/prctl.h>
 #endif
@@ -36,6 +39,11 @@
 
 #include "ptth_hub.h"
 #include "ptth_router_config.h"
+
+/* After accept() fails for want of descriptors (EMFILE, ENFILE), the
+ * listeners rest this long: they stay readable, and trying again at once
+ * would spin. */
+#define PTTH_ACCEPT_PAUSE  apr_time_from_msec(100)
 
 static volatile sig_atomic_t sig_drain;
 static volatile sig_atomic_t sig_stop;
@@ -83,8 +91,14 @@ void ptth_hub_watch(ptth_hub *hub, ptth_handle *h, apr_int16_t events)
         h->registered = 0;
     }
     h->pfd.reqevents = events;
-    if (events && apr_pollset_add(hub->pollset, &h->pfd) == APR_SUCCESS) {
+    /* Registered even with no events: hang-ups and errors are reported
+     * anyway, so a peer that goes away while we do not read is noticed. */
+    if (apr_pollset_add(hub->pollset, &h->pfd) == APR_SUCCESS) {
         h->registered = 1;
+    }
+    else {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, hub->s, PTTHLOGNO(02312)
+                     "hub: cannot watch a descriptor");
     }
 }
 
@@ -172,14 +186,23 @@ static void stop_tunnel(ptth_tunnel *t, void *baton)
     ptth_tunnel_close(t, "router stopping");
 }
 
-static void idle_links_close(ptth_hub *hub)
+/* Draining: every idle link learns that this hub takes no new exchange
+ * (GOAWAY) and stays open until the hub exits, so that a REQUEST already
+ * on its way is answered, not lost.  Stopping: they close. */
+static void idle_links_end(ptth_hub *hub, int close)
 {
     ptth_hublink *hl;
 
     for (hl = APR_RING_FIRST(&hub->links);
          hl != APR_RING_SENTINEL(&hub->links, ptth_hublink, link);
          hl = APR_RING_NEXT(hl, link)) {
-        if (!hl->ex) {
+        if (hl->ex) {
+            continue;
+        }
+        if (!close) {
+            ptth_hublink_drain(hl);
+        }
+        else {
             hl->close_when_flushed = 1;
             if (!hl->out.len) {
                 hl->dead = 1;
@@ -195,7 +218,7 @@ static void hub_drain(ptth_hub *hub)
     close_listeners(hub);
     fail_all_waiting(hub, PTTH_RST_SHUTDOWN);
     for_each_tunnel(hub, drain_tunnel, NULL);
-    idle_links_close(hub);
+    idle_links_end(hub, 0);
 }
 
 static void hub_stop(ptth_hub *hub)
@@ -205,7 +228,7 @@ static void hub_stop(ptth_hub *hub)
     ptth_pending_close_all(hub);
     fail_all_waiting(hub, PTTH_RST_SHUTDOWN);
     for_each_tunnel(hub, stop_tunnel, NULL);
-    idle_links_close(hub);
+    idle_links_end(hub, 1);
 }
 
 static void flush_tunnel(ptth_tunnel *t, void *baton)
@@ -300,7 +323,79 @@ static apr_interval_time_t hub_timeout(ptth_hub *hub, apr_time_t now)
     if (hub->state != PTTH_HUB_RUNNING && hub->deadline - now < timeout) {
         timeout = hub->deadline - now;
     }
+    if (hub->accept_resume && hub->accept_resume - now < timeout) {
+        timeout = hub->accept_resume - now;
+    }
     return timeout > 0 ? timeout : 0;
+}
+
+/* Stop watching every listener for a while: accept() failed for want of
+ * descriptors or memory.  What is in flight frees some; until then new
+ * connections wait in the kernel's backlog. */
+static void pause_accepting(ptth_hub *hub, apr_status_t rv)
+{
+    apr_time_t now = apr_time_now();
+    int i;
+
+    hub->accept_resume = now + PTTH_ACCEPT_PAUSE;
+    for (i = 0; i < hub->listeners->nelts; ++i) {
+        ptth_hub_listener *l = APR_ARRAY_IDX(hub->listeners, i, ptth_hub_listener *);
+        if (l->sock) {
+            ptth_hub_unwatch(hub, &l->h);
+        }
+    }
+    if (hub->link_listener.pfd.desc.s) {
+        ptth_hub_unwatch(hub, &hub->link_listener);
+    }
+    if (now - hub->accept_warned > apr_time_from_sec(10)) {
+        hub->accept_warned = now;
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, hub->s, PTTHLOGNO(02310)
+                     "hub: cannot accept connections (out of descriptors?); "
+                     "pausing for %" APR_TIME_T_FMT " ms at a time",
+                     apr_time_as_msec(PTTH_ACCEPT_PAUSE));
+    }
+}
+
+static void resume_accepting(ptth_hub *hub, apr_time_t now)
+{
+    int i;
+
+    if (!hub->accept_resume || now < hub->accept_resume) {
+        return;
+    }
+    hub->accept_resume = 0;
+    if (hub->state != PTTH_HUB_RUNNING) {
+        return;     /* listeners are closed */
+    }
+    for (i = 0; i < hub->listeners->nelts; ++i) {
+        ptth_hub_listener *l = APR_ARRAY_IDX(hub->listeners, i, ptth_hub_listener *);
+        if (l->sock) {
+            ptth_hub_watch(hub, &l->h, APR_POLLIN);
+        }
+    }
+    if (hub->link_listener.pfd.desc.s) {
+        ptth_hub_watch(hub, &hub->link_listener, APR_POLLIN);
+    }
+}
+
+/* apr_socket_accept() into a fresh pool; APR_EAGAIN when nobody waits.
+ * Out of descriptors pauses accepting (pause_accepting()). */
+apr_status_t ptth_hub_accept(ptth_hub *hub, apr_socket_t *lsock,
+                             apr_socket_t **sock, apr_pool_t **pp)
+{
+    apr_status_t rv;
+
+    apr_pool_create(pp, hub->pool);
+    rv = apr_socket_accept(sock, lsock, *pp);
+    if (rv != APR_SUCCESS) {
+        apr_pool_destroy(*pp);
+        *pp = NULL;
+        if (APR_STATUS_IS_EMFILE(rv) || APR_STATUS_IS_ENFILE(rv)
+            || APR_STATUS_IS_ENOMEM(rv) || rv == APR_FROM_OS_ERROR(ENOBUFS)) {
+            pause_accepting(hub, rv);
+        }
+    }
+    return rv;
 }
 
 static void on_tunnel_accept(ptth_hub *hub, ptth_hub_listener *l)
@@ -313,9 +408,7 @@ static void on_tunnel_accept(ptth_hub *hub, ptth_hub_listener *l)
         ptth_tunnel *t;
 
         /* Accepted into what becomes the tunnel's own pool. */
-        apr_pool_create(&p, hub->pool);
-        if (apr_socket_accept(&sock, l->sock, p) != APR_SUCCESS) {
-            apr_pool_destroy(p);
+        if (ptth_hub_accept(hub, l->sock, &sock, &p) != APR_SUCCESS) {
             return;
         }
         if (!l->pool) {
@@ -337,6 +430,8 @@ static void on_tunnel_accept(ptth_hub *hub, ptth_hub_listener *l)
                          "cannot set up a tunnel on %s", l->addr);
             continue;
         }
+        /* Plain mode: the peer's address is its identity. */
+        t->backend = t->peer_ip;
         ptth_tunnel_flush(t);    /* the preface goes out at once */
         ptth_pool_add_tunnel(l->pool, t);
     }
@@ -418,6 +513,7 @@ static void hub_loop(ptth_hub *hub)
         }
 
         now = apr_time_now();
+        resume_accepting(hub, now);
         if (now >= next_tick) {
             apr_hash_index_t *hi;
             for (hi = apr_hash_first(NULL, hub->pools); hi; hi = apr_hash_next(hi)) {
@@ -430,8 +526,26 @@ static void hub_loop(ptth_hub *hub)
     }
 }
 
+/* Every tunnel and link is a descriptor: take what the hard limit
+ * allows (accept errors still pause rather than spin). */
+static void raise_fd_limit(server_rec *s)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, PTTHLOGNO(02311)
+                         "hub: descriptor limit raised from %lu to %lu",
+                         (unsigned long)was, (unsigned long)rl.rlim_cur);
+        }
+    }
+}
+
 void ptth_hub_main(apr_pool_t *pool, server_rec *s,
-                   apr_array_header_t *lspecs, apr_socket_t *link_sock)
+                   apr_array_header_t *lspecs, apr_socket_t *link_sock,
+                   apr_uint32_t generation, apr_interval_time_t delay)
 {
     ptth_hub *hub;
     apr_status_t rv;
@@ -441,6 +555,17 @@ void ptth_hub_main(apr_pool_t *pool, server_rec *s,
 #if defined(__linux__)
     prctl(PR_SET_PDEATHSIG, SIGTERM);
 #endif
+    /* Buffers that a burst grew are given back to the system when they
+     * are freed (ptth_buf.c frees large idle ones): a fixed mmap
+     * threshold keeps glibc from raising it after the first such free,
+     * which would keep them in the heap for good. */
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+    raise_fd_limit(s);
+    if (delay > 0) {
+        /* The parent restarts a hub that keeps dying with growing pauses
+         * (ptth_supervisor.c); children's links wait in the backlog. */
+        apr_sleep(delay);
+    }
     /* The hub never serves httpd's own Listen ports. */
     ap_close_listeners();
 
@@ -458,6 +583,14 @@ void ptth_hub_main(apr_pool_t *pool, server_rec *s,
     hub->max_tunnels = ptth_router_max_tunnels(hub->conf);
     hub->handshake_timeout = ptth_router_handshake_timeout(hub->conf);
     hub->max_handshakes = ptth_router_max_handshakes(hub->conf);
+    hub->max_handshakes_per_addr = ptth_router_max_handshakes_per_addr(hub->conf);
+    hub->resp_limits.max_field_bytes = ptth_router_max_resp_header(hub->conf);
+    hub->resp_limits.max_interim = ptth_router_max_interim(hub->conf);
+    hub->mem.limit = ptth_router_hub_memory(hub->conf);
+    hub->generation = generation;
+    hub->parent = getppid();
+    hub->pending_addrs = apr_hash_make(pool);
+    ptth_buf_set_budget(&hub->mem);
     APR_RING_INIT(&hub->links, ptth_hublink, link);
     APR_RING_INIT(&hub->pendings, ptth_pending, link);
     for (i = 0; i < hub->conf->pools->nelts; ++i) {
@@ -478,6 +611,7 @@ void ptth_hub_main(apr_pool_t *pool, server_rec *s,
         l->addr = ls->addr;
         l->pool = ls->pool_name ? ptth_pool_get(hub, ls->pool_name, 1) : NULL;
         l->tls = ls->tls;
+        l->pools = ls->pools;
         l->h.kind = PTTH_H_TUNNEL_LISTENER;
         l->h.pfd.desc_type = APR_POLL_SOCKET;
         l->h.pfd.desc.s = ls->sock;

@@ -31,6 +31,7 @@
 #include "ptth_router.h"
 #include "ptth_link.h"
 #include "ptth_buf.h"
+#include "ptth_response.h"
 
 typedef struct ptth_hub ptth_hub;
 typedef struct ptth_pool ptth_pool;
@@ -61,6 +62,7 @@ typedef struct ptth_hub_lspec {
     const char *addr;
     const char *pool_name;      /* plain mode; NULL: PTTH handshake */
     SSL_CTX *tls;               /* handshake over TLS, or NULL */
+    const apr_array_header_t *pools; /* pools= (const char *), or NULL: all */
 } ptth_hub_lspec;
 
 /* A tunnel listener socket inherited from the parent. */
@@ -70,6 +72,7 @@ typedef struct ptth_hub_listener {
     const char *addr;
     ptth_pool *pool;             /* plain mode: the pool every tunnel joins */
     SSL_CTX *tls;                /* secure mode over TLS */
+    const apr_array_header_t *pools; /* secure mode: pools= or NULL (all) */
 } ptth_hub_listener;
 
 typedef enum {
@@ -97,6 +100,13 @@ struct ptth_hub {
     apr_time_t started;
     apr_uint32_t next_tunnel_id;
     apr_uint32_t next_link_id;
+    apr_uint32_t generation;         /* of the configuration it serves */
+    pid_t parent;                    /* the httpd parent */
+    apr_time_t accept_resume;        /* accepting paused until (EMFILE) */
+    apr_time_t accept_warned;
+    apr_hash_t *pending_addrs;       /* address -> ptth_addr_count */
+    ptth_budget mem;                 /* PTTHHubMemoryLimit */
+    apr_uint64_t links_refused;      /* connections from outside httpd */
     /* settings, with defaults applied */
     apr_interval_time_t ping_interval;
     int max_waiting;
@@ -104,6 +114,8 @@ struct ptth_hub {
     int max_tunnels;
     apr_interval_time_t handshake_timeout;
     int max_handshakes;
+    int max_handshakes_per_addr;
+    ptth_resp_limits resp_limits;
 };
 
 struct ptth_pool {
@@ -115,9 +127,20 @@ struct ptth_pool {
     APR_RING_HEAD(ptth_waiting_ring, ptth_exchange) waiting;
     int n_waiting;
     apr_uint32_t rr;                 /* rotates ties in least-outstanding */
+    apr_hash_t *claims;              /* "a.example" -> ptth_claim */
+    apr_hash_t *wild_claims;         /* ".example.org" -> ptth_claim */
     apr_uint64_t requests;
     apr_uint64_t retries;
 };
+
+/* The tunnels of a pool that claimed one host name (PTTH-Hosts), exact
+ * or as "*.domain" (keyed by ".domain").  Requests for a claimed name go
+ * only to these (docs/architecture.md, "Routing by host"). */
+typedef struct ptth_claim {
+    char *name;                      /* malloc'd, the hash key */
+    ptth_tunnel **tunnels;           /* malloc'd */
+    int n, cap;
+} ptth_claim;
 
 typedef enum {
     PTTH_TUN_PREFACE,                /* connected, backend's SETTINGS not seen */
@@ -135,9 +158,23 @@ struct ptth_tunnel {
     apr_socket_t *sock;
     SSL *ssl;                        /* TLS, or NULL */
     apr_uint32_t id;
-    const char *peer;
+    const char *peer;                /* address:port */
+    const char *peer_ip;
     const char *backend;             /* identity, for per-backend limits */
+    apr_array_header_t *hosts;       /* claimed names (PTTH-Hosts), lowercase */
     nghttp2_session *ngh;
+    nghttp2_mem mem_fns;             /* charges the session's memory */
+    ptth_budget mem;                 /* what its HTTP/2 session allocated */
+    int mem_refused;                 /* the session hit its budget */
+    apr_int32_t glitches;            /* token bucket, see ptth_tunnel.c */
+    apr_time_t glitch_at;
+    int settings_seen;
+    int goaways_seen;
+    apr_uint32_t refusals;           /* streams refused in a row */
+    apr_time_t penalty_until;        /* not picked while others can serve */
+    apr_uint64_t bytes_in, bytes_out;
+    apr_interval_time_t rtt;         /* last PING round trip, -1: none */
+    const char *last_error;
     ptth_tunnel_state state;
     const char *close_reason;        /* set: destroy at the next reap */
     int goaway_sent;
@@ -161,20 +198,27 @@ typedef enum {
     PTTH_EX_ENDED                    /* response side finished or failed */
 } ptth_exchange_state;
 
+/* Tunnels an exchange was refused by: a retry goes elsewhere. */
+#define PTTH_EX_MAX_ATTEMPTS 3
+
 /* One request/response on a link, and its HTTP/2 stream once submitted. */
 struct ptth_exchange {
     APR_RING_ENTRY(ptth_exchange) link;
     apr_pool_t *p;
-    ptth_hublink *hl;
+    ptth_hub *hub;
+    ptth_hublink *hl;                /* NULL once the child moved on */
     ptth_pool *pool;
     ptth_tunnel *tunnel;
     ptth_exchange_state state;
     ptth_link_request req;
+    const char *host;                /* :authority without port, lowercase */
     nghttp2_nv *nva;
     size_t nvlen;
     int has_body;                    /* request had no END_STREAM */
     int head;                        /* HEAD: the response has no body */
     int req_ended;                   /* child finished sending */
+    int req_end_sent;                /* END_STREAM (or trailers) went to
+                                      * the backend */
     apr_array_header_t *req_trailers;
     ptth_buf body;                   /* request body not yet given to nghttp2 */
     ptth_buf replay;                 /* all of a small body, for a retry */
@@ -184,10 +228,11 @@ struct ptth_exchange {
     int32_t stream_id;
     int headers_sent;
     int attempts;
+    apr_uint32_t tried[PTTH_EX_MAX_ATTEMPTS]; /* tunnel ids that refused it */
     int resp_final;                  /* final RESPONSE sent to the child */
     int resp_status;
     apr_array_header_t *resp_headers;
-    apr_size_t resp_hdr_bytes;
+    ptth_resp_check rc;              /* the response's message rules */
     int resp_bad;                    /* backend sent something we refuse */
     int connect;                     /* sent as extended CONNECT (RFC 8441) */
     int resp_upgraded;               /* its 2xx: the link becomes a pipe */
@@ -207,6 +252,8 @@ struct ptth_hublink {
     ptth_buf in;
     ptth_buf out;
     ptth_exchange *ex;
+    pid_t peer_pid;                  /* the httpd child on the other end */
+    int goaway_sent;                 /* draining: no new exchange here */
     int dead;                        /* destroy at the next reap */
     int close_when_flushed;
     int read_paused;                 /* request body buffer is full */
@@ -219,8 +266,15 @@ struct ptth_hublink {
 
 /* ptth_hub.c */
 /* Runs the hub in the forked process; never returns. */
+/* generation: the configuration's (ap_state_query AP_SQ_CONFIG_GEN);
+ * delay: rest this long before serving (a restart throttled by the
+ * parent). */
 void ptth_hub_main(apr_pool_t *pool, server_rec *s,
-                   apr_array_header_t *lspecs, apr_socket_t *link_sock);
+                   apr_array_header_t *lspecs, apr_socket_t *link_sock,
+                   apr_uint32_t generation, apr_interval_time_t delay);
+/* Accept on a listener into a new pool; pauses accepting on EMFILE. */
+apr_status_t ptth_hub_accept(ptth_hub *hub, apr_socket_t *lsock,
+                             apr_socket_t **sock, apr_pool_t **pp);
 void ptth_hub_watch(ptth_hub *hub, ptth_handle *h, apr_int16_t events);
 void ptth_hub_unwatch(ptth_hub *hub, ptth_handle *h);
 
@@ -256,6 +310,9 @@ int ptth_tunnel_capacity(ptth_tunnel *t);
 apr_status_t ptth_tunnel_submit(ptth_tunnel *t, ptth_exchange *ex);
 void ptth_tunnel_flush(ptth_tunnel *t);
 void ptth_tunnel_resume_body(ptth_exchange *ex);
+/* Reset ex's stream with an HTTP/2 error code and take it off the
+ * tunnel; cancel is reset with CANCEL (the user went away). */
+void ptth_tunnel_reset(ptth_exchange *ex, uint32_t code);
 void ptth_tunnel_cancel(ptth_exchange *ex);
 void ptth_tunnel_consume(ptth_exchange *ex);
 void ptth_tunnel_tick(ptth_tunnel *t, apr_time_t now);
@@ -274,6 +331,8 @@ struct ptth_pending {
     SSL *ssl;
     apr_uint32_t id;
     const char *peer;
+    ptth_hub_listener *l;
+    struct ptth_addr_count *addr;    /* handshakes from the same address */
     int state;
     char in[8192];
     apr_size_t in_len;
@@ -283,7 +342,8 @@ struct ptth_pending {
     apr_size_t head_len;
     apr_time_t deadline;
     ptth_pool *pool;                 /* accepted for */
-    const char *backend;
+    const char *backend;             /* identity */
+    apr_array_header_t *hosts;       /* claimed (PTTH-Hosts) */
     int dead;
 };
 
@@ -300,6 +360,8 @@ void ptth_hublink_accept(ptth_hub *hub, apr_socket_t *sock);
 void ptth_hublink_on_event(ptth_hublink *hl, apr_int16_t rtnevents);
 void ptth_hublink_destroy(ptth_hublink *hl);
 void ptth_hublink_flush_pending(ptth_hublink *hl);
+/* The hub drains: no new exchange on this link (GOAWAY when idle). */
+void ptth_hublink_drain(ptth_hublink *hl);
 /* Response side, called from the tunnel. */
 void ptth_exchange_response(ptth_exchange *ex, int status,
                             apr_array_header_t *headers, int end_stream);

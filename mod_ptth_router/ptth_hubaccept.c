@@ -24,6 +24,9 @@
  *   HEAD     reading the PTTH request head
  *   ANSWER   writing 101 (then: a tunnel) or a refusal (then: close) */
 
+#include <stdlib.h>
+#include <netinet/in.h>
+
 #include <apr_strings.h>
 #include <apr_portable.h>
 
@@ -35,6 +38,14 @@
 #include "ptth_handshake.h"
 
 enum { PD_TLS, PD_HEAD, PD_ANSWER };
+
+/* Handshakes in progress from one address (an IPv6 /64 counts as one),
+ * for PTTHMaxHandshakesPerAddress: idle connections from one place must
+ * not use up PTTHMaxHandshakes for everybody. */
+typedef struct ptth_addr_count {
+    int n;
+    char key[48];
+} ptth_addr_count;
 
 static const char *pd_state_str(int s)
 {
@@ -64,10 +75,40 @@ static void pd_kill(ptth_pending *pd, const char *why)
     }
 }
 
+static void addr_release(ptth_pending *pd)
+{
+    ptth_addr_count *ac = pd->addr;
+
+    if (ac) {
+        pd->addr = NULL;
+        if (--ac->n == 0) {
+            apr_hash_set(pd->hub->pending_addrs, ac->key, APR_HASH_KEY_STRING,
+                         NULL);
+            free(ac);
+        }
+    }
+}
+
+/* The address a handshake is counted under: IPv4 as is, IPv6 by its /64
+ * (one host usually has a whole one). */
+static void addr_key(apr_sockaddr_t *sa, char *key, apr_size_t len)
+{
+    const unsigned char *a = sa->ipaddr_ptr;
+
+    if (sa->family == APR_INET6 && !IN6_IS_ADDR_V4MAPPED((struct in6_addr *)a)) {
+        apr_snprintf(key, len, "%02x%02x:%02x%02x:%02x%02x:%02x%02x::/64",
+                     a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]);
+    }
+    else {
+        apr_sockaddr_ip_getbuf(key, len, sa);
+    }
+}
+
 static void pd_destroy(ptth_pending *pd)
 {
     ptth_hub *hub = pd->hub;
 
+    addr_release(pd);
     ptth_hub_unwatch(hub, &pd->h);
     APR_RING_REMOVE(pd, link);
     hub->n_pendings--;
@@ -116,6 +157,21 @@ static int tunnels_of(ptth_pool *pool, const char *backend)
     return n;
 }
 
+static int listener_serves(const ptth_hub_listener *l, const char *pool)
+{
+    int i;
+
+    if (!l->pools) {
+        return 1;
+    }
+    for (i = 0; i < l->pools->nelts; ++i) {
+        if (!strcmp(APR_ARRAY_IDX(l->pools, i, const char *), pool)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Decide about a well-formed request.  Returns 101 or the refusal status;
  * *why is for the log and the body (never a credential). */
 static int decide(ptth_pending *pd, const ptth_hs_request *req,
@@ -125,8 +181,9 @@ static int decide(ptth_pending *pd, const ptth_hs_request *req,
     ptth_router_sconf *conf = hub->conf;
     ptth_router_pool *cfg = NULL;
     apr_array_header_t *ids;
+    const char *cert_name = NULL;
     unsigned char h[32];
-    int i, j, token_here = 0, token_other = 0, cert_ok = 0;
+    int i, j, token_here = 0, token_other = 0, token_index = -1;
 
     for (i = 0; i < conf->pools->nelts && !cfg; ++i) {
         ptth_router_pool *c = APR_ARRAY_IDX(conf->pools, i, ptth_router_pool *);
@@ -134,7 +191,10 @@ static int decide(ptth_pending *pd, const ptth_hs_request *req,
             cfg = c;
         }
     }
-    if (!cfg) {
+    /* A pool is joined only through the listeners bound to it (pools=):
+     * its tokens never cross a cleartext listener it was not meant for,
+     * its certificates are verified by the CA it was meant for. */
+    if (!cfg || !listener_serves(pd->l, cfg->name)) {
         *why = "no pool at this endpoint";
         return 404;
     }
@@ -155,6 +215,9 @@ static int decide(ptth_pending *pd, const ptth_hs_request *req,
                 int eq = ptth_ct_equal(h, 32, c->token_hashes->elts + 32 * j, 32);
                 if (c == cfg) {
                     token_here |= eq;
+                    if (eq) {
+                        token_index = j;
+                    }
                 }
                 else {
                     token_other |= eq;
@@ -163,10 +226,13 @@ static int decide(ptth_pending *pd, const ptth_hs_request *req,
         }
     }
     ids = ptth_tls_peer_ids(pd->p, pd->ssl);
-    for (i = 0; i < cfg->client_ids->nelts && !cert_ok; ++i) {
+    for (i = 0; i < cfg->client_ids->nelts && !cert_name; ++i) {
         const char *want = APR_ARRAY_IDX(cfg->client_ids, i, const char *);
-        for (j = 0; j < ids->nelts && !cert_ok; ++j) {
-            cert_ok = !strcmp(want, "*") || !strcmp(want, APR_ARRAY_IDX(ids, j, const char *));
+        for (j = 0; j < ids->nelts && !cert_name; ++j) {
+            const char *id = APR_ARRAY_IDX(ids, j, const char *);
+            if (!strcmp(want, "*") || !strcmp(want, id)) {
+                cert_name = id;
+            }
         }
     }
     if (cfg->token_hashes->nelts && !token_here) {
@@ -183,7 +249,7 @@ static int decide(ptth_pending *pd, const ptth_hs_request *req,
         }
         return 401;
     }
-    if (cfg->client_ids->nelts && !cert_ok) {
+    if (cfg->client_ids->nelts && !cert_name) {
         *why = ids->nelts ? "client certificate not allowed for this pool"
                           : "client certificate required";
         return 403;
@@ -194,8 +260,26 @@ static int decide(ptth_pending *pd, const ptth_hs_request *req,
             return 403;
         }
     }
-    pd->backend = req->backend_id ? req->backend_id
-                : (ids->nelts ? APR_ARRAY_IDX(ids, 0, const char *) : pd->peer);
+    /* Who the backend is, for PTTHMaxTunnelsPerBackend and the logs: a
+     * verified certificate name wins; else the token it showed (by its
+     * place in the configuration, never a value derived from it) with
+     * the PTTH-Backend it asserts, so one token's holders cannot take
+     * another token's share; else its address. */
+    if (cert_name) {
+        pd->backend = apr_pstrcat(pd->p, "cert:", cert_name, NULL);
+    }
+    else if (token_index >= 0) {
+        pd->backend = apr_psprintf(pd->p, "token#%d%s%s", token_index + 1,
+                                   req->backend_id ? "/" : "",
+                                   req->backend_id ? req->backend_id : "");
+    }
+    else {
+        pd->backend = apr_pstrdup(pd->p, pd->peer);
+    }
+    /* Claims narrow what a backend is given (ptth_pool.c); a backend of a
+     * pool of named hosts that claims none serves every name the pool
+     * allows, and nothing else. */
+    pd->hosts = req->hosts->nelts ? req->hosts : cfg->allow_hosts;
     if (pd->pool->n_tunnels >= (cfg->max_tunnels > 0 ? cfg->max_tunnels
                                                       : hub->max_tunnels)) {
         *why = "pool has its maximum of tunnels";
@@ -208,7 +292,7 @@ static int decide(ptth_pending *pd, const ptth_hs_request *req,
         *retry_after = 10;
         return 429;
     }
-    *why = token_here ? (cert_ok ? "token and certificate" : "token")
+    *why = token_here ? (cert_name ? "token and certificate" : "token")
                       : "certificate";
     return 101;
 }
@@ -259,11 +343,13 @@ static void pd_become_tunnel(ptth_pending *pd)
     apr_socket_t *sock = pd->sock;
     SSL *ssl = pd->ssl;
     const char *backend = pd->backend;
+    apr_array_header_t *hosts = pd->hosts;
     apr_size_t early = pd->in_len - pd->head_len;
     char *early_bytes = early ? apr_pmemdup(p, pd->in + pd->head_len, early) : NULL;
     ptth_tunnel *t;
 
     /* The pending's memory is in p, which the tunnel takes over. */
+    addr_release(pd);
     ptth_hub_unwatch(hub, &pd->h);
     APR_RING_REMOVE(pd, link);
     hub->n_pendings--;
@@ -274,6 +360,7 @@ static void pd_become_tunnel(ptth_pending *pd)
         return;
     }
     t->backend = backend;
+    t->hosts = hosts;
     if (ptth_tunnel_start(t, ssl, early_bytes, early) != APR_SUCCESS) {
         ptth_tunnel_close(t, "protocol error right after the handshake");
     }
@@ -388,12 +475,24 @@ void ptth_pending_accept(ptth_hub *hub, ptth_hub_listener *l, apr_pool_t *p,
                          apr_socket_t *sock)
 {
     ptth_pending *pd;
-    apr_sockaddr_t *sa;
-    char *ip = NULL;
+    ptth_addr_count *ac = NULL;
+    apr_sockaddr_t *sa = NULL;
+    char *ip = NULL, key[48] = "";
 
-    if (hub->n_pendings >= hub->max_handshakes) {
+    if (apr_socket_addr_get(&sa, APR_REMOTE, sock) == APR_SUCCESS) {
+        addr_key(sa, key, sizeof(key));
+        ac = apr_hash_get(hub->pending_addrs, key, APR_HASH_KEY_STRING);
+    }
+    if (hub->n_pendings >= hub->max_handshakes
+        || (ac && ac->n >= hub->max_handshakes_per_addr)) {
         /* Shedding the newest costs nothing; the others may finish. */
         hub->refused++;
+        if (ac && ac->n >= hub->max_handshakes_per_addr && ac->n < 2 * hub->max_handshakes_per_addr) {
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, hub->s, PTTHLOGNO(02407)
+                         "handshake from %s: %d already in progress from "
+                         "there (PTTHMaxHandshakesPerAddress), closing", key,
+                         ac->n);
+        }
         apr_socket_close(sock);
         apr_pool_destroy(p);
         return;
@@ -402,12 +501,22 @@ void ptth_pending_accept(ptth_hub *hub, ptth_hub_listener *l, apr_pool_t *p,
     pd = apr_pcalloc(p, sizeof(*pd));
     pd->p = p;
     pd->hub = hub;
+    pd->l = l;
     pd->sock = sock;
     pd->id = ++hub->next_tunnel_id;
     pd->deadline = apr_time_now() + hub->handshake_timeout;
-    pd->peer = (apr_socket_addr_get(&sa, APR_REMOTE, sock) == APR_SUCCESS
-                && apr_sockaddr_ip_get(&ip, sa) == APR_SUCCESS)
+    pd->peer = (sa && apr_sockaddr_ip_get(&ip, sa) == APR_SUCCESS)
                ? apr_psprintf(p, "%s:%u", ip, (unsigned)sa->port) : "unknown";
+    if (*key) {
+        if (!ac && (ac = calloc(1, sizeof(*ac))) != NULL) {
+            apr_cpystrn(ac->key, key, sizeof(ac->key));
+            apr_hash_set(hub->pending_addrs, ac->key, APR_HASH_KEY_STRING, ac);
+        }
+        if (ac) {
+            ac->n++;
+            pd->addr = ac;
+        }
+    }
     apr_socket_opt_set(sock, APR_SO_NONBLOCK, 1);
     apr_socket_opt_set(sock, APR_TCP_NODELAY, 1);
     apr_socket_timeout_set(sock, 0);

@@ -32,8 +32,12 @@
  * each END_STREAM is a half-close (shutdown) on the link.  The same
  * buffers and windows give the same backpressure. */
 
+#include <stdio.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
+#include <apr_lib.h>
+#include <apr_portable.h>
 #include <apr_strings.h>
 
 #include "ptth_hub.h"
@@ -58,11 +62,12 @@ static const char *exstate_str(ptth_exchange_state s)
 
 static void ex_transit(ptth_exchange *ex, ptth_exchange_state ns, const char *why)
 {
-    if (APLOGdebug(ex->hl->hub->s)) {
-        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, ex->hl->hub->s, PTTHLOGNO(02201)
+    if (APLOGdebug(ex->hub->s)) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, ex->hub->s, PTTHLOGNO(02201)
                      "link %u: %s %s (pool %s, stream %d): %s -> %s (%s)",
-                     ex->hl->id, ex->req.method, ex->req.path, ex->req.pool,
-                     ex->stream_id, exstate_str(ex->state), exstate_str(ns), why);
+                     ex->hl ? ex->hl->id : 0, ex->req.method, ex->req.path,
+                     ex->req.pool, ex->stream_id, exstate_str(ex->state),
+                     exstate_str(ns), why);
     }
     ex->state = ns;
 }
@@ -131,7 +136,7 @@ static void link_flush(ptth_hublink *hl)
  * polls again, instead of one write per frame. */
 static void link_flush_soon(ptth_hublink *hl)
 {
-    if (!hl->dead) {
+    if (hl && !hl->dead) {
         hl->flush_soon = 1;
         hl->hub->reap = 1;
     }
@@ -147,7 +152,7 @@ void ptth_hublink_flush_pending(ptth_hublink *hl)
 
 static void link_send(ptth_hublink *hl, const void *data, apr_size_t len)
 {
-    if (hl->dead) {
+    if (!hl || hl->dead) {
         return;
     }
     if (ptth_buf_append(&hl->out, data, len) != APR_SUCCESS) {
@@ -156,12 +161,40 @@ static void link_send(ptth_hublink *hl, const void *data, apr_size_t len)
     }
 }
 
-static void exchange_destroy(ptth_exchange *ex)
+/* Tell the child that this hub takes no new exchange on the link
+ * (ptth_link.h, GOAWAY): it is draining.  The link stays open so that a
+ * REQUEST already on its way is answered (RESET SHUTDOWN), never lost. */
+static void link_goaway(ptth_hublink *hl)
+{
+    unsigned char hdr[PTTH_LINK_HDR_LEN];
+
+    if (hl->goaway_sent || hl->dead || hl->raw) {
+        return;
+    }
+    hl->goaway_sent = 1;
+    ptth_link_hdr_pack(hdr, PTTH_LF_GOAWAY, 0, 0);
+    link_send(hl, hdr, sizeof(hdr));
+    link_flush_soon(hl);
+}
+
+void ptth_hublink_drain(ptth_hublink *hl)
+{
+    if (!hl->ex) {
+        link_goaway(hl);
+    }
+}
+
+/* The link is free for the child's next exchange; ex lives on, owned by
+ * its tunnel, until its stream is gone too. */
+static void exchange_release_link(ptth_exchange *ex)
 {
     ptth_hublink *hl = ex->hl;
 
+    if (!hl) {
+        return;
+    }
+    ex->hl = NULL;
     hl->ex = NULL;
-    apr_pool_destroy(ex->p);
     if (hl->raw) {
         /* A pipe has no frame boundary to start the next exchange at. */
         hl->close_when_flushed = 1;
@@ -170,20 +203,53 @@ static void exchange_destroy(ptth_exchange *ex)
         }
     }
     else if (hl->hub->state != PTTH_HUB_RUNNING) {
-        /* The child must reconnect to the new hub for its next request. */
-        hl->close_when_flushed = 1;
-        if (!hl->out.len) {
-            link_kill(hl, "hub draining");
+        link_goaway(hl);
+    }
+    if (hl->read_paused) {
+        hl->read_paused = 0;
+        hl->kick = 1;
+        hl->hub->reap = 1;
+    }
+}
+
+static void exchange_destroy(ptth_exchange *ex)
+{
+    exchange_release_link(ex);
+    apr_pool_destroy(ex->p);
+}
+
+/* Both directions are done for the child: the link may carry the next
+ * exchange.  The exchange itself goes once no tunnel holds it either. */
+static void exchange_check_done(ptth_exchange *ex)
+{
+    if (ex->state == PTTH_EX_ENDED && ex->req_ended) {
+        if (!ex->tunnel) {
+            exchange_destroy(ex);
+        }
+        else {
+            exchange_release_link(ex);
         }
     }
 }
 
-/* Free the exchange once both directions are done and no tunnel holds it. */
-static void exchange_check_done(ptth_exchange *ex)
+/* The response ended while the request is still on its way to the
+ * backend: RFC 9113 8.1 lets the stream end here; the rest of the body
+ * the child sends is read and dropped, so a backend that never opens its
+ * window cannot hold the link (or its buffer) any longer. */
+static void exchange_response_over(ptth_exchange *ex)
 {
-    if (ex->state == PTTH_EX_ENDED && ex->req_ended && !ex->tunnel) {
-        exchange_destroy(ex);
+    if (ex->tunnel && ex->has_body && !ex->req_end_sent) {
+        ptth_tunnel_reset(ex, NGHTTP2_CANCEL);
     }
+    if (!ex->req_ended) {
+        ptth_buf_free(&ex->body);
+        if (ex->hl && ex->hl->read_paused) {
+            ex->hl->read_paused = 0;
+            ex->hl->kick = 1;
+            ex->hub->reap = 1;
+        }
+    }
+    exchange_check_done(ex);
 }
 
 /* ---- response side (called from ptth_tunnel.c) ---------------------- */
@@ -198,6 +264,9 @@ void ptth_exchange_response(ptth_exchange *ex, int status,
     resp.status = status;
     resp.headers = headers;
     resp.upgraded = status >= 200 && ex->resp_upgraded;
+    if (!ex->hl) {
+        return;
+    }
     frame = ptth_link_encode_response(ex->p, &resp, end_stream, &len);
     if (len - PTTH_LINK_HDR_LEN > PTTH_LINK_MAX_HEAD) {
         ex->resp_bad = 1;
@@ -212,6 +281,9 @@ void ptth_exchange_response(ptth_exchange *ex, int status,
         ptth_buf_free(&ex->replay);
         if (end_stream) {
             ex_transit(ex, PTTH_EX_ENDED, "response without body");
+            link_flush_soon(ex->hl);
+            exchange_response_over(ex);
+            return;
         }
         if (resp.upgraded) {
             if (ex->hl->in.len || ex->req_ended) {
@@ -222,7 +294,7 @@ void ptth_exchange_response(ptth_exchange *ex, int status,
                 return;
             }
             ex->hl->raw = 1;
-            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, ex->hl->hub->s, PTTHLOGNO(02206)
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, ex->hub->s, PTTHLOGNO(02206)
                          "link %u: %s upgraded (stream %d): the link is a pipe",
                          ex->hl->id, ex->req.path, ex->stream_id);
         }
@@ -235,6 +307,9 @@ void ptth_exchange_data(ptth_exchange *ex, const uint8_t *data, apr_size_t len,
 {
     unsigned char hdr[PTTH_LINK_HDR_LEN];
 
+    if (!ex->hl) {
+        return;
+    }
     if (ex->hl->raw) {
         if (len) {
             link_send(ex->hl, data, len);
@@ -256,12 +331,13 @@ void ptth_exchange_data(ptth_exchange *ex, const uint8_t *data, apr_size_t len,
         data += n;
         len -= n;
     }
+    link_flush_soon(ex->hl);
     if (end_stream) {
         ptth_link_hdr_pack(hdr, PTTH_LF_DATA, PTTH_LF_END_STREAM, 0);
         link_send(ex->hl, hdr, sizeof(hdr));
         ex_transit(ex, PTTH_EX_ENDED, "response complete");
+        exchange_response_over(ex);
     }
-    link_flush_soon(ex->hl);
 }
 
 void ptth_exchange_trailers(ptth_exchange *ex, apr_array_header_t *headers)
@@ -269,16 +345,19 @@ void ptth_exchange_trailers(ptth_exchange *ex, apr_array_header_t *headers)
     apr_size_t len;
     char *frame;
 
+    if (!ex->hl) {
+        return;
+    }
     if (ex->hl->raw) {
         /* A pipe has nowhere to put fields: they only end it. */
         ptth_exchange_data(ex, NULL, 0, 1);
         return;
     }
     frame = ptth_link_encode_trailers(ex->p, headers, &len);
-
     link_send(ex->hl, frame, len);
-    ex_transit(ex, PTTH_EX_ENDED, "response trailers");
     link_flush_soon(ex->hl);
+    ex_transit(ex, PTTH_EX_ENDED, "response trailers");
+    exchange_response_over(ex);
 }
 
 void ptth_exchange_failed(ptth_exchange *ex, ptth_link_reset_t code)
@@ -292,6 +371,11 @@ void ptth_exchange_failed(ptth_exchange *ex, ptth_link_reset_t code)
         ptth_pool_dequeue(ex->pool, ex);
     }
     ptth_tunnel_cancel(ex);
+    if (!ex->hl) {
+        ex_transit(ex, PTTH_EX_ENDED, ptth_link_reset_str(code));
+        exchange_check_done(ex);
+        return;
+    }
     if (ex->hl->raw) {
         /* No frame fits in a pipe: closing it is the reset. */
         ex_transit(ex, PTTH_EX_ENDED, ptth_link_reset_str(code));
@@ -314,7 +398,7 @@ void ptth_exchange_failed(ptth_exchange *ex, ptth_link_reset_t code)
 
 void ptth_exchange_stream_gone(ptth_exchange *ex, int unprocessed)
 {
-    ptth_hub *hub = ex->hl->hub;
+    ptth_hub *hub = ex->hub;
 
     if (ex->state == PTTH_EX_ENDED) {
         exchange_check_done(ex);
@@ -333,7 +417,6 @@ void ptth_exchange_stream_gone(ptth_exchange *ex, int unprocessed)
             }
             ex->body_sent = 0;
         }
-        ex->deadline = apr_time_now() + apr_time_from_msec(ex->req.wait_ms);
         ex_transit(ex, PTTH_EX_WAITING, "retry: not processed by the backend");
         ptth_pool_enqueue(ex->pool, ex, 1);
         return;
@@ -348,7 +431,7 @@ void ptth_exchange_body_drained(ptth_exchange *ex)
 {
     ptth_hublink *hl = ex->hl;
 
-    if (hl->read_paused && ex->body.len < PTTH_BODY_BUF_MAX / 2) {
+    if (hl && hl->read_paused && ex->body.len < PTTH_BODY_BUF_MAX / 2) {
         /* Not from inside nghttp2's data callback: at the next reap. */
         hl->read_paused = 0;
         hl->kick = 1;
@@ -360,7 +443,7 @@ void ptth_exchange_tick(ptth_exchange *ex, apr_time_t now)
 {
     if (ex->state == PTTH_EX_OPEN && ex->req.timeout_ms
         && now - ex->last_activity > apr_time_from_msec(ex->req.timeout_ms)) {
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, ex->hl->hub->s, PTTHLOGNO(02203)
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, ex->hub->s, PTTHLOGNO(02203)
                      "pool %s: backend silent for %u ms on %s %s, giving up",
                      ex->req.pool, ex->req.timeout_ms, ex->req.method, ex->req.path);
         ptth_exchange_failed(ex, PTTH_RST_TIMEOUT);
@@ -369,18 +452,50 @@ void ptth_exchange_tick(ptth_exchange *ex, apr_time_t now)
 
 /* ---- request side ---------------------------------------------------- */
 
+/* The host a request is for, as routing compares it with claims: the
+ * :authority without port or trailing dot, lowercase (RFC 9110 4.2.3). */
+static const char *request_host(apr_pool_t *p, const char *authority)
+{
+    const char *end;
+    char *h;
+
+    if (!authority || !*authority) {
+        return "";
+    }
+    if (authority[0] == '[') {
+        end = strchr(authority, ']');
+        end = end ? end + 1 : authority + strlen(authority);
+    }
+    else {
+        end = strchr(authority, ':');
+        if (!end) {
+            end = authority + strlen(authority);
+        }
+    }
+    if (end > authority && end[-1] == '.') {
+        --end;
+    }
+    h = apr_pstrmemdup(p, authority, end - authority);
+    ap_str_tolower(h);
+    return h;
+}
+
 static void on_request(ptth_hublink *hl, const ptth_link_fhdr *fh,
                        const char *payload)
 {
     ptth_hub *hub = hl->hub;
     ptth_exchange *ex;
     apr_pool_t *p;
+    apr_time_t now = apr_time_now(), sent;
     char *copy;
 
-    apr_pool_create(&p, hl->p);
+    /* Not under the link's pool: a tunnel may hold the exchange after the
+     * link has moved on or gone (exchange_release_link()). */
+    apr_pool_create(&p, hub->pool);
     apr_pool_tag(p, "ptth_exchange");
     ex = apr_pcalloc(p, sizeof(*ex));
     ex->p = p;
+    ex->hub = hub;
     ex->hl = hl;
     ex->state = PTTH_EX_WAITING;
     APR_RING_ELEM_INIT(ex, link);
@@ -406,13 +521,18 @@ static void on_request(ptth_hublink *hl, const ptth_link_fhdr *fh,
     ex->head = !strcmp(ex->req.method, "HEAD");
     ex->req_ended = !ex->has_body;
     ex->stream_id = -1;
+    ex->host = request_host(p, ex->req.authority);
+    ptth_resp_init(&ex->rc, ex->head, ex->req.protocol != NULL);
+    if (hub->state != PTTH_HUB_RUNNING || ex->req.generation > hub->generation) {
+        /* Draining, or a child of the next generation reached us before
+         * our listener closed: never dispatched, so the child may send it
+         * again elsewhere (ptth_link.h, GOAWAY). */
+        ptth_exchange_failed(ex, PTTH_RST_SHUTDOWN);
+        return;
+    }
     ex->pool = ptth_pool_get(hub, ex->req.pool, 0);
     if (!ex->pool) {
         ptth_exchange_failed(ex, PTTH_RST_UNKNOWN_POOL);
-        return;
-    }
-    if (hub->state != PTTH_HUB_RUNNING) {
-        ptth_exchange_failed(ex, PTTH_RST_SHUTDOWN);
         return;
     }
     if (ex->pool->n_waiting >= hub->max_waiting && !ptth_pool_has_capacity(ex->pool)) {
@@ -423,7 +543,14 @@ static void on_request(ptth_hublink *hl, const ptth_link_fhdr *fh,
         ptth_exchange_failed(ex, PTTH_RST_OVERLOAD);
         return;
     }
-    ex->deadline = apr_time_now() + apr_time_from_msec(ex->req.wait_ms);
+    /* The wait counts from when the child sent it, so time spent in the
+     * backlog of a restarting hub is part of it (a clock step can only
+     * shorten it to nothing or to wait_ms). */
+    sent = ex->req.sent;
+    if (sent <= 0 || sent > now) {
+        sent = now;
+    }
+    ex->deadline = sent + apr_time_from_msec(ex->req.wait_ms);
     ptth_pool_enqueue(ex->pool, ex, 0);
 }
 
@@ -502,20 +629,66 @@ static void on_reset(ptth_hublink *hl, const ptth_link_fhdr *fh,
     link_kill(hl, "reset by the child");
 }
 
+/* A JSON string (RFC 8259 7) of s, with quotes. */
+static const char *json_str(apr_pool_t *p, const char *s)
+{
+    apr_size_t n = 2;
+    const char *c;
+    char *out, *o;
+
+    if (!s) {
+        return "null";
+    }
+    for (c = s; *c; ++c) {
+        n += ((unsigned char)*c < 0x20 || *c == '"' || *c == '\\') ? 6 : 1;
+    }
+    o = out = apr_palloc(p, n + 1);
+    *o++ = '"';
+    for (c = s; *c; ++c) {
+        if ((unsigned char)*c < 0x20 || *c == '"' || *c == '\\') {
+            apr_snprintf(o, 7, "\\u%04x", (unsigned char)*c);
+            o += 6;
+        }
+        else {
+            *o++ = *c;
+        }
+    }
+    *o++ = '"';
+    *o = '\0';
+    return out;
+}
+
 static const char *json_tunnel(apr_pool_t *p, ptth_tunnel *t, apr_time_t now)
 {
     static const char *const st[] = { "preface", "open", "draining", "closed" };
+    apr_array_header_t *hosts = apr_array_make(p, 4, sizeof(const char *));
+    int i;
 
-    return apr_psprintf(p, "{\"id\":%u,\"peer\":\"%s\",\"state\":\"%s\","
-                        "\"active\":%d,\"capacity\":%d,\"served\":%"
-                        APR_UINT64_T_FMT ",\"idle_ms\":%" APR_TIME_T_FMT "}",
-                        t->id, t->peer, st[t->state], t->active,
-                        ptth_tunnel_capacity(t), t->served,
-                        apr_time_as_msec(now - t->last_read));
+    for (i = 0; t->hosts && i < t->hosts->nelts; ++i) {
+        APR_ARRAY_PUSH(hosts, const char *) =
+            json_str(p, APR_ARRAY_IDX(t->hosts, i, const char *));
+    }
+    return apr_psprintf(p, "{\"id\":%u,\"peer\":%s,\"backend\":%s,"
+                        "\"hosts\":[%s],\"state\":\"%s\",\"active\":%d,"
+                        "\"capacity\":%d,\"max_streams\":%u,\"served\":%"
+                        APR_UINT64_T_FMT ",\"bytes_in\":%" APR_UINT64_T_FMT
+                        ",\"bytes_out\":%" APR_UINT64_T_FMT ",\"rtt_us\":%"
+                        APR_TIME_T_FMT ",\"age_s\":%" APR_TIME_T_FMT
+                        ",\"idle_ms\":%" APR_TIME_T_FMT ",\"session_mem\":%"
+                        APR_SIZE_T_FMT ",\"penalized\":%s,\"last_error\":%s}",
+                        t->id, json_str(p, t->peer), json_str(p, t->backend),
+                        apr_array_pstrcat(p, hosts, ','), st[t->state], t->active,
+                        ptth_tunnel_capacity(t),
+                        nghttp2_session_get_remote_settings(
+                            t->ngh, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS),
+                        t->served, t->bytes_in, t->bytes_out, t->rtt,
+                        apr_time_sec(now - t->opened),
+                        apr_time_as_msec(now - t->last_read), t->mem.used,
+                        t->penalty_until > now ? "true" : "false",
+                        json_str(p, t->last_error));
 }
 
-/* The hub's view as JSON (names are restricted to [A-Za-z0-9._-] and
- * peers are numeric addresses, so nothing needs escaping). */
+/* The hub's view as JSON. */
 static void on_status(ptth_hublink *hl)
 {
     static const char *const hs[] = { "running", "draining", "stopping" };
@@ -541,15 +714,22 @@ static void on_status(ptth_hublink *hl)
             APR_ARRAY_PUSH(ts, const char *) = json_tunnel(p, t, now);
         }
         APR_ARRAY_PUSH(parts, const char *) = apr_psprintf(p,
-            "{\"name\":\"%s\",\"tunnels\":[%s],\"waiting\":%d,"
+            "{\"name\":%s,\"tunnels\":[%s],\"waiting\":%d,"
             "\"requests\":%" APR_UINT64_T_FMT ",\"retries\":%" APR_UINT64_T_FMT "}",
-            pool->name, apr_array_pstrcat(p, ts, ','), pool->n_waiting,
-            pool->requests, pool->retries);
+            json_str(p, pool->name), apr_array_pstrcat(p, ts, ','),
+            pool->n_waiting, pool->requests, pool->retries);
     }
     json = apr_psprintf(p, "{\"hub\":{\"pid\":%" APR_PID_T_FMT ",\"state\":"
-                        "\"%s\",\"links\":%d,\"uptime_s\":%" APR_TIME_T_FMT
+                        "\"%s\",\"generation\":%u,\"links\":%d,\"uptime_s\":%"
+                        APR_TIME_T_FMT ",\"handshakes\":%d,\"refused\":%"
+                        APR_UINT64_T_FMT ",\"links_refused\":%" APR_UINT64_T_FMT
+                        ",\"memory\":%" APR_SIZE_T_FMT ",\"memory_peak\":%"
+                        APR_SIZE_T_FMT ",\"memory_limit\":%" APR_SIZE_T_FMT
                         "},\"pools\":[%s]}\n", getpid(), hs[hub->state],
-                        hub->n_links, apr_time_sec(now - hub->started),
+                        hub->generation, hub->n_links,
+                        apr_time_sec(now - hub->started), hub->n_pendings,
+                        hub->refused, hub->links_refused, hub->mem.used,
+                        hub->mem.peak, hub->mem.limit,
                         apr_array_pstrcat(p, parts, ','));
     len = strlen(json);
     if (len > PTTH_LINK_MAX_HEAD) {
@@ -706,6 +886,11 @@ static void link_read(ptth_hublink *hl)
 
 void ptth_hublink_on_event(ptth_hublink *hl, apr_int16_t rtnevents)
 {
+    if ((rtnevents & (APR_POLLHUP | APR_POLLERR)) && hl->read_paused) {
+        /* Not reading, but the child closed: nobody is left to answer. */
+        link_kill(hl, "child went away");
+        return;
+    }
     if (hl->kick) {
         hl->kick = 0;
         link_process(hl);
@@ -721,6 +906,50 @@ void ptth_hublink_on_event(ptth_hublink *hl, apr_int16_t rtnevents)
     }
 }
 
+/* The parent of pid, from /proc; -1 if it cannot be read. */
+static pid_t parent_of(pid_t pid)
+{
+    char path[64], buf[512];
+    const char *rp;
+    FILE *f;
+    size_t n;
+    long ppid;
+
+    apr_snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    if (!(f = fopen(path, "r"))) {
+        return -1;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* "pid (comm) state ppid ...": comm may hold anything, even ")". */
+    if (!(rp = strrchr(buf, ')')) || sscanf(rp + 1, " %*c %ld", &ppid) != 1) {
+        return -1;
+    }
+    return (pid_t)ppid;
+}
+
+/* Only httpd's own children may use the hub: a link carries requests
+ * into any pool past the router's access control, and the socket file
+ * is reachable by whatever runs as User (CGI, mod_php ...).  The kernel
+ * names the peer (SO_PEERCRED); it must run as us and be a child of the
+ * httpd parent, as children are and CGI processes are not. */
+static int peer_is_child(ptth_hub *hub, apr_socket_t *sock, pid_t *pid)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    apr_os_sock_t fd;
+
+    *pid = 0;
+    if (apr_os_sock_get(&fd, sock) != APR_SUCCESS
+        || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+        return 0;
+    }
+    *pid = cred.pid;
+    return cred.uid == geteuid() && cred.pid > 0
+           && parent_of(cred.pid) == hub->parent;
+}
+
 void ptth_hublink_accept(ptth_hub *hub, apr_socket_t *lsock)
 {
     int i;
@@ -729,17 +958,28 @@ void ptth_hublink_accept(ptth_hub *hub, apr_socket_t *lsock)
         apr_pool_t *p;
         apr_socket_t *sock;
         ptth_hublink *hl;
+        pid_t pid;
 
-        apr_pool_create(&p, hub->pool);
-        if (apr_socket_accept(&sock, lsock, p) != APR_SUCCESS) {
-            apr_pool_destroy(p);
+        if (ptth_hub_accept(hub, lsock, &sock, &p) != APR_SUCCESS) {
             return;
+        }
+        if (!peer_is_child(hub, sock, &pid)) {
+            if (hub->links_refused++ % 100 == 0) {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, hub->s, PTTHLOGNO(02207)
+                             "hub: refusing a link from pid %ld, which is not "
+                             "an httpd child (%" APR_UINT64_T_FMT " so far)",
+                             (long)pid, hub->links_refused);
+            }
+            apr_socket_close(sock);
+            apr_pool_destroy(p);
+            continue;
         }
         apr_pool_tag(p, "ptth_hublink");
         hl = apr_pcalloc(p, sizeof(*hl));
         hl->p = p;
         hl->hub = hub;
         hl->sock = sock;
+        hl->peer_pid = pid;
         hl->id = ++hub->next_link_id;
         ptth_buf_init(&hl->in);
         ptth_buf_free_on(&hl->in, p);
@@ -755,6 +995,9 @@ void ptth_hublink_accept(ptth_hub *hub, apr_socket_t *lsock)
         APR_RING_INSERT_TAIL(&hub->links, hl, ptth_hublink, link);
         hub->n_links++;
         ptth_hub_watch(hub, &hl->h, APR_POLLIN);
+        if (hub->state != PTTH_HUB_RUNNING) {
+            link_goaway(hl);
+        }
     }
 }
 
@@ -769,6 +1012,7 @@ void ptth_hublink_destroy(ptth_hublink *hl)
         }
         ptth_tunnel_cancel(ex);
         hl->ex = NULL;
+        ex->hl = NULL;
         apr_pool_destroy(ex->p);
     }
     ptth_hub_unwatch(hl->hub, &hl->h);

@@ -117,13 +117,16 @@ char *ptth_link_encode_request(apr_pool_t *p, const ptth_link_request *req,
                                int end_stream, apr_size_t *len)
 {
     wbuf w;
-    apr_size_t n = 8 + CSTR_SIZE(req->pool) + CSTR_SIZE(req->method)
+    apr_size_t n = 20 + CSTR_SIZE(req->pool) + CSTR_SIZE(req->method)
                  + CSTR_SIZE(req->scheme) + CSTR_SIZE(req->authority)
                  + CSTR_SIZE(req->path) + CSTR_SIZE(req->protocol)
                  + nvs_size(req->headers);
     char *f = frame_alloc(p, &w, PTTH_LF_REQUEST,
                           end_stream ? PTTH_LF_END_STREAM : 0, n);
 
+    put_u32(&w, req->generation);
+    put_u32(&w, (apr_uint32_t)((apr_uint64_t)req->sent >> 32));
+    put_u32(&w, (apr_uint32_t)req->sent);
     put_u32(&w, req->wait_ms);
     put_u32(&w, req->timeout_ms);
     put_cstr(&w, req->pool);
@@ -251,8 +254,13 @@ apr_status_t ptth_link_decode_request(apr_pool_t *p, const char *payload,
                                       apr_size_t len, ptth_link_request *req)
 {
     rbuf r;
+    apr_uint64_t hi, lo;
 
     rinit(&r, payload, len);
+    req->generation = get_u32(&r);
+    hi = get_u32(&r);
+    lo = get_u32(&r);
+    req->sent = (apr_time_t)((hi << 32) | lo);
     req->wait_ms = get_u32(&r);
     req->timeout_ms = get_u32(&r);
     req->pool = get_str(&r, NULL);

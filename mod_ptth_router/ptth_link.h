@@ -52,6 +52,13 @@
  * answers with one STATUS frame holding a JSON document that describes
  * its pools and tunnels (ptth_status.c serves it as "ptth-status").
  *
+ * GOAWAY (hub -> child, empty payload) says that the hub takes no new
+ * exchange on this link: it is draining (graceful restart).  A child that
+ * reads it instead of a response knows that its REQUEST was not acted on
+ * and sends it again on a fresh link, which reaches the next hub.  A
+ * draining hub also answers any REQUEST with RESET(SHUTDOWN), and never
+ * dispatches one, so both mean "not processed" (docs/architecture.md).
+ *
  * The exchange is over when both directions have ended (END_STREAM or
  * TRAILERS) or either side sent RESET.  After a RESET from the hub, the
  * hub discards the rest of the request body that the child still sends,
@@ -73,8 +80,9 @@ typedef enum {
     PTTH_LF_RESPONSE = 3,
     PTTH_LF_TRAILERS = 4,
     PTTH_LF_RESET    = 5,
-    PTTH_LF_STATUS   = 6   /* outside an exchange: child asks (empty),
+    PTTH_LF_STATUS   = 6,  /* outside an exchange: child asks (empty),
                             * hub answers with a JSON document */
+    PTTH_LF_GOAWAY   = 7   /* hub -> child: no new exchange on this link */
 } ptth_link_ftype_t;
 
 #define PTTH_LF_END_STREAM 0x01
@@ -103,6 +111,10 @@ typedef struct ptth_nv {
 } ptth_nv;
 
 typedef struct ptth_link_request {
+    apr_uint32_t generation;     /* the child's configuration generation */
+    apr_time_t sent;             /* when the child sent it (apr_time_now):
+                                  * the wait counts from there, also across
+                                  * a hub restart */
     apr_uint32_t wait_ms;        /* how long to wait for a tunnel */
     apr_uint32_t timeout_ms;     /* idle timeout for the backend (0: none) */
     const char *pool;

@@ -56,6 +56,7 @@
 #include "ptth_router.h"
 #include "ptth_link.h"
 #include "ptth_linkpool.h"
+#include "ptth_ws.h"
 
 #define PTTH_PROXY_FUNC       "PTTH"
 /* Bytes asked from the client input filters per read. */
@@ -74,6 +75,10 @@
 #define PTTH_BODY_NOTE        "ptth-req-body"
 /* Interim responses accepted per exchange (mod_proxy_http allows 10). */
 #define PTTH_MAX_INTERIM      10
+/* A hub that drains says so (GOAWAY, RESET SHUTDOWN) before it acts on
+ * a request: the request goes again on a fresh link, which reaches the
+ * next hub, at most this often and within the wait time. */
+#define PTTH_MAX_HUB_ATTEMPTS 8
 
 /*******************************************************************************
  * request body bookkeeping, across balancer failover attempts
@@ -166,6 +171,8 @@ typedef struct ptth_proxy_ex {
     char portstr[32];                  /* ":port" of this server, for Via */
 
     int status;                        /* final backend status, 0: none yet */
+    apr_off_t resp_cl;                 /* its Content-Length, -1: none */
+    apr_off_t resp_got;                /* DATA octets of it so far */
     int interim;                       /* interim responses seen */
     apr_off_t drained;                 /* error body dropped (override) */
     ptth_link_reset_t rst_code;
@@ -714,6 +721,8 @@ static apr_status_t ex_build_request(ptth_proxy_ex *ex, const char *url,
         ex->expect_100 = 0;
     }
 
+    ex->req.generation = (apr_uint32_t)ap_state_query(AP_SQ_CONFIG_GEN);
+    ex->req.sent = apr_time_now();
     ex->req.wait_ms = to_ms(ex->wait);
     ex->req.timeout_ms = to_ms(ex->timeout);
     ex->req.pool = pool;
@@ -876,6 +885,17 @@ static apr_status_t ex_on_final(ptth_proxy_ex *ex,
     }
     ex->status = status;
     apr_table_setn(r->notes, "proxy-status", apr_itoa(r->pool, status));
+    {
+        /* The hub enforces the backend's framing (ptth_response.c); the
+         * count here makes sure, whatever the link says, that the client
+         * never gets octets beyond the length it was promised. */
+        const char *cl = apr_table_get(hdrs, "Content-Length");
+        ex->resp_cl = -1;
+        if (cl && (apr_strtoff(&ex->resp_cl, cl, NULL, 10) != APR_SUCCESS
+                   || ex->resp_cl < 0)) {
+            return ex_proto_error(ex, "bad Content-Length");
+        }
+    }
 
     /* Cookies set before (e.g. mod_rewrite CO=) survive, as with
      * mod_proxy_http: earlier ones first. */
@@ -988,6 +1008,10 @@ static apr_status_t ex_on_data(ptth_proxy_ex *ex, const ptth_link_fhdr *fh,
         return ex_proto_error(ex, "oversized DATA");
     }
     ex->worker->s->read += fh->length;
+    ex->resp_got += fh->length;
+    if (ex->resp_cl >= 0 && !ex->discard && ex->resp_got > ex->resp_cl) {
+        return ex_proto_error(ex, "more DATA than Content-Length");
+    }
     if (ex->override) {
         ex->drained += fh->length;
     }
@@ -1045,6 +1069,17 @@ static apr_status_t ex_on_frame(ptth_proxy_ex *ex, const ptth_link_fhdr *fh,
         return ex_on_data(ex, fh, payload);
     case PTTH_LF_TRAILERS:
         return ex_on_trailers(ex, fh, payload);
+    case PTTH_LF_GOAWAY:
+        /* The hub drains and did not take this request (ptth_link.h). */
+        if (ex->status || ex->interim) {
+            return ex_proto_error(ex, "GOAWAY during a response");
+        }
+        ex->reset_in = 1;
+        ex->rst_code = PTTH_RST_SHUTDOWN;
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, ex->r, PTTHLOGNO(01546)
+                      EX_MSG(ex, "the hub drains (GOAWAY)"));
+        ex_transit(ex, PTTH_XS_RESET, "hub draining");
+        return APR_SUCCESS;
     case PTTH_LF_RESET:
         if (ptth_link_decode_reset(payload, fh->length, &code) != APR_SUCCESS) {
             return ex_proto_error(ex, "malformed RESET");
@@ -1425,18 +1460,19 @@ static apr_status_t ex_await_continue(ptth_proxy_ex *ex)
 /* Take a link and send the REQUEST.  A pooled link can have been closed by
  * the hub just now: then once more on a fresh one (nothing was sent). */
 static apr_status_t ex_send_head(ptth_proxy_ex *ex, char *frame,
-                                 apr_size_t flen)
+                                 apr_size_t flen, int fresh)
 {
     struct iovec iov;
     apr_status_t rv;
     int attempt;
 
-    ex_transit(ex, PTTH_XS_SENDING_HEAD, "new request");
+    ex_transit(ex, PTTH_XS_SENDING_HEAD, fresh ? "again, on a fresh link"
+                                               : "new request");
     iov.iov_base = frame;
     iov.iov_len = flen;
     for (attempt = 0; attempt < 2; ++attempt) {
         rv = ptth_linkpool_acquire(&ex->lc, ex->link_path, ex->wait,
-                                   attempt > 0, ex->r);
+                                   fresh || attempt > 0, ex->r);
         if (rv != APR_SUCCESS) {
             return rv;
         }
@@ -1658,6 +1694,8 @@ static int ex_pipe(ptth_proxy_ex *ex)
     apr_table_t *hdrs;
     apr_pool_t *cp;
     conn_rec *oc;
+    const char *early;
+    apr_size_t early_len;
     apr_status_t rv;
     int rc;
 
@@ -1682,10 +1720,12 @@ static int ex_pipe(ptth_proxy_ex *ex)
     ap_send_interim_response(r, 1);
 
     /* What the hub wrote right behind the RESPONSE frame is already ours. */
-    if (lc->rlen > lc->rpos) {
+    early = lc->rbuf + lc->rpos;
+    early_len = lc->rlen - lc->rpos;
+    if (early_len) {
         apr_bucket_brigade *bb = apr_brigade_create(r->pool, ex->c->bucket_alloc);
 
-        apr_brigade_write(bb, NULL, NULL, lc->rbuf + lc->rpos, lc->rlen - lc->rpos);
+        apr_brigade_write(bb, NULL, NULL, early, early_len);
         APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(ex->c->bucket_alloc));
         lc->rpos = lc->rlen;
         /* Past the 101 the client connection carries raw bytes: below
@@ -1710,6 +1750,9 @@ static int ex_pipe(ptth_proxy_ex *ex)
         apr_socket_timeout_set(lc->sock, t0);
         if (rc != OK && rc != DONE) {
             oc = NULL;
+        }
+        else {
+            ptth_ws_watch(oc, lc->sock, early, early_len);
         }
         rc = DONE;
     }
@@ -1739,9 +1782,9 @@ static int ex_pipe(ptth_proxy_ex *ex)
 }
 
 /* After the head of an upgrade request: the backend either takes the
- * extended CONNECT (pipe) or answers it as a plain GET, whose response
+ * extended CONNECT (pipe), or answers it as a plain GET, whose response
  * goes to the client as usual once the empty body is ended. */
-static int ex_upgrade(ptth_proxy_ex *ex)
+static void ex_upgrade(ptth_proxy_ex *ex)
 {
     ex_transit(ex, PTTH_XS_AWAITING_RESPONSE, "upgrade request sent");
     while (!ex->status && !ex->upgraded && !ex_failed(ex)) {
@@ -1756,10 +1799,7 @@ static int ex_upgrade(ptth_proxy_ex *ex)
         }
         ex_on_frame(ex, &fh, payload);
     }
-    if (ex->upgraded) {
-        return ex_pipe(ex);
-    }
-    if (!ex_failed(ex)) {
+    if (!ex->upgraded && !ex_failed(ex)) {
         /* End the empty request body (ptth_link.h). */
         unsigned char hdr[PTTH_LINK_HDR_LEN];
         struct iovec iov;
@@ -1775,7 +1815,43 @@ static int ex_upgrade(ptth_proxy_ex *ex)
             }
         }
     }
-    return ex_result(ex);
+}
+
+/* A request the hub did not act on (GOAWAY, RESET SHUTDOWN: it drains)
+ * goes again, on a fresh link, if nothing of it is lost: no response
+ * begun, the body consumed so far still kept, time left to wait. */
+static int ex_may_resend(ptth_proxy_ex *ex, int attempt)
+{
+    return ex->reset_in && ex->rst_code == PTTH_RST_SHUTDOWN && !ex->status
+           && !ex->interim && !ex->passed && !ex->client_gone
+           && ex->input_rv == APR_SUCCESS && !ex->body->lost
+           && attempt + 1 < PTTH_MAX_HUB_ATTEMPTS
+           && apr_time_now() < ex->req.sent + ex->wait;
+}
+
+/* Back to the state of a request not yet sent (the body kept for a
+ * failover is what will be sent again). */
+static void ex_new_attempt(ptth_proxy_ex *ex)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, ex->r, PTTHLOGNO(01547)
+                  EX_MSG(ex, "%s -> INIT (the hub did not take it: again)"),
+                  xstate_str(ex->state));
+    ex->state = PTTH_XS_INIT;
+    ex->status = 0;
+    ex->interim = 0;
+    ex->resp_got = 0;
+    ex->drained = 0;
+    ex->rst_code = PTTH_RST_NONE;
+    ex->link_rv = APR_SUCCESS;
+    ex->sb_len = ex->sb_frame = 0;
+    ex->awaiting_100 = ex->skip_body = ex->sb_open = ex->req_ended = 0;
+    ex->resp_ended = ex->reset_in = ex->proto_err = ex->out_of_sync = 0;
+    ex->need_flush = ex->discard = ex->override = ex->upgraded = 0;
+    ex->up_headers = NULL;
+    /* HTTP_IN answered the client's 100-continue once the body was read. */
+    ex->expect_100 = ex->expect_100 && ex->body->consumed == 0;
+    apr_brigade_cleanup(ex->out);
+    ex->out_pending = 0;
 }
 
 /*******************************************************************************
@@ -1788,6 +1864,7 @@ static int ex_run(ptth_proxy_ex *ex, const char *url)
     char *frame;
     apr_size_t flen;
     apr_status_t rv;
+    int attempt;
 
     rv = ex_build_request(ex, url, &frame, &flen);
     if (rv == APR_ENOSPC) {
@@ -1822,29 +1899,45 @@ static int ex_run(ptth_proxy_ex *ex, const char *url)
                   ex->req.method, ex->req.authority, ex->req.path, ex->pool,
                   ex->req.wait_ms, ex->req.timeout_ms);
 
-    rv = ex_send_head(ex, frame, flen);
-    if (rv != APR_SUCCESS) {
-        return ap_proxyerror(r, HTTP_SERVICE_UNAVAILABLE,
-                             "tunnel hub unavailable");
-    }
-    if (ex->upgrade) {
-        return ex_upgrade(ex);
-    }
-    if (ex->expect_100 && !ex->req_ended) {
-        ex_await_continue(ex);
-    }
-    if (!ex->req_ended && !ex->skip_body && !ex_failed(ex)
-        && !ex->resp_ended) {
-        ex_send_body(ex);
-        if (ex->resp_ended && !ex->body->eos) {
-            /* Answered early: the rest of the body is not worth reading. */
-            ex->c->keepalive = AP_CONN_CLOSE;
+    for (attempt = 0;; ++attempt) {
+        rv = ex_send_head(ex, frame, flen, attempt > 0);
+        if (rv != APR_SUCCESS) {
+            return ap_proxyerror(r, HTTP_SERVICE_UNAVAILABLE,
+                                 "tunnel hub unavailable");
+        }
+        if (ex->upgrade) {
+            ex_upgrade(ex);
+            if (ex->upgraded) {
+                return ex_pipe(ex);
+            }
+        }
+        else {
+            if (ex->expect_100 && !ex->req_ended) {
+                ex_await_continue(ex);
+            }
+            if (!ex->req_ended && !ex->skip_body && !ex_failed(ex)
+                && !ex->resp_ended) {
+                ex_send_body(ex);
+                if (ex->resp_ended && !ex->body->eos) {
+                    /* Answered early: the rest of the body is not worth
+                     * reading. */
+                    ex->c->keepalive = AP_CONN_CLOSE;
+                }
+            }
+            if (!ex_failed(ex) && !ex->resp_ended) {
+                ex_read_response(ex);
+            }
+        }
+        if (!ex_may_resend(ex, attempt)) {
+            return ex_result(ex);
+        }
+        ex_finish_link(ex);
+        ex_new_attempt(ex);
+        if (attempt) {
+            /* The old hub closes its listener as soon as it drains. */
+            apr_sleep(apr_time_from_msec(10 << (attempt < 4 ? attempt : 4)));
         }
     }
-    if (!ex_failed(ex) && !ex->resp_ended) {
-        ex_read_response(ex);
-    }
-    return ex_result(ex);
 }
 
 static int ptth_proxy_handler(request_rec *r, proxy_worker *worker,
@@ -1949,5 +2042,6 @@ void ptth_proxy_register_hooks(apr_pool_t *p)
     (void)p;
     ap_hook_child_init(ptth_proxy_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     proxy_hook_scheme_handler(ptth_proxy_handler, NULL, NULL, APR_HOOK_FIRST);
+    ptth_ws_register();
     proxy_hook_canon_handler(ptth_proxy_canon, NULL, NULL, APR_HOOK_FIRST);
 }

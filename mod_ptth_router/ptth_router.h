@@ -43,6 +43,8 @@ typedef struct ptth_router_listener {
     const char *key_file;    /* key= */
     const char *chain_file;  /* chain= : extra chain certificates */
     const char *client_ca;   /* client_ca= : verify client certificates */
+    apr_array_header_t *pools; /* pools= : the declared pools a backend may
+                                * join here (const char *); NULL: all */
 } ptth_router_listener;
 
 /* A <PTTHPool name> section: who may serve the pool, and how many. */
@@ -70,6 +72,10 @@ typedef struct ptth_router_sconf {
     apr_interval_time_t handshake_timeout; /* PTTHHandshakeTimeout */
     int max_handshakes;                 /* PTTHMaxHandshakes */
     int tunnel_max_requests;            /* PTTHTunnelMaxRequests, 0 = never */
+    int max_handshakes_per_addr;        /* PTTHMaxHandshakesPerAddress */
+    apr_off_t max_resp_header;          /* PTTHMaxResponseHeaderSize */
+    int max_interim;                    /* PTTHMaxInterimResponses */
+    apr_off_t hub_memory;               /* PTTHHubMemoryLimit, 0 = none */
     ptth_router_pool *section;          /* while reading a <PTTHPool> */
 
     /* Per virtual host, merged. */
@@ -84,6 +90,14 @@ typedef struct ptth_router_sconf {
 #define PTTH_DEFAULT_MAX_TUNNELS    64
 #define PTTH_DEFAULT_HANDSHAKE_TIMEOUT apr_time_from_sec(10)
 #define PTTH_DEFAULT_MAX_HANDSHAKES 256
+#define PTTH_DEFAULT_MAX_HANDSHAKES_PER_ADDR 16
+/* Response header fields one stream may send, all blocks together
+ * (RFC 9113 6.5.2 counting): room for any real response head. */
+#define PTTH_DEFAULT_MAX_RESP_HEADER (64 * 1024)
+/* Interim responses per stream, as mod_proxy_http allows. */
+#define PTTH_DEFAULT_MAX_INTERIM    10
+/* What the hub's buffers and HTTP/2 sessions may hold together. */
+#define PTTH_DEFAULT_HUB_MEMORY     ((apr_off_t)256 * 1024 * 1024)
 /* mod_http2 keeps ~65 bytes per stream for a session's life (see the
  * spike): retire a tunnel after this many and let the backend re-dial. */
 #define PTTH_DEFAULT_TUNNEL_MAX_REQUESTS 100000
@@ -107,8 +121,11 @@ void ptth_proxy_register_hooks(apr_pool_t *p);
 /* ptth_status.c: the "ptth-status" handler. */
 void ptth_status_register_hooks(apr_pool_t *p);
 
-/* ptth_hub.c: fork and supervise the hub (parent), see DESIGN section 2. */
+/* ptth_supervisor.c: fork and supervise the hub (parent), see
+ * docs/architecture.md. */
 int ptth_hub_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                          apr_pool_t *ptemp, server_rec *s);
+/* In httpd children: close the hub's inherited sockets. */
+void ptth_supervisor_child_init(apr_pool_t *pchild, server_rec *s);
 
 #endif /* PTTH_ROUTER_H */

@@ -45,6 +45,10 @@ void *ptth_router_create_sconf(apr_pool_t *p, server_rec *s)
     conf->handshake_timeout = UNSET_TIME;
     conf->max_handshakes = -1;
     conf->tunnel_max_requests = -1;
+    conf->max_handshakes_per_addr = -1;
+    conf->max_resp_header = -1;
+    conf->max_interim = -1;
+    conf->hub_memory = -1;
     conf->wait_timeout = PTTH_DEFAULT_WAIT_TIMEOUT;
     return conf;
 }
@@ -105,6 +109,29 @@ int ptth_router_tunnel_max_requests(const ptth_router_sconf *c)
 int ptth_router_max_handshakes(const ptth_router_sconf *c)
 {
     return c->max_handshakes < 0 ? PTTH_DEFAULT_MAX_HANDSHAKES : c->max_handshakes;
+}
+
+int ptth_router_max_handshakes_per_addr(const ptth_router_sconf *c)
+{
+    return c->max_handshakes_per_addr < 0 ? PTTH_DEFAULT_MAX_HANDSHAKES_PER_ADDR
+                                          : c->max_handshakes_per_addr;
+}
+
+apr_size_t ptth_router_max_resp_header(const ptth_router_sconf *c)
+{
+    return (apr_size_t)(c->max_resp_header < 0 ? PTTH_DEFAULT_MAX_RESP_HEADER
+                                               : c->max_resp_header);
+}
+
+int ptth_router_max_interim(const ptth_router_sconf *c)
+{
+    return c->max_interim < 0 ? PTTH_DEFAULT_MAX_INTERIM : c->max_interim;
+}
+
+apr_size_t ptth_router_hub_memory(const ptth_router_sconf *c)
+{
+    return (apr_size_t)(c->hub_memory < 0 ? PTTH_DEFAULT_HUB_MEMORY
+                                          : c->hub_memory);
 }
 
 ptth_router_pool *ptth_router_pool_find(ptth_router_sconf *conf, const char *name)
@@ -208,6 +235,22 @@ const char *ptth_cmd_listen(cmd_parms *cmd, void *dc, const char *args)
             l->plain_pool = apr_pstrdup(cmd->pool, val);
             ap_str_tolower((char *)l->plain_pool);
         }
+        else if (!strcasecmp(key, "pools")) {
+            char *list = apr_pstrdup(cmd->pool, val), *name, *last;
+            l->pools = apr_array_make(cmd->pool, 4, sizeof(const char *));
+            for (name = apr_strtok(list, ",", &last); name;
+                 name = apr_strtok(NULL, ",", &last)) {
+                if (!valid_pool_name(name)) {
+                    return apr_psprintf(cmd->pool, "PTTHListen: pools=%s: '%s' is "
+                                        "not a pool name", val, name);
+                }
+                ap_str_tolower(name);
+                APR_ARRAY_PUSH(l->pools, const char *) = name;
+            }
+            if (!l->pools->nelts) {
+                return "PTTHListen: pools= needs at least one pool name";
+            }
+        }
         else if (!strcasecmp(key, "cert") || !strcasecmp(key, "key")
                  || !strcasecmp(key, "chain") || !strcasecmp(key, "client_ca")) {
             const char *path = ap_server_root_relative(cmd->pool, val);
@@ -234,6 +277,10 @@ const char *ptth_cmd_listen(cmd_parms *cmd, void *dc, const char *args)
     }
     if (l->plain_pool && l->cert_file) {
         return "PTTHListen: plain= (seed protocol) cannot be combined with TLS";
+    }
+    if (l->plain_pool && l->pools) {
+        return "PTTHListen: pools= is for handshake listeners; plain= names "
+               "the one pool of a plain listener";
     }
     if (l->cert_file) {
         /* Load it now so that configtest reports a bad certificate. */
@@ -484,40 +531,33 @@ const char *ptth_cmd_token_file(cmd_parms *cmd, void *dc, const char *arg)
 {
     ptth_router_pool *pool;
     const char *path = ap_server_root_relative(cmd->pool, arg);
-    apr_file_t *f;
-    char line[1024];
-    int n = 0;
+    apr_array_header_t *tokens;
+    const char *err;
+    int i;
 
     (void)dc;
     IN_POOL(cmd, "PTTHTokenFile", pool);
-    if (!path || apr_file_open(&f, path, APR_FOPEN_READ, 0, cmd->temp_pool)
-                 != APR_SUCCESS) {
+    if (!path) {
         return apr_psprintf(cmd->pool, "PTTHTokenFile: cannot read %s", arg);
     }
-    while (apr_file_gets(line, sizeof(line), f) == APR_SUCCESS) {
-        char *t = line, *e;
-        const char *err;
-        while (apr_isspace(*t)) ++t;
-        e = t + strlen(t);
-        while (e > t && apr_isspace(e[-1])) *--e = '\0';
-        if (!*t || *t == '#') {
-            continue;
-        }
+    if ((err = ptth_read_token_file(cmd->temp_pool, cmd->temp_pool, path,
+                                    &tokens))) {
+        return apr_pstrcat(cmd->pool, "PTTHTokenFile: ", err, NULL);
+    }
+    for (i = 0; i < tokens->nelts; ++i) {
+        char *t = APR_ARRAY_IDX(tokens, i, char *);
         if (!strncasecmp(t, "sha256:", 7)) {
             err = add_token_hash(cmd, pool, "PTTHTokenFile", t);
-            if (err) {
-                apr_file_close(f);
-                return apr_psprintf(cmd->pool, "%s (in %s)", err, arg);
-            }
         }
         else {
             ptth_sha256(t, strlen(t), apr_array_push(pool->token_hashes));
         }
-        memset(line, 0, sizeof(line));   /* no plain token left behind */
-        ++n;
+        memset(t, 0, strlen(t));    /* no plain token left behind */
+        if (err) {
+            return apr_psprintf(cmd->pool, "%s (in %s, token %d)", err, arg, i + 1);
+        }
     }
-    apr_file_close(f);
-    if (!n) {
+    if (!tokens->nelts) {
         return apr_psprintf(cmd->pool, "PTTHTokenFile: %s holds no token", arg);
     }
     return NULL;
@@ -612,6 +652,19 @@ static int check_pools(server_rec *s, ptth_router_sconf *conf)
                      "PTTHListen: a listener without plain= takes tunnels for "
                      "declared pools: add a <PTTHPool name> section");
         return !OK;
+    }
+    for (i = 0; i < conf->listeners->nelts; ++i) {
+        const ptth_router_listener *l =
+            &APR_ARRAY_IDX(conf->listeners, i, ptth_router_listener);
+        for (j = 0; l->pools && j < l->pools->nelts; ++j) {
+            const char *name = APR_ARRAY_IDX(l->pools, j, const char *);
+            if (!ptth_router_pool_find(conf, name)) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, PTTHLOGNO(01009)
+                             "PTTHListen %s pools=: no <PTTHPool %s>", l->addr,
+                             name);
+                return !OK;
+            }
+        }
     }
     for (i = 0; i < conf->pools->nelts; ++i) {
         ptth_router_pool *p = APR_ARRAY_IDX(conf->pools, i, ptth_router_pool *);
@@ -719,4 +772,75 @@ const char *ptth_cmd_tunnel_max_requests(cmd_parms *cmd, void *dc, const char *a
     (void)dc;
     return global_int(cmd, "PTTHTunnelMaxRequests", arg, 0, 1000000000,
                       &cmd_sconf(cmd)->tunnel_max_requests);
+}
+
+const char *ptth_cmd_max_handshakes_per_addr(cmd_parms *cmd, void *dc,
+                                             const char *arg)
+{
+    (void)dc;
+    return global_int(cmd, "PTTHMaxHandshakesPerAddress", arg, 1, 100000,
+                      &cmd_sconf(cmd)->max_handshakes_per_addr);
+}
+
+/* A size in bytes with an optional K, M or G suffix (binary). */
+static const char *global_size(cmd_parms *cmd, const char *name, const char *arg,
+                               apr_off_t min, apr_off_t max, apr_off_t *dst)
+{
+    const char *err;
+    char *end;
+    apr_off_t v;
+
+    if ((err = ap_check_cmd_context(cmd, GLOBAL_ONLY))) {
+        return err;
+    }
+    if (apr_strtoff(&v, arg, &end, 10) != APR_SUCCESS || v < 0 || end == arg) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a size (e.g. 65536, "
+                            "64K, 256M)", name, arg);
+    }
+    switch (apr_tolower(*end)) {
+    case 'k': v *= 1024; ++end; break;
+    case 'm': v *= 1024 * 1024; ++end; break;
+    case 'g': v *= (apr_off_t)1024 * 1024 * 1024; ++end; break;
+    default: break;
+    }
+    if (*end) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a size (e.g. 65536, "
+                            "64K, 256M)", name, arg);
+    }
+    if (v < min || v > max) {
+        return apr_psprintf(cmd->pool, "%s: %s is outside %" APR_OFF_T_FMT
+                            "-%" APR_OFF_T_FMT " bytes", name, arg, min, max);
+    }
+    *dst = v;
+    return NULL;
+}
+
+const char *ptth_cmd_max_resp_header(cmd_parms *cmd, void *dc, const char *arg)
+{
+    (void)dc;
+    return global_size(cmd, "PTTHMaxResponseHeaderSize", arg, 1024,
+                       16 * 1024 * 1024, &cmd_sconf(cmd)->max_resp_header);
+}
+
+const char *ptth_cmd_max_interim(cmd_parms *cmd, void *dc, const char *arg)
+{
+    (void)dc;
+    return global_int(cmd, "PTTHMaxInterimResponses", arg, 0, 1000,
+                      &cmd_sconf(cmd)->max_interim);
+}
+
+const char *ptth_cmd_hub_memory(cmd_parms *cmd, void *dc, const char *arg)
+{
+    ptth_router_sconf *conf = cmd_sconf(cmd);
+
+    (void)dc;
+    if (!strcmp(arg, "0") || !strcasecmp(arg, "unlimited")) {
+        const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+        if (!err) {
+            conf->hub_memory = 0;
+        }
+        return err;
+    }
+    return global_size(cmd, "PTTHHubMemoryLimit", arg, 16 * 1024 * 1024,
+                       (apr_off_t)1024 * 1024 * 1024 * 1024, &conf->hub_memory);
 }

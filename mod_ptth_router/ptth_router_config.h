@@ -38,6 +38,11 @@ const char *ptth_cmd_allow_hosts(cmd_parms *cmd, void *dc, const char *arg);
 const char *ptth_cmd_max_per_backend(cmd_parms *cmd, void *dc, const char *arg);
 const char *ptth_cmd_handshake_timeout(cmd_parms *cmd, void *dc, const char *arg);
 const char *ptth_cmd_max_handshakes(cmd_parms *cmd, void *dc, const char *arg);
+const char *ptth_cmd_max_handshakes_per_addr(cmd_parms *cmd, void *dc,
+                                             const char *arg);
+const char *ptth_cmd_max_resp_header(cmd_parms *cmd, void *dc, const char *arg);
+const char *ptth_cmd_max_interim(cmd_parms *cmd, void *dc, const char *arg);
+const char *ptth_cmd_hub_memory(cmd_parms *cmd, void *dc, const char *arg);
 
 int ptth_router_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                              apr_pool_t *ptemp, server_rec *s);
@@ -50,5 +55,9 @@ int ptth_router_tunnel_max_requests(const ptth_router_sconf *c);
 int ptth_router_max_tunnels(const ptth_router_sconf *c);
 apr_interval_time_t ptth_router_handshake_timeout(const ptth_router_sconf *c);
 int ptth_router_max_handshakes(const ptth_router_sconf *c);
+int ptth_router_max_handshakes_per_addr(const ptth_router_sconf *c);
+apr_size_t ptth_router_max_resp_header(const ptth_router_sconf *c);
+int ptth_router_max_interim(const ptth_router_sconf *c);
+apr_size_t ptth_router_hub_memory(const ptth_router_sconf *c);
 
 #endif /* PTTH_ROUTER_CONFIG_H */

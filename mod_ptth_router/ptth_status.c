@@ -43,32 +43,42 @@ static apr_status_t fetch_status(request_rec *r, const char **json,
     ptth_link_fhdr fh;
     const char *payload;
     apr_status_t rv;
+    int attempt;
 
     if (!ptth_router_link_path()) {
         return APR_ENOENT;
     }
-    rv = ptth_linkpool_acquire(&lc, ptth_router_link_path(), conf->wait_timeout,
-                               0, r);
-    if (rv != APR_SUCCESS) {
+    /* A draining hub says GOAWAY on its idle links (ptth_link.h): ask
+     * again on a fresh link, which reaches the current hub. */
+    for (attempt = 0; attempt < 3; ++attempt) {
+        rv = ptth_linkpool_acquire(&lc, ptth_router_link_path(),
+                                   conf->wait_timeout, attempt > 0, r);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+        ptth_link_conn_timeout_set(lc, apr_time_from_sec(5));
+        ptth_link_hdr_pack(hdr, PTTH_LF_STATUS, 0, 0);
+        vec.iov_base = hdr;
+        vec.iov_len = sizeof(hdr);
+        rv = ptth_link_conn_write(lc, &vec, 1, NULL, NULL);
+        if (rv == APR_SUCCESS) {
+            rv = ptth_link_conn_read_frame(lc, &fh, &payload, 1);
+        }
+        if (rv == APR_SUCCESS && fh.type == PTTH_LF_GOAWAY) {
+            ptth_linkpool_release(lc, 0);
+            continue;
+        }
+        if (rv == APR_SUCCESS && fh.type != PTTH_LF_STATUS) {
+            rv = APR_EGENERAL;
+        }
+        if (rv == APR_SUCCESS) {
+            *json = apr_pstrmemdup(r->pool, payload, fh.length);
+            *len = fh.length;
+        }
+        ptth_linkpool_release(lc, rv == APR_SUCCESS);
         return rv;
     }
-    ptth_link_conn_timeout_set(lc, apr_time_from_sec(5));
-    ptth_link_hdr_pack(hdr, PTTH_LF_STATUS, 0, 0);
-    vec.iov_base = hdr;
-    vec.iov_len = sizeof(hdr);
-    rv = ptth_link_conn_write(lc, &vec, 1, NULL, NULL);
-    if (rv == APR_SUCCESS) {
-        rv = ptth_link_conn_read_frame(lc, &fh, &payload, 1);
-    }
-    if (rv == APR_SUCCESS && fh.type != PTTH_LF_STATUS) {
-        rv = APR_EGENERAL;
-    }
-    if (rv == APR_SUCCESS) {
-        *json = apr_pstrmemdup(r->pool, payload, fh.length);
-        *len = fh.length;
-    }
-    ptth_linkpool_release(lc, rv == APR_SUCCESS);
-    return rv;
+    return APR_EAGAIN;
 }
 
 static int ptth_status_handler(request_rec *r)

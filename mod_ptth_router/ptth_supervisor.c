@@ -59,11 +59,19 @@ typedef struct sup_lsock {
     int in_use;
 } sup_lsock;
 
-/* One hub process. */
+/* A hub process, as the supervisor remembers it across generations
+ * (in the process pool; slots are reused). */
+typedef struct sup_hub_rec {
+    pid_t pid;
+    int generation;
+    int alive;                /* ours to watch (not yet reaped or handed
+                               * to the MPM) */
+} sup_hub_rec;
+
+/* Its registration as an "other child" of this generation (in pconf). */
 typedef struct sup_hub {
     apr_proc_t proc;
-    int generation;
-    int alive;
+    sup_hub_rec *rec;
 } sup_hub;
 
 typedef struct ptth_sup {
@@ -78,8 +86,18 @@ typedef struct ptth_sup {
     apr_pool_t *pconf;
     apr_array_header_t *lspecs;     /* of ptth_hub_lspec */
     sup_hub *hub;
+    apr_array_header_t *hubs;       /* of sup_hub_rec *, every generation */
     apr_time_t last_start;
+    apr_interval_time_t restart_delay;
 } ptth_sup;
+
+/* A hub that dies within this long of its start is restarted with a
+ * pause that doubles each time, up to the maximum; one that lived longer
+ * is restarted at once (service back within about a second, which is
+ * how often the MPM reports a death). */
+#define PTTH_HUB_STABLE_AFTER   apr_time_from_sec(10)
+#define PTTH_HUB_RESTART_MIN    apr_time_from_msec(250)
+#define PTTH_HUB_RESTART_MAX    apr_time_from_sec(10)
 
 static const char *link_path_g;
 
@@ -221,6 +239,7 @@ static apr_status_t reconcile_listeners(ptth_sup *sup, server_rec *s,
         spec->sock = ls->sock;
         spec->addr = l->addr;
         spec->pool_name = l->plain_pool;
+        spec->pools = l->pools;
         spec->tls = NULL;
         if (l->cert_file) {
             const char *err = tls_server_ctx(pconf, l, &spec->tls);
@@ -271,7 +290,9 @@ static apr_status_t open_link_socket(ptth_sup *sup, server_rec *s, const char *p
     apr_cpystrn(sun.sun_path, path, sizeof(sun.sun_path));
     /* A stale socket from a crashed httpd would make bind fail. */
     unlink(path);
-    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    /* CLOEXEC: CGI and piped loggers must never hold it (children
+     * close their inherited copy in child_init, see below). */
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
         rv = errno;
         ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, PTTHLOGNO(01104)
@@ -309,12 +330,52 @@ static apr_status_t open_link_socket(ptth_sup *sup, server_rec *s, const char *p
 
 static void hub_maintenance(int reason, void *data, apr_wait_t status);
 
-static apr_status_t start_hub(ptth_sup *sup)
+static ptth_sup *sup_g;
+
+/* Watch a hub for this generation: the registration lives in pconf, like
+ * mod_cgid's daemon, because the callback is module code, which httpd
+ * unloads and reloads on every restart.  Hubs of earlier generations
+ * that are still draining are registered again in each new generation,
+ * so the MPM hands their exit to us instead of reporting a "long lost
+ * child". */
+static void watch_hub(ptth_sup *sup, sup_hub_rec *rec)
 {
     sup_hub *hub = apr_pcalloc(sup->pconf, sizeof(*hub));
+
+    hub->proc.pid = rec->pid;
+    hub->rec = rec;
+    apr_proc_other_child_register(&hub->proc, hub_maintenance, hub, NULL,
+                                  sup->pconf);
+    if (rec->generation == sup->generation) {
+        sup->hub = hub;
+    }
+}
+
+static sup_hub_rec *new_hub_rec(ptth_sup *sup)
+{
+    sup_hub_rec *rec = NULL;
+    int i;
+
+    for (i = 0; i < sup->hubs->nelts && !rec; ++i) {
+        sup_hub_rec *r = APR_ARRAY_IDX(sup->hubs, i, sup_hub_rec *);
+        if (!r->alive) {
+            rec = r;
+        }
+    }
+    if (!rec) {
+        rec = apr_pcalloc(sup->ppool, sizeof(*rec));
+        APR_ARRAY_PUSH(sup->hubs, sup_hub_rec *) = rec;
+    }
+    rec->generation = sup->generation;
+    rec->alive = 1;
+    return rec;
+}
+
+static apr_status_t start_hub(ptth_sup *sup, apr_interval_time_t delay)
+{
+    sup_hub_rec *rec;
     pid_t pid;
 
-    hub->generation = sup->generation;
     sup->last_start = apr_time_now();
     pid = fork();
     if (pid < 0) {
@@ -334,35 +395,29 @@ static apr_status_t start_hub(ptth_sup *sup)
                          "tunnel hub: cannot drop privileges");
             exit(APEXIT_CHILDFATAL);
         }
-        ptth_hub_main(hp, sup->s, sup->lspecs, sup->link_sock);
+        ptth_hub_main(hp, sup->s, sup->lspecs, sup->link_sock,
+                      (apr_uint32_t)sup->generation, delay);
         exit(0); /* not reached */
     }
-    hub->proc.pid = pid;
-    hub->alive = 1;
-    sup->hub = hub;
-    /* On pconf, like mod_cgid's daemon: this callback is module code,
-     * which httpd unloads and reloads on every restart, so nothing that
-     * outlives the generation may point at it.  What happens to a hub
-     * when its generation ends is decided in hub_maintenance. */
-    apr_proc_other_child_register(&hub->proc, hub_maintenance, hub, NULL,
-                                  sup->pconf);
+    rec = new_hub_rec(sup);
+    rec->pid = pid;
+    watch_hub(sup, rec);
     return APR_SUCCESS;
 }
 
-static ptth_sup *sup_g;
-
 /* Hand a hub that we stop supervising to the MPM, which reaps it when it
  * exits and kills it if httpd stops first (mpm_common.h). */
-static void hand_to_mpm(sup_hub *hub, int sig)
+static void hand_to_mpm(sup_hub_rec *rec, int sig)
 {
-    hub->alive = 0;
-    kill(hub->proc.pid, sig);
-    ap_register_extra_mpm_process(hub->proc.pid, hub->generation);
+    rec->alive = 0;
+    kill(rec->pid, sig);
+    ap_register_extra_mpm_process(rec->pid, rec->generation);
 }
 
 static void hub_maintenance(int reason, void *data, apr_wait_t status)
 {
     sup_hub *hub = data;
+    sup_hub_rec *rec = hub->rec;
     ptth_sup *sup = sup_g;
     int mpm_state = AP_MPMQ_STOPPING;
     int current = sup && hub == sup->hub;
@@ -370,39 +425,66 @@ static void hub_maintenance(int reason, void *data, apr_wait_t status)
     switch (reason) {
     case APR_OC_REASON_DEATH:
     case APR_OC_REASON_LOST:
-        hub->alive = 0;
+        rec->alive = 0;
         apr_proc_other_child_unregister(hub);
         ap_mpm_query(AP_MPMQ_MPM_STATE, &mpm_state);
         if (current && mpm_state != AP_MPMQ_STOPPING) {
+            apr_time_t now = apr_time_now();
+
+            /* A hub that keeps dying must not take the parent's CPU. */
+            if (now - sup->last_start < PTTH_HUB_STABLE_AFTER) {
+                sup->restart_delay = sup->restart_delay
+                    ? (sup->restart_delay * 2 > PTTH_HUB_RESTART_MAX
+                       ? PTTH_HUB_RESTART_MAX : sup->restart_delay * 2)
+                    : PTTH_HUB_RESTART_MIN;
+            }
+            else {
+                sup->restart_delay = 0;
+            }
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup->s, PTTHLOGNO(01108)
                          "tunnel hub (pid %" APR_PID_T_FMT ") died (%s %d), "
-                         "starting a new one", hub->proc.pid,
+                         "starting a new one%s", hub->proc.pid,
                          WIFSIGNALED(status) ? "signal" : "exit status",
                          WIFSIGNALED(status) ? WTERMSIG(status)
-                                             : WEXITSTATUS(status));
+                                             : WEXITSTATUS(status),
+                         sup->restart_delay
+                         ? apr_psprintf(sup->pconf, " after %" APR_TIME_T_FMT
+                                        " ms (it died young)",
+                                        apr_time_as_msec(sup->restart_delay))
+                         : "");
             sup->hub = NULL;
-            start_hub(sup);
+            start_hub(sup, sup->restart_delay);
+        }
+        else if (sup) {
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, sup->s, PTTHLOGNO(01112)
+                         "tunnel hub (pid %" APR_PID_T_FMT ") of generation "
+                         "%d has exited", hub->proc.pid, rec->generation);
         }
         break;
     case APR_OC_REASON_RESTART:
         /* The MPM reclaims its children: httpd stops or restarts hard. */
-        if (hub->alive) {
-            hand_to_mpm(hub, SIGTERM);
+        if (rec->alive) {
+            hand_to_mpm(rec, SIGTERM);
         }
         apr_proc_other_child_unregister(hub);
         break;
     case APR_OC_REASON_UNREGISTER:
-        /* pconf goes away: a graceful restart (drain, make room for the
-         * next generation's hub) or the end of httpd (stop). */
-        if (hub->alive) {
-            int exiting = ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_EXITING;
-            if (sup) {
-                ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, sup->s, PTTHLOGNO(01110)
-                             "tunnel hub (pid %" APR_PID_T_FMT ") of generation "
-                             "%d: %s", hub->proc.pid, hub->generation,
-                             exiting ? "stopping" : "draining");
+        /* pconf goes away: a graceful restart (the current hub drains and
+         * makes room for the next generation's; hubs still draining are
+         * watched again by the next generation) or the end of httpd. */
+        if (rec->alive) {
+            if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_EXITING) {
+                hand_to_mpm(rec, SIGTERM);
             }
-            hand_to_mpm(hub, exiting ? SIGTERM : SIGUSR1);
+            else if (current) {
+                if (sup) {
+                    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, sup->s,
+                                 PTTHLOGNO(01110) "tunnel hub (pid %"
+                                 APR_PID_T_FMT ") of generation %d: draining",
+                                 hub->proc.pid, rec->generation);
+                }
+                kill(rec->pid, SIGUSR1);
+            }
         }
         if (current) {
             sup->hub = NULL;
@@ -410,6 +492,31 @@ static void hub_maintenance(int reason, void *data, apr_wait_t status)
         break;
     default:
         break;
+    }
+}
+
+/* In every httpd child: the hub's sockets are the hub's.  A child (and
+ * whatever runs in it or is started from it) must not accept links or
+ * tunnels (docs/architecture.md, "Who may talk to the hub"). */
+void ptth_supervisor_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    ptth_sup *sup = sup_g;
+    int i;
+
+    (void)pchild; (void)s;
+    if (!sup) {
+        return;
+    }
+    if (sup->link_sock) {
+        apr_socket_close(sup->link_sock);
+        sup->link_sock = NULL;
+    }
+    for (i = 0; i < sup->lsocks->nelts; ++i) {
+        sup_lsock *ls = APR_ARRAY_IDX(sup->lsocks, i, sup_lsock *);
+        if (ls->sock) {
+            apr_socket_close(ls->sock);
+            ls->sock = NULL;
+        }
     }
 }
 
@@ -442,12 +549,24 @@ int ptth_hub_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         sup = apr_pcalloc(s->process->pool, sizeof(*sup));
         sup->ppool = s->process->pool;
         sup->lsocks = apr_array_make(sup->ppool, 4, sizeof(sup_lsock *));
+        sup->hubs = apr_array_make(sup->ppool, 4, sizeof(sup_hub_rec *));
         apr_pool_userdata_set(sup, SUP_KEY, apr_pool_cleanup_null, s->process->pool);
     }
     sup_g = sup;
-    sup->generation++;
+    sup->generation = ap_state_query(AP_SQ_CONFIG_GEN);
     sup->s = s;
     sup->pconf = pconf;
+    sup->hub = NULL;
+    {
+        /* Hubs of earlier generations still draining: watch them again. */
+        int i;
+        for (i = 0; i < sup->hubs->nelts; ++i) {
+            sup_hub_rec *rec = APR_ARRAY_IDX(sup->hubs, i, sup_hub_rec *);
+            if (rec->alive) {
+                watch_hub(sup, rec);
+            }
+        }
+    }
 
     if (reconcile_listeners(sup, s, conf, pconf) != APR_SUCCESS) {
         return !OK;
@@ -470,7 +589,8 @@ int ptth_hub_post_config(apr_pool_t *pconf, apr_pool_t *plog,
      * went (hub_maintenance); until this one accepts, children's
      * connects and backends' dials wait in the shared sockets' backlogs. */
     sup->hub = NULL;
-    if (start_hub(sup) != APR_SUCCESS) {
+    sup->restart_delay = 0;
+    if (start_hub(sup, 0) != APR_SUCCESS) {
         return !OK;
     }
     return OK;

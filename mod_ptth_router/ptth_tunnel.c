@@ -38,12 +38,36 @@
 /* Connection window: streams are bounded individually, so let the
  * connection carry many of them at full speed. */
 #define PTTH_CONN_WINDOW         (64 * 1024 * 1024)
-/* Response header block limit (name + value + 32 per field, as RFC 9113
- * 6.5.2 SETTINGS_MAX_HEADER_LIST_SIZE counts). */
-#define PTTH_MAX_HEADER_LIST     (128 * 1024)
 /* What nghttp2 assumes of the backend until its SETTINGS arrive; the
  * tunnel takes no stream before then (PTTH_TUN_PREFACE). */
 #define PTTH_INITIAL_MAX_STREAMS 100
+/* Streams the hub keeps open on one tunnel whatever the backend allows:
+ * each holds request fields in the session until they are written. */
+#define PTTH_MAX_TUNNEL_STREAMS  1000
+/* What one tunnel's HTTP/2 session may allocate: HPACK tables, stream
+ * state and queued frames (charged through tunnel_mem_*). */
+#define PTTH_TUNNEL_SESSION_MEM  (8 * 1024 * 1024)
+/* Our HPACK decoder's dynamic table (SETTINGS_HEADER_TABLE_SIZE): the
+ * default, which also bounds how much one indexed field can expand. */
+#define PTTH_HPACK_TABLE         4096
+
+/* Glitches: frames that make the hub work without carrying a response
+ * (PING, SETTINGS after the first, PRIORITY, tiny WINDOW_UPDATEs, empty
+ * DATA, unknown frame types, frames for streams that are gone) and
+ * malformed responses.  A token bucket per tunnel: a burst of
+ * PTTH_GLITCH_BURST, refilled at PTTH_GLITCH_RATE per second; a tunnel
+ * that runs dry is closed (the floods of CVE-2019-9512/9515/9518 and
+ * their kin cost the attacker its own tunnel, nothing else). */
+#define PTTH_GLITCH_BURST        1000
+#define PTTH_GLITCH_RATE         100
+#define PTTH_GLITCH_MALFORMED    10
+/* A WINDOW_UPDATE smaller than this is a glitch (CVE-2019-9517 style
+ * trickles; real peers send thousands of octets at a time). */
+#define PTTH_MIN_WINDOW_UPDATE   64
+/* A tunnel whose streams are refused is picked again only after a pause
+ * growing with each refusal in a row, up to this (RFC 9113 8.7 lets us
+ * retry elsewhere; no point in offering the same tunnel again). */
+#define PTTH_PENALTY_MAX         apr_time_from_sec(5)
 
 static const char *tstate_str(ptth_tunnel_state s)
 {
@@ -101,23 +125,110 @@ static void maybe_finish_drain(ptth_tunnel *t)
     }
 }
 
+/* Charge a glitch; 0 while the tunnel is within its budget, else the
+ * tunnel is closed and NGHTTP2_ERR_CALLBACK_FAILURE stops the session. */
+static int glitch(ptth_tunnel *t, int cost, const char *what)
+{
+    apr_time_t now = apr_time_now();
+    apr_int64_t refill = (now - t->glitch_at) * PTTH_GLITCH_RATE
+                         / APR_USEC_PER_SEC;
+
+    if (refill > 0) {
+        t->glitches = (apr_int32_t)(t->glitches + refill > PTTH_GLITCH_BURST
+                                    ? PTTH_GLITCH_BURST : t->glitches + refill);
+        t->glitch_at = now;
+    }
+    t->glitches -= cost;
+    if (t->glitches >= 0) {
+        return 0;
+    }
+    if (!t->close_reason) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, t->hub->s, PTTHLOGNO(02011)
+                     "tunnel %u (%s, pool %s): closing it: more than %d "
+                     "frames or malformed responses that carry nothing "
+                     "(last: %s)", t->id, t->peer, t->pool->name,
+                     PTTH_GLITCH_BURST, what);
+        t->last_error = what;
+        ptth_tunnel_close(t, "flood of frames that carry nothing");
+    }
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+/* A response broke the message rules (ptth_response.h): reset its stream
+ * and end the exchange; the user gets 502, or a cut response whose
+ * connection closes, never what the backend framed beyond the rules. */
+static int response_violation(ptth_tunnel *t, ptth_exchange *ex, const char *why)
+{
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, t->hub->s, PTTHLOGNO(02002)
+                 "tunnel %u (%s, pool %s): stream %d: malformed response: "
+                 "%s; resetting the stream", t->id, t->peer, t->pool->name,
+                 ex->stream_id, why);
+    t->last_error = why;
+    ex->resp_bad = 1;
+    ptth_tunnel_reset(ex, NGHTTP2_PROTOCOL_ERROR);
+    ptth_exchange_failed(ex, PTTH_RST_PROTOCOL);
+    return glitch(t, PTTH_GLITCH_MALFORMED, why);
+}
+
 /* ---- nghttp2 callbacks --------------------------------------------- */
+
+static int on_begin_frame(nghttp2_session *ngh, const nghttp2_frame_hd *hd,
+                          void *ud)
+{
+    ptth_tunnel *t = ud;
+
+    t->bytes_in += 9 + hd->length;     /* RFC 9113 4.1: 9-octet header */
+    switch (hd->type) {
+    case NGHTTP2_DATA:
+        if (hd->length == 0 && !(hd->flags & NGHTTP2_FLAG_END_STREAM)) {
+            return glitch(t, 1, "empty DATA");
+        }
+        return 0;
+    case NGHTTP2_HEADERS:
+    case NGHTTP2_RST_STREAM:
+    case NGHTTP2_WINDOW_UPDATE:
+        /* Ours are odd and below the next id: a frame for one that
+         * nghttp2 no longer knows is for a stream that is gone. */
+        if (hd->stream_id && !nghttp2_session_find_stream(ngh, hd->stream_id)
+            && hd->stream_id < (int32_t)nghttp2_session_get_next_stream_id(ngh)) {
+            return glitch(t, 1, "frame for a closed stream");
+        }
+        return 0;
+    case NGHTTP2_PRIORITY:
+        return glitch(t, 1, "PRIORITY");
+    case NGHTTP2_SETTINGS:
+        if (!(hd->flags & NGHTTP2_FLAG_ACK) && t->settings_seen++) {
+            return glitch(t, 1, "SETTINGS");
+        }
+        return 0;
+    case NGHTTP2_PING:
+        return (hd->flags & NGHTTP2_FLAG_ACK) ? 0 : glitch(t, 1, "PING");
+    case NGHTTP2_GOAWAY:
+        return t->goaways_seen++ ? glitch(t, 1, "GOAWAY") : 0;
+    case NGHTTP2_CONTINUATION:
+        return 0;   /* nghttp2 bounds CONTINUATIONs per block itself */
+    default:
+        return glitch(t, 1, "frame of an unknown type");
+    }
+}
 
 static int on_begin_headers(nghttp2_session *ngh, const nghttp2_frame *frame,
                             void *ud)
 {
     ptth_tunnel *t = ud;
     ptth_exchange *ex;
+    const char *why;
 
     (void)ngh;
-    if (frame->hd.type == NGHTTP2_HEADERS
-        && (ex = stream_ex(t, frame->hd.stream_id))) {
-        ex->resp_headers = apr_array_make(ex->p, 16, sizeof(ptth_nv));
-        ex->resp_hdr_bytes = 0;
-        if (!ex->resp_final) {
-            ex->resp_status = 0;
-        }
+    if (frame->hd.type != NGHTTP2_HEADERS
+        || !(ex = stream_ex(t, frame->hd.stream_id))) {
+        return 0;
     }
+    if ((why = ptth_resp_block_begin(&ex->rc)) != NULL) {
+        response_violation(t, ex, why);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    ex->resp_headers = apr_array_make(ex->p, 16, sizeof(ptth_nv));
     return 0;
 }
 
@@ -128,52 +239,31 @@ static int on_header(nghttp2_session *ngh, const nghttp2_frame *frame,
 {
     ptth_tunnel *t = ud;
     ptth_exchange *ex;
+    const char *why;
     ptth_nv *nv;
+    int forward;
 
     (void)ngh; (void)flags;
     if (frame->hd.type != NGHTTP2_HEADERS
         || !(ex = stream_ex(t, frame->hd.stream_id)) || !ex->resp_headers) {
         return 0;
     }
-    ex->resp_hdr_bytes += namelen + valuelen + 32;
-    if (ex->resp_hdr_bytes > PTTH_MAX_HEADER_LIST) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, t->hub->s, PTTHLOGNO(02002)
-                     "tunnel %u (%s): stream %d: response header block over "
-                     "%d bytes, resetting it", t->id, t->peer,
-                     frame->hd.stream_id, PTTH_MAX_HEADER_LIST);
-        ex->resp_bad = 1;
+    why = ptth_resp_field(&ex->rc, &t->hub->resp_limits, name, namelen,
+                          value, valuelen, &forward);
+    if (why) {
+        /* The rest of the block is decoded (HPACK state, RFC 7541) but
+         * no longer handed to us. */
+        response_violation(t, ex, why);
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
-    /* RFC 9113 8.2.1: a field the front end could not represent safely
-     * (CR, LF, NUL, uppercase or invalid name characters) makes the
-     * response malformed; never let it reach the user. */
-    if (!namelen || !nghttp2_check_header_value(value, valuelen)
-        || (name[0] == ':' ? !nghttp2_check_header_name(name + 1, namelen - 1)
-                           : !nghttp2_check_header_name(name, namelen))) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, t->hub->s, PTTHLOGNO(02008)
-                     "tunnel %u (%s): stream %d: invalid response header "
-                     "field, resetting it", t->id, t->peer, frame->hd.stream_id);
-        ex->resp_bad = 1;
-        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    if (forward) {
+        /* Bounded: ptth_resp_field charged it to the stream's budget. */
+        nv = apr_array_push(ex->resp_headers);
+        nv->name = apr_pstrmemdup(ex->p, (const char *)name, namelen);
+        nv->nlen = namelen;
+        nv->value = apr_pstrmemdup(ex->p, (const char *)value, valuelen);
+        nv->vlen = valuelen;
     }
-    if (namelen == 7 && !memcmp(name, ":status", 7)) {
-        if (ex->resp_final || valuelen != 3 || !apr_isdigit(value[0])
-            || !apr_isdigit(value[1]) || !apr_isdigit(value[2])) {
-            ex->resp_bad = 1;
-            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-        }
-        ex->resp_status = (value[0] - '0') * 100 + (value[1] - '0') * 10
-                        + (value[2] - '0');
-        return 0;
-    }
-    if (namelen && name[0] == ':') {
-        return 0;   /* nghttp2 already refused unknown response pseudo headers */
-    }
-    nv = apr_array_push(ex->resp_headers);
-    nv->name = apr_pstrmemdup(ex->p, (const char *)name, namelen);
-    nv->nlen = namelen;
-    nv->value = apr_pstrmemdup(ex->p, (const char *)value, valuelen);
-    nv->vlen = valuelen;
     return 0;
 }
 
@@ -182,34 +272,40 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
 {
     ptth_tunnel *t = ud;
     ptth_exchange *ex;
+    ptth_resp_block kind;
+    const char *why;
     int end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
 
+    (void)ngh;
     switch (frame->hd.type) {
     case NGHTTP2_HEADERS:
-        if (!(ex = stream_ex(t, frame->hd.stream_id))) {
+        if (!(ex = stream_ex(t, frame->hd.stream_id)) || !ex->resp_headers) {
             break;
         }
         ex->last_activity = apr_time_now();
-        if (ex->resp_final) {
+        why = ptth_resp_block_end(&ex->rc, &t->hub->resp_limits, end, &kind);
+        if (why) {
+            return response_violation(t, ex, why);
+        }
+        if (kind == PTTH_RESP_BLOCK_TRAILERS) {
             ptth_exchange_trailers(ex, ex->resp_headers);
         }
-        else if (ex->resp_status < 100 || ex->resp_status == 101
-                 || (ex->resp_status < 200 && end)) {
-            /* RFC 9113 8.6: no 101 in HTTP/2; 8.1: an interim response
-             * never ends the stream. */
-            ex->resp_bad = 1;
-            nghttp2_submit_rst_stream(ngh, NGHTTP2_FLAG_NONE,
-                                      frame->hd.stream_id, NGHTTP2_PROTOCOL_ERROR);
-        }
         else {
+            ex->resp_status = ex->rc.status;
             /* RFC 8441 5: a 2xx to the extended CONNECT opens the pipe. */
-            ex->resp_upgraded = ex->connect && ex->resp_status >= 200
-                                && ex->resp_status < 300 && !end;
-            ptth_exchange_response(ex, ex->resp_status, ex->resp_headers, end);
+            ex->resp_upgraded = ex->rc.unframed && !end;
+            if (kind == PTTH_RESP_BLOCK_FINAL) {
+                t->refusals = 0;
+            }
+            ptth_exchange_response(ex, ex->rc.status, ex->resp_headers, end);
         }
+        ex->resp_headers = NULL;
         break;
     case NGHTTP2_DATA:
         if (end && (ex = stream_ex(t, frame->hd.stream_id))) {
+            if ((why = ptth_resp_data_end(&ex->rc)) != NULL) {
+                return response_violation(t, ex, why);
+            }
             ptth_exchange_data(ex, NULL, 0, 1);
         }
         break;
@@ -222,8 +318,14 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
         t->dispatch = 1;
         break;
     case NGHTTP2_PING:
-        if (frame->hd.flags & NGHTTP2_FLAG_ACK) {
+        if ((frame->hd.flags & NGHTTP2_FLAG_ACK) && t->ping_sent) {
+            t->rtt = apr_time_now() - t->ping_sent;
             t->ping_sent = 0;
+        }
+        break;
+    case NGHTTP2_WINDOW_UPDATE:
+        if (frame->window_update.window_size_increment < PTTH_MIN_WINDOW_UPDATE) {
+            return glitch(t, 1, "tiny WINDOW_UPDATE");
         }
         break;
     case NGHTTP2_SETTINGS:
@@ -250,6 +352,8 @@ static int on_data_chunk_recv(nghttp2_session *ngh, uint8_t flags,
 {
     ptth_tunnel *t = ud;
     ptth_exchange *ex = stream_ex(t, stream_id);
+    const char *why;
+    int drop;
 
     (void)flags;
     if (!ex) {
@@ -258,17 +362,17 @@ static int on_data_chunk_recv(nghttp2_session *ngh, uint8_t flags,
         return 0;
     }
     ex->last_activity = apr_time_now();
-    if (ex->head || !ex->resp_final) {
-        /* RFC 9110 9.3.2: a response to HEAD has no content; DATA before
-         * the final response is malformed (RFC 9113 8.1). */
+    why = ptth_resp_data(&ex->rc, len, &drop);
+    if (drop) {
         nghttp2_session_consume(ngh, stream_id, len);
-        if (!ex->resp_final) {
-            ex->resp_bad = 1;
-            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-        }
-        return 0;
     }
-    ptth_exchange_data(ex, data, len, 0);
+    if (why) {
+        response_violation(t, ex, why);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+    }
+    if (!drop) {
+        ptth_exchange_data(ex, data, len, 0);
+    }
     return 0;
 }
 
@@ -295,6 +399,18 @@ static int on_stream_close(nghttp2_session *ngh, int32_t stream_id,
                      t->id, t->peer, stream_id, error_code,
                      nghttp2_http2_strerror(error_code),
                      unprocessed ? ", not processed" : "");
+        if (!ex->resp_final && !ex->resp_bad) {
+            /* Refused or reset before any answer: offer this tunnel
+             * less, for longer each time in a row (penalty in pick()). */
+            apr_interval_time_t pause = apr_time_from_msec(50)
+                                        << (t->refusals < 7 ? t->refusals : 7);
+            t->refusals++;
+            t->penalty_until = apr_time_now()
+                               + (pause < PTTH_PENALTY_MAX ? pause : PTTH_PENALTY_MAX);
+            if (ex->attempts > 0 && ex->attempts <= PTTH_EX_MAX_ATTEMPTS) {
+                ex->tried[ex->attempts - 1] = t->id;
+            }
+        }
     }
     detach(t, ex);
     maybe_finish_drain(t);
@@ -342,6 +458,7 @@ static ssize_t body_read(nghttp2_session *ngh, int32_t stream_id, uint8_t *buf,
     }
     if (ex->body.len == 0 && ex->req_ended) {
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+        ex->req_end_sent = 1;
         if (ex->req_trailers && ex->req_trailers->nelts) {
             int i, k = 0;
             nghttp2_nv *nva = apr_palloc(ex->p, sizeof(nghttp2_nv)
@@ -371,18 +488,96 @@ static ssize_t body_read(nghttp2_session *ngh, int32_t stream_id, uint8_t *buf,
     return (ssize_t)n;
 }
 
+/* ---- the session's memory ------------------------------------------ */
+
+/* Everything the tunnel's nghttp2 session allocates is charged to the
+ * tunnel (PTTH_TUNNEL_SESSION_MEM) and to the hub (PTTHHubMemoryLimit);
+ * past either, nghttp2 gets NULL, fails the session, and the tunnel that
+ * asked is closed. */
+typedef union tunnel_mem_hdr {
+    apr_size_t size;
+    long double align_ld;
+    void *align_p;
+} tunnel_mem_hdr;
+
+static void *tunnel_mem_malloc(size_t size, void *ud)
+{
+    ptth_tunnel *t = ud;
+    tunnel_mem_hdr *h;
+
+    if (size > PTTH_TUNNEL_SESSION_MEM || !ptth_budget_take(&t->mem, size)) {
+        t->mem_refused = 1;
+        return NULL;
+    }
+    if (!ptth_budget_take(&t->hub->mem, size)) {
+        ptth_budget_give(&t->mem, size);
+        t->mem_refused = 2;
+        return NULL;
+    }
+    if (!(h = malloc(sizeof(*h) + size))) {
+        ptth_budget_give(&t->mem, size);
+        ptth_budget_give(&t->hub->mem, size);
+        return NULL;
+    }
+    h->size = size;
+    return h + 1;
+}
+
+static void tunnel_mem_free(void *ptr, void *ud)
+{
+    ptth_tunnel *t = ud;
+    tunnel_mem_hdr *h;
+
+    if (ptr) {
+        h = (tunnel_mem_hdr *)ptr - 1;
+        ptth_budget_give(&t->mem, h->size);
+        ptth_budget_give(&t->hub->mem, h->size);
+        free(h);
+    }
+}
+
+static void *tunnel_mem_calloc(size_t nmemb, size_t size, void *ud)
+{
+    void *p;
+
+    if (size && nmemb > PTTH_TUNNEL_SESSION_MEM / size) {
+        return NULL;
+    }
+    if ((p = tunnel_mem_malloc(nmemb * size, ud)) != NULL) {
+        memset(p, 0, nmemb * size);
+    }
+    return p;
+}
+
+static void *tunnel_mem_realloc(void *ptr, size_t size, void *ud)
+{
+    tunnel_mem_hdr *h;
+    void *n;
+
+    if (!ptr) {
+        return tunnel_mem_malloc(size, ud);
+    }
+    h = (tunnel_mem_hdr *)ptr - 1;
+    if ((n = tunnel_mem_malloc(size, ud)) != NULL) {
+        memcpy(n, ptr, h->size < size ? h->size : size);
+        tunnel_mem_free(ptr, ud);
+    }
+    return n;
+}
+
 /* ---- lifecycle ------------------------------------------------------ */
 
 static apr_status_t tunnel_session_create(ptth_tunnel *t)
 {
     nghttp2_session_callbacks *cbs;
     nghttp2_option *opt;
-    nghttp2_settings_entry iv[3];
+    nghttp2_settings_entry iv[4];
     int rv;
 
     if (nghttp2_session_callbacks_new(&cbs) != 0) {
         return APR_ENOMEM;
     }
+    nghttp2_session_callbacks_set_on_begin_frame_callback(cbs, on_begin_frame);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
@@ -399,10 +594,16 @@ static apr_status_t tunnel_session_create(ptth_tunnel *t)
     nghttp2_option_set_no_auto_window_update(opt, 1);
     /* nghttp2's HTTP messaging checks would turn a body on a HEAD
      * response (mod_http2 sends one for some CGI responses) into a
-     * stream error; on_header validates every field itself instead. */
+     * stream error; ptth_response.c enforces the message rules instead. */
     nghttp2_option_set_no_http_messaging(opt, 1);
     nghttp2_option_set_peer_max_concurrent_streams(opt, PTTH_INITIAL_MAX_STREAMS);
-    rv = nghttp2_session_client_new2(&t->ngh, cbs, t, opt);
+    t->mem_fns.mem_user_data = t;
+    t->mem_fns.malloc = tunnel_mem_malloc;
+    t->mem_fns.free = tunnel_mem_free;
+    t->mem_fns.calloc = tunnel_mem_calloc;
+    t->mem_fns.realloc = tunnel_mem_realloc;
+    t->mem.limit = PTTH_TUNNEL_SESSION_MEM;
+    rv = nghttp2_session_client_new3(&t->ngh, cbs, t, opt, &t->mem_fns);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cbs);
     if (rv != 0) {
@@ -417,8 +618,10 @@ static apr_status_t tunnel_session_create(ptth_tunnel *t)
     iv[1].settings_id = NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE;
     iv[1].value = PTTH_STREAM_WINDOW;
     iv[2].settings_id = NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE;
-    iv[2].value = PTTH_MAX_HEADER_LIST;
-    if (nghttp2_submit_settings(t->ngh, NGHTTP2_FLAG_NONE, iv, 3) != 0
+    iv[2].value = (uint32_t)t->hub->resp_limits.max_field_bytes;
+    iv[3].settings_id = NGHTTP2_SETTINGS_HEADER_TABLE_SIZE;
+    iv[3].value = PTTH_HPACK_TABLE;
+    if (nghttp2_submit_settings(t->ngh, NGHTTP2_FLAG_NONE, iv, 4) != 0
         || nghttp2_session_set_local_window_size(t->ngh, NGHTTP2_FLAG_NONE, 0,
                                                  PTTH_CONN_WINDOW) != 0) {
         return APR_EGENERAL;
@@ -476,7 +679,9 @@ apr_status_t ptth_tunnel_create(ptth_hub *hub, ptth_pool *pool, apr_pool_t *p,
     t->sock = sock;
     t->id = ++hub->next_tunnel_id;
     t->state = PTTH_TUN_PREFACE;
-    t->opened = t->last_read = apr_time_now();
+    t->opened = t->last_read = t->glitch_at = apr_time_now();
+    t->glitches = PTTH_GLITCH_BURST;
+    t->rtt = -1;
     APR_RING_INIT(&t->streams, ptth_exchange, link);
     ptth_buf_init(&t->out);
     ptth_buf_free_on(&t->out, p);
@@ -485,9 +690,10 @@ apr_status_t ptth_tunnel_create(ptth_hub *hub, ptth_pool *pool, apr_pool_t *p,
     if (apr_socket_addr_get(&sa, APR_REMOTE, sock) == APR_SUCCESS
         && apr_sockaddr_ip_get(&ip, sa) == APR_SUCCESS) {
         t->peer = apr_psprintf(p, "%s:%u", ip, (unsigned)sa->port);
+        t->peer_ip = ip;
     }
     else {
-        t->peer = "unknown";
+        t->peer = t->peer_ip = "unknown";
     }
     apr_socket_opt_set(sock, APR_SO_NONBLOCK, 1);
     apr_socket_opt_set(sock, APR_TCP_NODELAY, 1);
@@ -629,6 +835,7 @@ void ptth_tunnel_flush(ptth_tunnel *t)
             n = t->out.len;
             rv = tunnel_send(t, ptth_buf_head(&t->out), &n);
             ptth_buf_consume(&t->out, n);
+            t->bytes_out += n;
             if (rv != APR_SUCCESS && !APR_STATUS_IS_EAGAIN(rv)) {
                 ptth_tunnel_close(t, "write error");
                 return;
@@ -642,7 +849,8 @@ void ptth_tunnel_flush(ptth_tunnel *t)
             const uint8_t *data;
             ssize_t len = nghttp2_session_mem_send(t->ngh, &data);
             if (len < 0) {
-                ptth_tunnel_close(t, nghttp2_strerror((int)len));
+                ptth_tunnel_close(t, t->mem_refused ? "session memory over budget"
+                                                    : nghttp2_strerror((int)len));
                 return;
             }
             if (len == 0) {
@@ -650,6 +858,7 @@ void ptth_tunnel_flush(ptth_tunnel *t)
             }
             n = (apr_size_t)len;
             rv = tunnel_send(t, (const char *)data, &n);
+            t->bytes_out += n;
             if (rv != APR_SUCCESS && !APR_STATUS_IS_EAGAIN(rv)) {
                 ptth_tunnel_close(t, "write error");
                 return;
@@ -686,10 +895,26 @@ static void tunnel_read(ptth_tunnel *t)
             t->last_read = apr_time_now();
             rl = nghttp2_session_mem_recv(t->ngh, (const uint8_t *)buf, len);
             if (rl < 0) {
+                if (t->close_reason) {
+                    return;     /* a callback closed it and said why */
+                }
+                if (t->mem_refused) {
+                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, t->hub->s,
+                                 PTTHLOGNO(02012) "tunnel %u (%s, pool %s): "
+                                 "closing it: its HTTP/2 session needs more "
+                                 "than %s of memory", t->id, t->peer,
+                                 t->pool->name, t->mem_refused == 1
+                                 ? "its share" : "the hub has left "
+                                   "(PTTHHubMemoryLimit)");
+                    t->last_error = "session memory over budget";
+                    ptth_tunnel_close(t, "session memory over budget");
+                    return;
+                }
                 ap_log_error(APLOG_MARK, APLOG_WARNING, 0, t->hub->s,
                              PTTHLOGNO(02006) "tunnel %u (%s): HTTP/2 error "
                              "from backend: %s", t->id, t->peer,
                              nghttp2_strerror((int)rl));
+                t->last_error = nghttp2_strerror((int)rl);
                 /* nghttp2 queued a GOAWAY; try to tell the backend. */
                 ptth_tunnel_flush(t);
                 ptth_tunnel_close(t, "protocol error");
@@ -750,8 +975,8 @@ int ptth_tunnel_capacity(ptth_tunnel *t)
      * (RFC 9113 5.1.2): nghttp2 would queue them, we balance instead. */
     max = nghttp2_session_get_remote_settings(t->ngh,
                                               NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
-    if (max > 100000) {
-        max = 100000;
+    if (max > PTTH_MAX_TUNNEL_STREAMS) {
+        max = PTTH_MAX_TUNNEL_STREAMS;
     }
     return (int)max > t->active ? (int)max - t->active : 0;
 }
@@ -928,18 +1153,22 @@ void ptth_tunnel_resume_body(ptth_exchange *ex)
     }
 }
 
-void ptth_tunnel_cancel(ptth_exchange *ex)
+void ptth_tunnel_reset(ptth_exchange *ex, uint32_t code)
 {
     ptth_tunnel *t = ex->tunnel;
 
     if (!t) {
         return;
     }
-    /* RFC 9113 8.1: CANCEL tells the backend nobody wants the response. */
-    nghttp2_submit_rst_stream(t->ngh, NGHTTP2_FLAG_NONE, ex->stream_id,
-                              NGHTTP2_CANCEL);
+    nghttp2_submit_rst_stream(t->ngh, NGHTTP2_FLAG_NONE, ex->stream_id, code);
     detach(t, ex);
     maybe_finish_drain(t);
+}
+
+void ptth_tunnel_cancel(ptth_exchange *ex)
+{
+    /* RFC 9113 8.1: CANCEL tells the backend nobody wants the response. */
+    ptth_tunnel_reset(ex, NGHTTP2_CANCEL);
 }
 
 void ptth_tunnel_consume(ptth_exchange *ex)
