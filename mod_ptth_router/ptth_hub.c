@@ -543,9 +543,32 @@ static void raise_fd_limit(server_rec *s)
     }
 }
 
+/* The standby's wait: until the active hub's life pipe closes (it died
+ * or exited), or until told to go. */
+static void standby_wait(server_rec *s, int fd)
+{
+    char c;
+
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, PTTHLOGNO(02313)
+                 "standby hub %" APR_PID_T_FMT " waiting", getpid());
+    for (;;) {
+        ssize_t n = read(fd, &c, 1);
+        if (n == 0) {
+            break;
+        }
+        if (sig_stop || sig_drain || (n < 0 && errno != EINTR)) {
+            exit(0);
+        }
+    }
+    close(fd);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, PTTHLOGNO(02314)
+                 "standby hub %" APR_PID_T_FMT " takes over", getpid());
+}
+
 void ptth_hub_main(apr_pool_t *pool, server_rec *s,
                    apr_array_header_t *lspecs, apr_socket_t *link_sock,
-                   apr_uint32_t generation, apr_interval_time_t delay)
+                   apr_uint32_t generation, int standby_fd,
+                   apr_interval_time_t delay)
 {
     ptth_hub *hub;
     apr_status_t rv;
@@ -561,6 +584,9 @@ void ptth_hub_main(apr_pool_t *pool, server_rec *s,
      * which would keep them in the heap for good. */
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     raise_fd_limit(s);
+    if (standby_fd >= 0) {
+        standby_wait(s, standby_fd);
+    }
     if (delay > 0) {
         /* The parent restarts a hub that keeps dying with growing pauses
          * (ptth_supervisor.c); children's links wait in the backlog. */

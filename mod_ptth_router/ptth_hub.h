@@ -267,11 +267,13 @@ struct ptth_hublink {
 /* ptth_hub.c */
 /* Runs the hub in the forked process; never returns. */
 /* generation: the configuration's (ap_state_query AP_SQ_CONFIG_GEN);
- * delay: rest this long before serving (a restart throttled by the
- * parent). */
+ * standby_fd: >= 0 makes this the standby hub, which serves only once
+ * that pipe reports the end of the active hub (EOF); delay: rest this
+ * long before serving (restarts throttled by the parent). */
 void ptth_hub_main(apr_pool_t *pool, server_rec *s,
                    apr_array_header_t *lspecs, apr_socket_t *link_sock,
-                   apr_uint32_t generation, apr_interval_time_t delay);
+                   apr_uint32_t generation, int standby_fd,
+                   apr_interval_time_t delay);
 /* Accept on a listener into a new pool; pauses accepting on EMFILE. */
 apr_status_t ptth_hub_accept(ptth_hub *hub, apr_socket_t *lsock,
                              apr_socket_t **sock, apr_pool_t **pp);

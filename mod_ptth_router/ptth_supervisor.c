@@ -24,6 +24,7 @@
  * its daemon): the MPM reports its death and we fork a new one. */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -66,6 +67,9 @@ typedef struct sup_hub_rec {
     int generation;
     int alive;                /* ours to watch (not yet reaped or handed
                                * to the MPM) */
+    int standby;              /* waits to take over from the active hub */
+    int life_rd;              /* read end of its life pipe, or -1 */
+    apr_time_t active_since;
 } sup_hub_rec;
 
 /* Its registration as an "other child" of this generation (in pconf). */
@@ -85,16 +89,21 @@ typedef struct ptth_sup {
     server_rec *s;
     apr_pool_t *pconf;
     apr_array_header_t *lspecs;     /* of ptth_hub_lspec */
-    sup_hub *hub;
+    sup_hub *hub;                   /* the active hub */
+    sup_hub *standby;               /* the hub waiting to take over */
     apr_array_header_t *hubs;       /* of sup_hub_rec *, every generation */
     apr_time_t last_start;
     apr_interval_time_t restart_delay;
 } ptth_sup;
 
-/* A hub that dies within this long of its start is restarted with a
- * pause that doubles each time, up to the maximum; one that lived longer
- * is restarted at once (service back within about a second, which is
- * how often the MPM reports a death). */
+/* Every generation runs an active hub and a standby, a second hub forked
+ * alongside that blocks on the active hub's life pipe: when the active
+ * hub dies, the pipe's write end closes with it and the standby takes
+ * over at once, without waiting for the MPM, which reports a death about
+ * once a second; the parent then forks the next standby.  A hub that
+ * dies within PTTH_HUB_STABLE_AFTER of becoming active makes the next
+ * one wait before it serves, a pause that doubles each time up to the
+ * maximum (docs/architecture.md, "The hub"). */
 #define PTTH_HUB_STABLE_AFTER   apr_time_from_sec(10)
 #define PTTH_HUB_RESTART_MIN    apr_time_from_msec(250)
 #define PTTH_HUB_RESTART_MAX    apr_time_from_sec(10)
@@ -347,7 +356,12 @@ static void watch_hub(ptth_sup *sup, sup_hub_rec *rec)
     apr_proc_other_child_register(&hub->proc, hub_maintenance, hub, NULL,
                                   sup->pconf);
     if (rec->generation == sup->generation) {
-        sup->hub = hub;
+        if (rec->standby) {
+            sup->standby = hub;
+        }
+        else {
+            sup->hub = hub;
+        }
     }
 }
 
@@ -366,20 +380,41 @@ static sup_hub_rec *new_hub_rec(ptth_sup *sup)
         rec = apr_pcalloc(sup->ppool, sizeof(*rec));
         APR_ARRAY_PUSH(sup->hubs, sup_hub_rec *) = rec;
     }
+    memset(rec, 0, sizeof(*rec));
     rec->generation = sup->generation;
     rec->alive = 1;
+    rec->life_rd = -1;
     return rec;
 }
 
-static apr_status_t start_hub(ptth_sup *sup, apr_interval_time_t delay)
+static void close_life(sup_hub_rec *rec)
+{
+    if (rec->life_rd >= 0) {
+        close(rec->life_rd);
+        rec->life_rd = -1;
+    }
+}
+
+/* Fork a hub: active, or (watch given) the standby of that hub, which
+ * serves once watch's life pipe reports its end and then delay passed. */
+static apr_status_t start_hub(ptth_sup *sup, sup_hub_rec *watch,
+                              apr_interval_time_t delay)
 {
     sup_hub_rec *rec;
+    int life[2];
     pid_t pid;
 
-    sup->last_start = apr_time_now();
+    if (pipe2(life, O_CLOEXEC) != 0) {
+        apr_status_t rv = errno;
+        ap_log_error(APLOG_MARK, APLOG_ALERT, rv, sup->s, PTTHLOGNO(01113)
+                     "cannot create a pipe for the tunnel hub");
+        return rv;
+    }
     pid = fork();
     if (pid < 0) {
         apr_status_t rv = errno;
+        close(life[0]);
+        close(life[1]);
         ap_log_error(APLOG_MARK, APLOG_ALERT, rv, sup->s, PTTHLOGNO(01106)
                      "cannot fork the tunnel hub");
         return rv;
@@ -388,6 +423,8 @@ static apr_status_t start_hub(ptth_sup *sup, apr_interval_time_t delay)
         apr_pool_t *hp;
         int rc;
 
+        /* life[1] stays open for as long as this process lives. */
+        close(life[0]);
         apr_pool_create(&hp, sup->pconf);
         apr_pool_tag(hp, "ptth_hub");
         if ((rc = ap_run_drop_privileges(hp, sup->s)) != 0) {
@@ -396,13 +433,35 @@ static apr_status_t start_hub(ptth_sup *sup, apr_interval_time_t delay)
             exit(APEXIT_CHILDFATAL);
         }
         ptth_hub_main(hp, sup->s, sup->lspecs, sup->link_sock,
-                      (apr_uint32_t)sup->generation, delay);
+                      (apr_uint32_t)sup->generation,
+                      watch ? watch->life_rd : -1, delay);
         exit(0); /* not reached */
     }
+    close(life[1]);
     rec = new_hub_rec(sup);
     rec->pid = pid;
+    rec->life_rd = life[0];
+    rec->standby = watch != NULL;
+    if (!watch) {
+        rec->active_since = apr_time_now();
+    }
     watch_hub(sup, rec);
     return APR_SUCCESS;
+}
+
+/* The pause before the next hub serves, from how long the last lived. */
+static apr_interval_time_t restart_delay(ptth_sup *sup, apr_time_t lived_since)
+{
+    if (apr_time_now() - lived_since < PTTH_HUB_STABLE_AFTER) {
+        sup->restart_delay = sup->restart_delay
+            ? (sup->restart_delay * 2 > PTTH_HUB_RESTART_MAX
+               ? PTTH_HUB_RESTART_MAX : sup->restart_delay * 2)
+            : PTTH_HUB_RESTART_MIN;
+    }
+    else {
+        sup->restart_delay = 0;
+    }
+    return sup->restart_delay;
 }
 
 /* Hand a hub that we stop supervising to the MPM, which reaps it when it
@@ -420,40 +479,54 @@ static void hub_maintenance(int reason, void *data, apr_wait_t status)
     sup_hub_rec *rec = hub->rec;
     ptth_sup *sup = sup_g;
     int mpm_state = AP_MPMQ_STOPPING;
-    int current = sup && hub == sup->hub;
+    int active = sup && hub == sup->hub;
+    int standby = sup && hub == sup->standby;
 
     switch (reason) {
     case APR_OC_REASON_DEATH:
     case APR_OC_REASON_LOST:
         rec->alive = 0;
+        close_life(rec);
         apr_proc_other_child_unregister(hub);
         ap_mpm_query(AP_MPMQ_MPM_STATE, &mpm_state);
-        if (current && mpm_state != AP_MPMQ_STOPPING) {
-            apr_time_t now = apr_time_now();
+        if ((active || standby) && mpm_state != AP_MPMQ_STOPPING) {
+            apr_interval_time_t delay = restart_delay(sup, active
+                ? rec->active_since : apr_time_now() - PTTH_HUB_STABLE_AFTER);
+            sup_hub *next = active ? sup->standby : NULL;
 
-            /* A hub that keeps dying must not take the parent's CPU. */
-            if (now - sup->last_start < PTTH_HUB_STABLE_AFTER) {
-                sup->restart_delay = sup->restart_delay
-                    ? (sup->restart_delay * 2 > PTTH_HUB_RESTART_MAX
-                       ? PTTH_HUB_RESTART_MAX : sup->restart_delay * 2)
-                    : PTTH_HUB_RESTART_MIN;
-            }
-            else {
-                sup->restart_delay = 0;
-            }
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup->s, PTTHLOGNO(01108)
-                         "tunnel hub (pid %" APR_PID_T_FMT ") died (%s %d), "
-                         "starting a new one%s", hub->proc.pid,
+            ap_log_error(APLOG_MARK, active ? APLOG_ERR : APLOG_WARNING, 0,
+                         sup->s, PTTHLOGNO(01108)
+                         "%s tunnel hub (pid %" APR_PID_T_FMT ") died (%s %d)%s",
+                         active ? "the" : "the standby", hub->proc.pid,
                          WIFSIGNALED(status) ? "signal" : "exit status",
                          WIFSIGNALED(status) ? WTERMSIG(status)
                                              : WEXITSTATUS(status),
-                         sup->restart_delay
-                         ? apr_psprintf(sup->pconf, " after %" APR_TIME_T_FMT
-                                        " ms (it died young)",
-                                        apr_time_as_msec(sup->restart_delay))
-                         : "");
-            sup->hub = NULL;
-            start_hub(sup, sup->restart_delay);
+                         next ? "; its standby took over" : "");
+            if (active) {
+                sup->hub = NULL;
+                if (next) {
+                    /* It woke when the pipe closed; it is the hub now. */
+                    next->rec->standby = 0;
+                    next->rec->active_since = apr_time_now();
+                    sup->hub = next;
+                    sup->standby = NULL;
+                }
+                else if (start_hub(sup, NULL, delay) != APR_SUCCESS) {
+                    break;
+                }
+            }
+            else {
+                sup->standby = NULL;
+            }
+            if (sup->hub && !sup->standby) {
+                if (delay) {
+                    ap_log_error(APLOG_MARK, APLOG_ERR, 0, sup->s, PTTHLOGNO(01114)
+                                 "the next tunnel hub will wait %" APR_TIME_T_FMT
+                                 " ms before it serves (hubs died young)",
+                                 apr_time_as_msec(delay));
+                }
+                start_hub(sup, sup->hub->rec, delay);
+            }
         }
         else if (sup) {
             ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, sup->s, PTTHLOGNO(01112)
@@ -469,25 +542,30 @@ static void hub_maintenance(int reason, void *data, apr_wait_t status)
         apr_proc_other_child_unregister(hub);
         break;
     case APR_OC_REASON_UNREGISTER:
-        /* pconf goes away: a graceful restart (the current hub drains and
-         * makes room for the next generation's; hubs still draining are
-         * watched again by the next generation) or the end of httpd. */
+        /* pconf goes away: a graceful restart (the active hub drains and
+         * makes room for the next generation's, the standby goes; hubs
+         * still draining are watched again by the next generation) or
+         * the end of httpd. */
         if (rec->alive) {
             if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_EXITING) {
                 hand_to_mpm(rec, SIGTERM);
             }
-            else if (current) {
+            else if (active || standby) {
                 if (sup) {
                     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, sup->s,
                                  PTTHLOGNO(01110) "tunnel hub (pid %"
-                                 APR_PID_T_FMT ") of generation %d: draining",
-                                 hub->proc.pid, rec->generation);
+                                 APR_PID_T_FMT ") of generation %d: %s",
+                                 hub->proc.pid, rec->generation,
+                                 active ? "draining" : "standby leaving");
                 }
-                kill(rec->pid, SIGUSR1);
+                kill(rec->pid, active ? SIGUSR1 : SIGTERM);
             }
         }
-        if (current) {
+        if (active) {
             sup->hub = NULL;
+        }
+        if (standby) {
+            sup->standby = NULL;
         }
         break;
     default:
@@ -510,6 +588,9 @@ void ptth_supervisor_child_init(apr_pool_t *pchild, server_rec *s)
     if (sup->link_sock) {
         apr_socket_close(sup->link_sock);
         sup->link_sock = NULL;
+    }
+    for (i = 0; i < sup->hubs->nelts; ++i) {
+        close_life(APR_ARRAY_IDX(sup->hubs, i, sup_hub_rec *));
     }
     for (i = 0; i < sup->lsocks->nelts; ++i) {
         sup_lsock *ls = APR_ARRAY_IDX(sup->lsocks, i, sup_lsock *);
@@ -556,7 +637,7 @@ int ptth_hub_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     sup->generation = ap_state_query(AP_SQ_CONFIG_GEN);
     sup->s = s;
     sup->pconf = pconf;
-    sup->hub = NULL;
+    sup->hub = sup->standby = NULL;
     {
         /* Hubs of earlier generations still draining: watch them again. */
         int i;
@@ -588,10 +669,13 @@ int ptth_hub_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     /* The previous generation's hub was told to drain when its pconf
      * went (hub_maintenance); until this one accepts, children's
      * connects and backends' dials wait in the shared sockets' backlogs. */
-    sup->hub = NULL;
+    sup->hub = sup->standby = NULL;
     sup->restart_delay = 0;
-    if (start_hub(sup, 0) != APR_SUCCESS) {
+    if (start_hub(sup, NULL, 0) != APR_SUCCESS) {
         return !OK;
     }
+    /* Without a standby the MPM's report of a death (once a second) would
+     * be the wait; the hub itself is complete without one. */
+    start_hub(sup, sup->hub->rec, 0);
     return OK;
 }

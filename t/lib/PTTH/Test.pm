@@ -745,6 +745,7 @@ my %MPM_DEFAULTS = (
 #   extra     string or arrayref of config lines appended at the end
 #   port      Listen port (default: a free one)
 #   modules   arrayref of extra httpd module names to load (e.g. proxy_http)
+#   nofile    descriptor limit (soft and hard) the server starts with
 # router:
 #   tport     tunnel port (default: a free one); pool  (default "app")
 #   wait_timeout  PTTHWaitTimeout (default "2s"); undef => not written
@@ -968,8 +969,11 @@ sub run_apache {
     if ($pid == 0) {
         open(STDERR, '>&', \*STDOUT);
         open(STDIN, '<', '/dev/null');
+        my $nofile = delete $env{PTTH_NOFILE};
         $ENV{$_} = $env{$_} for keys %env;
-        exec('timeout', '-k', '5', '60', $APACHE2, '-d', $dir, '-f', $conf, @args)
+        # nofile: a descriptor limit for the server (soft and hard)
+        my @pre = $nofile ? ('prlimit', "--nofile=$nofile:$nofile") : ();
+        exec(@pre, 'timeout', '-k', '5', '60', $APACHE2, '-d', $dir, '-f', $conf, @args)
             or POSIX::_exit(127);
     }
     {
@@ -982,7 +986,9 @@ sub run_apache {
 
 sub apache {
     my ($self, @args) = @_;
-    return run_apache($self->{dir}, $self->{conf}, @args, { $self->san_env });
+    my %env = $self->san_env;
+    $env{PTTH_NOFILE} = $self->{nofile} if $self->{nofile};
+    return run_apache($self->{dir}, $self->{conf}, @args, { %env });
 }
 
 sub configtest {
