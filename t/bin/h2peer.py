@@ -740,9 +740,11 @@ def sc_503(p, st):
     p.log("sent", sid=st.sid, what="503")
 
 
-def flood(kind, make, descr):
+def flood(kind, make, descr, prelude=None):
     def sc(p, st):
         stop_read = st.arg == "noread"
+        if prelude:
+            yield prelude(p, st)
         if stop_read:
             yield (STOP_READ,)
         p.flood_start = time.monotonic()
@@ -764,9 +766,12 @@ flood("priority-flood", lambda p, st, i: f_priority(1 + 2 * (i % 50000), 0),
 flood("wu-flood", lambda p, st, i: f_window(st.sid if i % 2 else 0, 1),
       "WINDOW_UPDATE frames of increment 1")
 flood("empty-data-flood", lambda p, st, i: frame(DATA, 0, st.sid, b""),
-      "empty DATA frames on the stream")
-flood("rst-idle-flood", lambda p, st, i: f_rst(p.max_sid + 2 + 2 * i, CANCEL),
-      "RST_STREAM frames on idle streams")
+      "200, then empty DATA frames on the stream",
+      prelude=lambda p, st: f_headers(st.sid, status_block(200)))
+flood("rst-flood", lambda p, st, i: f_rst(st.sid, CANCEL),
+      "RST_STREAM(CANCEL) on the stream, again and again once it is closed")
+flood("headers-flood", lambda p, st, i: f_headers(st.sid, status_block(200)),
+      "the same 200 HEADERS (no END_STREAM) again and again")
 
 
 def one_shot(name, make, descr):

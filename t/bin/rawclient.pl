@@ -18,6 +18,8 @@
 #     body_size  => N        after the (only) request head, stream N body
 #                            bytes ('x'), while reading
 #     close_after => s       go away (close) s seconds after the start
+#     close_on_response => 1 with body_size: go away once the response is
+#                            complete (and linger is over), body sent or not
 #   returns { bytes, eof (server closed), time, sent (body bytes sent) }
 #   my @r = PTTH::RawClient::parse_responses($bytes, heads => [...]);
 #     each: { status, reason, fields => [[name, value]...], h => {lc name =>
@@ -270,7 +272,8 @@ sub exchange {
             $out .= $reqs[$next++];
             $head_len = length $out;
         }
-        $done_at //= time if $complete >= @reqs && !$o{body_size};
+        $done_at //= time if $complete >= @reqs
+                             && (!$o{body_size} || $o{close_on_response});
     }
     close $s;
     return { bytes => $in, eof => $eof, time => time - $t0, sent => $sent_body };
