@@ -1,17 +1,18 @@
 # Untrusted tunnel peers, part 2: response fields.  A hostile HTTP/2
-# backend (t/bin/h2peer.py) joins pool "app" next to a real backend; raw
-# HTTP/1.1 users (t/bin/rawclient.pl) send an attack request and, on the
-# same connection, a pipelined (or keep-alive) request to the other pool.
-# Malformed heads (two :status, an unknown pseudo-header, a pseudo-header
-# after a regular field, an uppercase name, CR LF in a value, DATA before
-# HEADERS), connection-specific fields (RFC 9113 8.2.2), :status in
-# trailers and a second final response are malformed responses: the user
-# gets 502, or a truncated response on a connection that is then closed,
-# never an attacker byte and never a forged second response.  HEAD
-# responses with DATA (mod_http2 sends them for some CGI responses) still
-# work.  Trailers without END_STREAM end the user's response, and the
-# router child's next users are served.  The hub stays up with bounded
-# memory and both pools serve throughout.
+# backend (t/bin/h2peer.py) is the only tunnel of pool "evil" (so every
+# attack reaches it), while a real backend serves pools "app" and "other";
+# raw HTTP/1.1 users (t/bin/rawclient.pl) send an attack request and, on
+# the same connection, a pipelined (or keep-alive) request to the other
+# pool. Malformed heads (two :status, an unknown pseudo-header, a
+# pseudo-header after a regular field, an uppercase name, CR LF in a
+# value, DATA before HEADERS), connection-specific fields (RFC 9113
+# 8.2.2), :status in trailers and a second final response are malformed
+# responses: the user gets 502, or a truncated response on a connection
+# that is then closed, never an attacker byte and never a forged second
+# response.  HEAD responses with DATA (mod_http2 sends them for some CGI
+# responses) still work.  Trailers without END_STREAM end the user's
+# response, and the router child's next users are served.  The hub stays
+# up with bounded memory and both pools serve throughout.
 use strict;
 use warnings;
 use FindBin;
@@ -24,9 +25,10 @@ my ($r, $b) = two_pools();
 $r or give_up('router with two pools and a backend does not come up');
 my $hub = hub_pid($r) or give_up('no hub pid');
 my $base = proc_kb($hub, 'VmRSS');
-my $peer = h2peer($r->{tport}, '--max-time=150', '--redial=100')
-    or give_up('the hostile peer did not join pool app');
-ok(wait_for(5, sub { tunnel_count($r->{tport}) >= 2 }), 'pool app: real backend + hostile peer');
+# The hostile peer is alone in pool "evil": every attack sent there
+# reaches it.
+my $peer = h2peer($r->{eport}, '--max-time=150', '--redial=100')
+    or give_up('the hostile peer did not join pool evil');
 
 my $good = 0;      # requests to both pools between the attacks
 my $good_n = 0;
@@ -58,7 +60,7 @@ attack('head-data', 'head200', method => 'HEAD', mode => 'keepalive');
     my ($x, $ev) = land_request($peer, sub {
         my ($id) = @_;
         return http(port => $r->{port}, host => 'a.example',
-                    path => "/?h2peer=trailers-noend&id=$id", max_time => 8);
+                    path => "/e/?h2peer=trailers-noend&id=$id", max_time => 8);
     });
     ok($ev, 'trailers-noend: reached the hostile peer');
     ok(marker_free($x->{body}), 'trailers-noend: no attacker byte');

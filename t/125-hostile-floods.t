@@ -1,12 +1,13 @@
 # Untrusted tunnel peers, part 3: control-frame floods.  A hostile HTTP/2
-# backend in pool "app" starts a flood when a user request lands on it:
-# SETTINGS and PING (each of which obliges the router to answer), both
-# while reading the answers and while reading nothing, PRIORITY frames on
-# idle streams, WINDOW_UPDATEs of 1, empty DATA frames after a 200, the
-# same RST_STREAM again and again on a closed stream.  Each flood costs
-# the attacker its own tunnel: the hub closes it within 3 s.  Meanwhile
-# and afterwards both pools serve every request, the hub is the same
-# process and its memory stays within 16 MiB of where it started.
+# backend (alone in pool "evil"; once in pool "app" next to the real
+# backend) starts a flood when a user request lands on it: SETTINGS and
+# PING (each of which obliges the router to answer), both while reading
+# the answers and while reading nothing, PRIORITY frames on idle streams,
+# WINDOW_UPDATEs of 1, empty DATA frames after a 200, the same RST_STREAM
+# again and again on a closed stream.  Each flood costs the attacker its
+# own tunnel: the hub closes it within 3 s.  Meanwhile and afterwards both
+# pools serve every request, the hub is the same process and its memory
+# stays within 16 MiB of where it started.
 use strict;
 use warnings;
 use FindBin;
@@ -22,12 +23,16 @@ my $base = proc_kb($hub, 'VmRSS');
 
 my $CLOSE_WITHIN = 3;     # seconds from the start of a flood
 
+# A fresh peer per flood, alone in pool "evil" (or, with $pool "app",
+# next to the real backend).
 sub flood_case {
-    my ($sc, $arg) = @_;
-    my $label = $sc . ($arg ? " ($arg)" : '');
-    my $p = h2peer($r->{tport}, '--flood-time=' . ($CLOSE_WITHIN + 1), '--max-time=20');
-    ok($p, "$label: the hostile peer joins pool app") or return;
-    my $t = trigger($r, $p, $sc, arg => $arg, max_time => 10);
+    my ($sc, $arg, $pool) = @_;
+    $pool //= 'evil';
+    my $label = $sc . ($arg ? " ($arg)" : '') . ($pool eq 'app' ? ' in pool app' : '');
+    my $p = h2peer($pool eq 'app' ? $r->{tport} : $r->{eport},
+                   '--flood-time=' . ($CLOSE_WITHIN + 1), '--max-time=20');
+    ok($p, "$label: the hostile peer joins pool $pool") or return;
+    my $t = trigger($r, $p, $sc, arg => $arg, max_time => 10, pool => $pool);
     ok($t->{ev}, "$label: a request reached the peer and started the flood")
         or do { peer_stop($p); return };
     my ($n, $ok, $peak) = during($r, $hub, 1.5);
@@ -51,5 +56,6 @@ flood_case('priority-flood');
 flood_case('wu-flood');
 flood_case('empty-data-flood');
 flood_case('rst-flood');
+flood_case('wu-flood', undef, 'app');
 
 finish();

@@ -1,5 +1,6 @@
 # Untrusted tunnel peers, part 1: response framing.  A hostile HTTP/2
-# backend (t/bin/h2peer.py) joins pool "app" next to a real backend; raw
+# backend (t/bin/h2peer.py) is the only tunnel of pool "evil" (so every
+# attack reaches it), another joins pool "app" next to a real backend; raw
 # HTTP/1.1 users (t/bin/rawclient.pl) send an attack request and, on the
 # same connection, a pipelined (or keep-alive) request to the other pool.
 # Whatever the peer sends -- a content-length that lies (0 and then a
@@ -21,7 +22,11 @@ my ($r, $b) = two_pools();
 $r or give_up('router with two pools and a backend does not come up');
 my $hub = hub_pid($r) or give_up('no hub pid');
 my $base = proc_kb($hub, 'VmRSS');
-my $peer = h2peer($r->{tport}, '--max-time=150', '--redial=100')
+# One hostile peer alone in pool "evil" (every attack sent there reaches
+# it), one in pool "app" next to the real backend.
+my $peer = h2peer($r->{eport}, '--max-time=150', '--redial=100')
+    or give_up('the hostile peer did not join pool evil');
+my $apeer = h2peer($r->{tport}, '--max-time=150', '--redial=100')
     or give_up('the hostile peer did not join pool app');
 ok(wait_for(5, sub { tunnel_count($r->{tport}) >= 2 }), 'pool app: real backend + hostile peer');
 
@@ -30,7 +35,7 @@ my $good_n = 0;
 
 sub attack {
     my ($sc, $expect, %o) = @_;
-    raw_attack($r, $peer, $sc, $expect, %o);
+    raw_attack($r, ($o{pool} // '') eq 'app' ? $apeer : $peer, $sc, $expect, %o);
     $good_n += 2;
     $good += good_requests($r, 1);
 }
@@ -38,7 +43,9 @@ sub attack {
 # -- response splitting: the body disagrees with content-length
 attack('cl0-split', 'cut');
 attack('cl0-split', 'cut', mode => 'keepalive');
+attack('cl0-split', 'cut', pool => 'app');
 attack('cl-over', 'cut');
+attack('cl-over', 'cut', pool => 'app');
 attack('cl-over', 'cut', mode => 'keepalive');
 attack('cl-over-late', 'cut');
 attack('cl-under', 'cut');
@@ -57,7 +64,7 @@ attack($_, '502') for qw(cl-list cl-junk cl-neg cl-plus cl-two cl-space cl-huge)
         my @cmd = ('curl', '-s', '--max-time', '10', '-c', $jar, '-o', '/dev/null',
                    '-o', '/dev/null', '-w', '%{http_code} %{num_connects}\n',
                    '-H', 'Host: a.example',
-                   "http://127.0.0.1:$r->{port}/?h2peer=cl0-split&id=$id",
+                   "http://127.0.0.1:$r->{port}/e/?h2peer=cl0-split&id=$id",
                    "http://127.0.0.1:$r->{port}/?after=$id");
         open(my $fh, '-|', @cmd) or die "curl: $!";
         local $/;
@@ -75,5 +82,5 @@ attack($_, '502') for qw(cl-list cl-junk cl-neg cl-plus cl-two cl-space cl-huge)
 
 is($good, $good_n, "between the attacks, both pools answered every request ($good/$good_n)");
 hub_health($r, $hub, $base, 'framing attacks');
-peer_stop($peer);
+peer_stop($_) for $peer, $apeer;
 finish();

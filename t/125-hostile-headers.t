@@ -1,15 +1,16 @@
 # Untrusted tunnel peers, part 4: header floods.  A hostile HTTP/2 backend
-# in pool "app" answers with header blocks that cost the router memory or
-# CPU: 10,000 interim 103 responses (and 11, one more than a stream may
-# have), 10,000 trailer blocks without END_STREAM, one header block of
-# 100 KiB spread over CONTINUATION frames, interim blocks that each fit
-# but add up to more than the per-stream budget (about 64 KiB), an HPACK
-# bomb (one 4 KiB field in the dynamic table referenced thousands of times
-# per block), and CONTINUATION frames that never end the block.  The
-# stream is reset and its user gets a 502 (or, once the body started, a
-# truncated response on a closed connection), the endless block costs the
-# attacker its tunnel, the next users of the same router child are
-# served, and the hub stays up within 16 MiB of its baseline memory.
+# (alone in pool "evil", next to pools "app" and "other" of a real
+# backend) answers with header blocks that cost the router memory or CPU:
+# 10,000 interim 103 responses (and 11, one more than a stream may have),
+# 10,000 trailer blocks without END_STREAM, one header block of 100 KiB
+# spread over CONTINUATION frames, interim blocks that each fit but add up
+# to more than the per-stream budget (about 64 KiB), an HPACK bomb (one 4
+# KiB field in the dynamic table referenced thousands of times per block),
+# and CONTINUATION frames that never end the block.  The stream is reset
+# and its user gets a 502 (or, once the body started, a truncated response
+# on a closed connection), the endless block costs the attacker its
+# tunnel, the next users of the same router child are served, and the hub
+# stays up within 16 MiB of its baseline memory.
 use strict;
 use warnings;
 use FindBin;
@@ -22,8 +23,10 @@ my ($r, $b) = two_pools();
 $r or give_up('router with two pools and a backend does not come up');
 my $hub = hub_pid($r) or give_up('no hub pid');
 my $base = proc_kb($hub, 'VmRSS');
-my $peer = h2peer($r->{tport}, '--max-time=120', '--redial=100')
-    or give_up('the hostile peer did not join pool app');
+# The hostile peer is alone in pool "evil": every attack sent there
+# reaches it.
+my $peer = h2peer($r->{eport}, '--max-time=120', '--redial=100')
+    or give_up('the hostile peer did not join pool evil');
 
 # The most the hub's RSS reached while $code ran (sampled every 20 ms
 # from a helper process).
@@ -74,9 +77,10 @@ header_attack('hpack-bomb', '502');
 
 # CONTINUATION frames that never end the header block: a flood, which
 # costs the attacker its tunnel.
+peer_stop($peer);
 {
-    my $p = h2peer($r->{tport}, '--max-time=20');
-    ok($p, 'cont-flood: a second hostile peer joins');
+    my $p = h2peer($r->{eport}, '--max-time=20');
+    ok($p, 'cont-flood: a fresh hostile peer joins');
     my $t = trigger($r, $p, 'cont-flood', arg => 5, max_time => 10);
     ok($t->{ev}, 'cont-flood: a request reached the peer');
     my ($n, $ok, $peak) = during($r, $hub, 1.5);
@@ -90,5 +94,4 @@ header_attack('hpack-bomb', '502');
     hub_health($r, $hub, $base, 'cont-flood', $peak);
 }
 
-peer_stop($peer);
 finish();

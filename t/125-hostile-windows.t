@@ -73,7 +73,7 @@ my $hub = hub_pid($r) or give_up('no hub pid');
                    '--initial-window=2147483647', '--conn-window=2147418112',
                    '--keepalive-ping');
     ok($p, 'stop-reading: the hostile peer joins with huge windows');
-    my $t = trigger($r, $p, 'stop-reading', max_time => 10);
+    my $t = trigger($r, $p, 'stop-reading', max_time => 10, pool => 'app');
     ok($t->{ev}, 'stop-reading: the peer stopped reading');
     my $data = TMP . '/up.bin';
     write_file($data, 'u' x (1024 * 1024));

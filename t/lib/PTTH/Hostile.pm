@@ -167,15 +167,25 @@ sub land_request {
     return ($res, undef);
 }
 
+# The path prefix that routes to a pool: "evil" (the default: hostile
+# peers only, so a request surely reaches one) or "app" (next to the real
+# backend; the pool's balancing decides, so land_request() tries again).
+sub pool_prefix {
+    my ($pool) = @_;
+    return ($pool // 'evil') eq 'evil' ? '/e' : '';
+}
+
 # Start a request (in the background: the scenario may never answer it)
-# that names scenario $sc, until one lands on peer $p.  Returns a hash
+# that names scenario $sc (to pool => evil or app, see pool_prefix),
+# until one lands on peer $p.  Returns a hash
 # (ev => the peer's request event or undef, bg => the running request, or
 # undef when it ended already).  done_trigger() collects its result.
 sub trigger {
     my ($r, $p, $sc, %o) = @_;
     for (1 .. ($o{tries} // 8)) {
         my $id = $$ . '-' . (++$ID);
-        my $path = "/?h2peer=$sc&id=$id" . (defined $o{arg} ? "&h2arg=$o{arg}" : '');
+        my $path = pool_prefix($o{pool}) . "/?h2peer=$sc&id=$id"
+                 . (defined $o{arg} ? "&h2arg=$o{arg}" : '');
         my $bg = in_background(sub {
             my $x = http(port => $r->{port}, host => 'a.example', path => $path,
                          max_time => $o{max_time} // 12);
@@ -212,7 +222,8 @@ sub genuine_b {
 
 # Attack $sc (an h2peer scenario of $peer) with a raw client: the attack
 # request to pool app, then a request to pool other on the same
-# connection (mode => pipeline or keepalive; arg => h2arg).  $expect:
+# connection (mode => pipeline or keepalive; arg => h2arg; pool => evil
+# or app, see pool_prefix).  $expect:
 #   502      the first response is a 502
 #   cut      a 502, or a 200 after which the connection is closed (a
 #            truncated response) with nothing else on it
@@ -222,11 +233,13 @@ sub raw_attack {
     my $method = $o{method} // 'GET';
     my $mode = $o{mode} // 'pipeline';
     my $label = "$sc ($mode" . ($method ne 'GET' ? ", $method" : '')
-              . (defined $o{arg} ? ", $o{arg}" : '') . ')';
+              . (defined $o{arg} ? ", $o{arg}" : '')
+              . (($o{pool} // 'evil') eq 'evil' ? '' : ", pool $o{pool}") . ')';
     my $q = defined $o{arg} ? "&h2arg=$o{arg}" : '';
     my ($x, $ev) = land_request($peer, sub {
         my ($id) = @_;
-        my @reqs = ("$method /?h2peer=$sc&id=$id$q HTTP/1.1\r\nHost: a.example\r\n"
+        my $pre = pool_prefix($o{pool});
+        my @reqs = ("$method $pre/?h2peer=$sc&id=$id$q HTTP/1.1\r\nHost: a.example\r\n"
                     . "User-Agent: rawclient\r\n\r\n",
                     "GET /o/?after=$id HTTP/1.1\r\nHost: b.example\r\n"
                     . "User-Agent: rawclient\r\n\r\n");
