@@ -11,7 +11,8 @@
 #                                     mode => 'pipeline');
 #     mode  pipeline   all requests in one write, then read
 #           keepalive  request i+1 only once response i is complete
-#     heads      => [0, 1]   which requests are HEAD (no body in the answer)
+#     heads      => [0, 1]   which requests are HEAD (no body in the answer;
+#                            default: those whose request line starts HEAD)
 #     timeout    => 10       seconds for the whole exchange
 #     linger     => 1        seconds to keep reading after the last
 #                            expected response is complete (extra bytes?)
@@ -29,7 +30,7 @@
 #
 # As a program:
 #   rawclient.pl --port P [--mode pipeline|keepalive] [--timeout S]
-#                [--linger S] [--head N]... REQUEST...
+#                [--linger S] [--body-size N] [--close-after S] REQUEST...
 #   Each REQUEST is a string with \r \n \t \xHH escapes; the raw answer goes
 #   to stdout, a summary of the parsed responses to stderr.
 #
@@ -292,19 +293,18 @@ sub unescape {
 sub cli {
     require Getopt::Long;
     my %o = (mode => 'pipeline', timeout => 10, linger => 1);
-    my @head;
     Getopt::Long::GetOptions(\%o, 'port=i', 'host=s', 'mode=s', 'timeout=f',
                              'linger=f', 'body_size|body-size=i',
-                             'close_after|close-after=f', 'head=i' => \@head)
+                             'close_after|close-after=f')
         or die "bad options\n";
     die "usage: $0 --port P [options] REQUEST...\n" unless $o{port} && @ARGV;
     my @reqs = map { unescape($_) } @ARGV;
-    my %h = map { $_ => 1 } @head;
+    my @heads = map { /^HEAD / ? 1 : 0 } @reqs;
     my $x = exchange(%o, requests => \@reqs);
     binmode STDOUT;
     print $x->{bytes};
     my $i = 0;
-    for my $r (parse_responses($x->{bytes})) {
+    for my $r (parse_responses($x->{bytes}, heads => \@heads)) {
         if (exists $r->{rest}) {
             printf STDERR "rest: %d bytes%s\n", length $r->{rest},
                 $r->{bad} ? " ($r->{bad})" : '';
