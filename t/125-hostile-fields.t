@@ -73,6 +73,6 @@ attack('head-data', 'head200', method => 'HEAD', mode => 'keepalive');
 }
 
 is($good, $good_n, "between the attacks, both pools answered every request ($good/$good_n)");
-hub_health($r, $hub, $base, 'framing attacks');
+hub_health($r, $hub, $base, 'field attacks');
 peer_stop($peer);
 finish();

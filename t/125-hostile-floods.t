@@ -29,6 +29,7 @@ sub flood_case {
     my ($sc, $arg, $pool) = @_;
     $pool //= 'evil';
     my $label = $sc . ($arg ? " ($arg)" : '') . ($pool eq 'app' ? ' in pool app' : '');
+    my $before = proc_kb($hub, 'VmRSS');
     my $p = h2peer($pool eq 'app' ? $r->{tport} : $r->{eport},
                    '--flood-time=' . ($CLOSE_WITHIN + 1), '--max-time=20');
     ok($p, "$label: the hostile peer joins pool $pool") or return;
@@ -45,7 +46,7 @@ sub flood_case {
     my $res = done_trigger($t);
     unlike($res, qr/MARKER/, "$label: no attacker byte in the flooded user's answer");
     peer_stop($p);
-    hub_health($r, $hub, $base, $label, $peak);
+    hub_health($r, $hub, $before, $label, $peak);
 }
 
 flood_case('settings-flood');
@@ -57,5 +58,7 @@ flood_case('wu-flood');
 flood_case('empty-data-flood');
 flood_case('rst-flood');
 flood_case('wu-flood', undef, 'app');
+cmp_ok((proc_kb($hub, 'VmRSS') // 1e9) - $base, '<=', 16 * 1024,
+       "after all attacks, hub RSS within 16 MiB of where it started ($base kB)");
 
 finish();

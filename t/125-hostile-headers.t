@@ -56,6 +56,7 @@ sub peak_rss_during {
 sub header_attack {
     my ($sc, $expect, %o) = @_;
     my $label = $sc . (defined $o{arg} ? " ($o{arg})" : '');
+    my $before = proc_kb($hub, 'VmRSS');
     my $peak = peak_rss_during(sub {
         raw_attack($r, $peer, $sc, $expect, %o, timeout => 15);
     });
@@ -65,7 +66,7 @@ sub header_attack {
     my $n = grep { $_->{status} == 200 && $_->{body} eq 'B' } @after;
     is($n, 5, "$label: the next 5 users of the router child get 200")
         or diag(join ' ', map { $_->{status} } @after);
-    hub_health($r, $hub, $base, $label, $peak);
+    hub_health($r, $hub, $before, $label, $peak);
 }
 
 header_attack('interim-flood', '502');                 # 10,000 x 103
@@ -79,6 +80,7 @@ header_attack('hpack-bomb', '502');
 # costs the attacker its tunnel.
 peer_stop($peer);
 {
+    my $before = proc_kb($hub, 'VmRSS');
     my $p = h2peer($r->{eport}, '--max-time=20');
     ok($p, 'cont-flood: a fresh hostile peer joins');
     my $t = trigger($r, $p, 'cont-flood', arg => 5, max_time => 10);
@@ -91,7 +93,9 @@ peer_stop($peer);
         or diag($closed ? "closed after $closed->{flood_s} s" : 'not closed');
     like(done_trigger($t), qr/^5\d\d /, 'cont-flood: its user gets a 5xx');
     peer_stop($p);
-    hub_health($r, $hub, $base, 'cont-flood', $peak);
+    hub_health($r, $hub, $before, 'cont-flood', $peak);
 }
+cmp_ok((proc_kb($hub, 'VmRSS') // 1e9) - $base, '<=', 16 * 1024,
+       "after all attacks, hub RSS within 16 MiB of where it started ($base kB)");
 
 finish();

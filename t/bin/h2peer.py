@@ -801,8 +801,14 @@ one_shot("wu-overflow-stream", lambda p, st: f_window(st.sid, 0x7FFFFFFF)
 one_shot("wu-zero", lambda p, st: f_window(0, 0), "WINDOW_UPDATE with increment 0")
 one_shot("bad-frame-size", lambda p, st: frame(PING, 0, 0, b"123"),
          "a PING of 3 bytes (FRAME_SIZE_ERROR)")
-one_shot("goaway-garbage", lambda p, st: f_goaway(0x7FFFFFFF, 0xDEADBEEF, b"x" * 1000),
-         "GOAWAY with a huge last-stream-id and an unknown code")
+
+
+@scenario("goaway-garbage", "GOAWAY with a huge last-stream-id, an unknown code and "
+          "1000 bytes of debug data, then a normal answer")
+def sc_goaway_garbage(p, st):
+    yield f_goaway(0x7FFFFFFF, 0xDEADBEEF, b"x" * 1000)
+    p.log("sent", sid=st.sid, what="goaway-garbage")
+    yield from sc_ok(p, st)
 
 
 @scenario("closed-frames", "answer normally, then DATA, HEADERS and WINDOW_UPDATE "
