@@ -308,7 +308,11 @@ class Peer:
             else:
                 self.hdr_frag += payload
             if flags & FLAG_END_HEADERS:
-                fields = self.decoder.decode(self.hdr_frag, raw=True)
+                try:
+                    fields = self.decoder.decode(self.hdr_frag, raw=True)
+                except hpack.HPACKError as e:
+                    self.log("hpack_error", sid=self.hdr_sid, why=str(e))
+                    raise Closed("cannot decode the router's header block")
                 self.on_headers(self.hdr_sid, self.hdr_flags, fields)
                 self.hdr_sid, self.hdr_frag = None, b""
         elif ftype == DATA:
@@ -862,7 +866,12 @@ def main():
         return 0
     if not o.port:
         ap.error("--port is required")
-    Peer(o).main()
+    peer = Peer(o)
+    try:
+        peer.main()
+    except Exception as e:      # log it where the test looks, then fail
+        peer.log("error", why="%s: %s" % (type(e).__name__, e))
+        raise
     return 0
 
 
