@@ -29,6 +29,7 @@ use Socket qw(SOCK_STREAM);
 use Time::HiRes qw(time);
 
 $| = 1;
+$SIG{PIPE} = 'IGNORE';      # a hub that closes at once must not kill us
 print "Content-Type: text/plain\r\n\r\n";
 opendir(my $d, '/proc/self/fd') or die;
 for my $fd (sort { $a <=> $b } grep { /^\d+$/ } readdir $d) {
