@@ -204,6 +204,7 @@ sub exchange {
     my $timeout = $o{timeout} // 10;
     my $linger = $o{linger} // 1;
     my $heads = $o{heads} || [map { /^HEAD / ? 1 : 0 } @reqs];
+    local $SIG{PIPE} = 'IGNORE';    # a server that closes early: EPIPE, not death
     my $t0 = time;
     my $s = IO::Socket::INET->new(PeerAddr => $o{host} || '127.0.0.1',
                                   PeerPort => $o{port}, Proto => 'tcp',
