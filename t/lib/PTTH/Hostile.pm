@@ -22,7 +22,7 @@ require(PTTH::Test::ROOT() . '/t/bin/rawclient.pl');
 
 our @EXPORT = qw(
     two_pools h2peer h2peers peer_events peer_landed peer_closed peer_stop
-    raw parse_raw marker_free fd_count hub_health land_request trigger done_trigger during raw_attack genuine_b
+    raw parse_raw marker_free fd_count hub_health land_request trigger done_trigger during raw_attack genuine_b flood_case
     good_requests MARKER PYTHON
 );
 
@@ -310,6 +310,36 @@ sub during {
     my $rss = PTTH::Test::proc_kb($hub, 'VmRSS') // 0;
     $peak = $rss if $rss > $peak;
     return ($n, $ok, $peak);
+}
+
+# One flood: a fresh peer, alone in pool "evil" (or, with $pool "app",
+# next to the real backend), floods when a request reaches it ($sc, with
+# h2arg $arg).  Checks: both pools serve meanwhile, the hub closes the
+# flooding tunnel within $CLOSE_WITHIN s of the flood's start, the user
+# whose request started it sees no attacker byte, and hub_health().
+my $CLOSE_WITHIN = 3;
+sub flood_case {
+    my ($r, $hub, $sc, $arg, $pool) = @_;
+    $pool //= 'evil';
+    my $label = $sc . ($arg ? " ($arg)" : '') . ($pool eq 'app' ? ' in pool app' : '');
+    my $before = proc_kb($hub, 'VmRSS');
+    my $p = h2peer($pool eq 'app' ? $r->{tport} : $r->{eport},
+                   '--flood-time=' . ($CLOSE_WITHIN + 1), '--max-time=20');
+    Test::More::ok($p, "$label: the hostile peer joins pool $pool") or return;
+    my $t = trigger($r, $p, $sc, arg => $arg, max_time => 10, pool => $pool);
+    Test::More::ok($t->{ev}, "$label: a request reached the peer and started the flood")
+        or do { peer_stop($p); return };
+    my ($n, $ok, $peak) = during($r, $hub, 1);
+    Test::More::is($ok, $n, "$label: during the flood both pools answer every request ($ok/$n)");
+    my $closed = wait_for($CLOSE_WITHIN + 1, sub { peer_closed($p) });
+    Test::More::ok($closed && defined $closed->{flood_s} && $closed->{flood_s} <= $CLOSE_WITHIN,
+       "$label: the hub closes the flooding tunnel within $CLOSE_WITHIN s")
+        or Test::More::diag($closed ? "closed after $closed->{flood_s} s ($closed->{why})"
+                        : 'not closed while the flood lasted');
+    my $res = done_trigger($t);
+    Test::More::unlike($res, qr/MARKER/, "$label: no attacker byte in the flooded user's answer");
+    peer_stop($p);
+    hub_health($r, $hub, $before, $label, $peak);
 }
 
 # $n plain requests to each pool, one after the other.  Returns the
