@@ -115,10 +115,10 @@ sub peer_landed {
     return $e;
 }
 
-# The first "closed" event (the router closed the tunnel), if any.
+# The first "closed" event by the router (it closed the tunnel), if any.
 sub peer_closed {
     my ($p) = @_;
-    my ($e) = grep { $_->{ev} eq 'closed' } peer_events($p);
+    my ($e) = grep { $_->{ev} eq 'closed' && $_->{by} eq 'router' } peer_events($p);
     return $e;
 }
 
