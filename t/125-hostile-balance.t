@@ -23,12 +23,10 @@ for my $case (['refuse', 100], ['503', 90]) {
     my @p = h2peers($r->{tport}, 4, "--scenario=$sc", '--max-time=40');
     is(scalar(grep { $_ } @p), 4, "$sc: four peers join pool app next to the real backend");
     ok(wait_for(5, sub { tunnel_count($r->{tport}) == 5 }), "$sc: pool app has 5 tunnels");
-    my @res = map {
-        http(port => $r->{port}, host => 'a.example', path => "/?$sc=$_", max_time => 10)
-    } 1 .. 100;
-    my $ok = grep { $_->{status} == 200 && $_->{body} eq 'A' } @res;
+    my @res = curl_many($r, 'a.example', map { "/?$sc=$_" } 1 .. 100);
+    my $ok = grep { $_->[0] == 200 && $_->[2] eq 'A' } @res;
     my %st;
-    $st{$_->{status}}++ for @res;
+    $st{$_->[0]}++ for @res;
     cmp_ok($ok, '>=', $want, "$sc: $ok of 100 requests get the real backend's 200 (want >= $want)")
         or diag(join ', ', map { "$_ x $st{$_}" } sort keys %st);
     my $hits = grep { $_->{ev} eq 'request' } map { peer_events($_) } @p;

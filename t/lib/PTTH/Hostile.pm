@@ -23,6 +23,7 @@ require(PTTH::Test::ROOT() . '/t/bin/rawclient.pl');
 our @EXPORT = qw(
     two_pools h2peer h2peers peer_events peer_landed peer_closed peer_stop
     raw parse_raw marker_free fd_count hub_health land_request trigger done_trigger during raw_attack genuine_b flood_case
+    curl_many
     good_requests MARKER PYTHON
 );
 
@@ -342,20 +343,45 @@ sub flood_case {
     hub_health($r, $hub, $before, $label, $peak);
 }
 
+# GET each of @paths with Host $host, one after the other on one
+# keep-alive connection (one curl for all: cheap even on a loaded
+# machine).  Returns a list of [status, body size, body].
+sub curl_many {
+    my ($r, $host, @paths) = @_;
+    my @cmd = ('curl', '-s', '--max-time', 10, '-H', "Host: $host");
+    my $n = 0;
+    for my $p (@paths) {
+        my $f = TMP . "/many-$$-" . (++$n);
+        unlink $f;
+        push @cmd, '-o', $f, '-w', '%{http_code} %{size_download}\n',
+                   "http://127.0.0.1:$r->{port}$p";
+    }
+    my $out = '';
+    if (open(my $fh, '-|', @cmd)) {
+        local $/;
+        $out = <$fh> // '';
+        close $fh;
+    }
+    my @lines = split /\n/, $out;
+    my @res;
+    for my $i (1 .. $n) {
+        my ($st, $size) = split ' ', ($lines[$i - 1] // '0 0');
+        my $f = TMP . "/many-$$-$i";
+        push @res, [$st + 0, $size + 0, read_file($f) // ''];
+        unlink $f;
+    }
+    return @res;
+}
+
 # $n plain requests to each pool, one after the other.  Returns the
 # number that were 200 with a real answer (app: the backend's "A" or the
 # hostile peer's own well-formed "ok" answer; other: "B").
 sub good_requests {
     my ($r, $n) = @_;
-    my $ok = 0;
-    for my $i (1 .. $n) {
-        my $a = http(port => $r->{port}, host => 'a.example', path => "/?good=$i",
-                     max_time => 10);
-        $ok++ if $a->{status} == 200 && ($a->{body} eq 'A' || $a->{body} =~ /^h2peer \d+ /);
-        my $b = http(port => $r->{port}, host => 'b.example', path => "/o/?good=$i",
-                     max_time => 10);
-        $ok++ if $b->{status} == 200 && $b->{body} eq 'B';
-    }
+    my $ok = grep { $_->[0] == 200 && ($_->[2] eq 'A' || $_->[2] =~ /^h2peer \d+ /) }
+             curl_many($r, 'a.example', map { "/?good=$_" } 1 .. $n);
+    $ok += grep { $_->[0] == 200 && $_->[2] eq 'B' }
+           curl_many($r, 'b.example', map { "/o/?good=$_" } 1 .. $n);
     return $ok;
 }
 
