@@ -21,6 +21,8 @@ PACKAGES=(
     curl
     socat
     perl               # test harness (Test::More, prove are core perl)
+    python3 python3-hpack   # t/bin/h2peer.py, the hostile HTTP/2 backend (HPACK decoding)
+    iproute2           # ss: t/126 matches a CGI's sockets to the hub's
     golang-go golang-golang-x-net-dev   # Go interop tests (t/go/)
     procps             # ps, for diagnostics
     passwd             # useradd, for the unprivileged test user
