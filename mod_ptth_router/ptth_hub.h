@@ -198,8 +198,10 @@ typedef enum {
     PTTH_EX_ENDED                    /* response side finished or failed */
 } ptth_exchange_state;
 
-/* Tunnels an exchange was refused by: a retry goes elsewhere. */
-#define PTTH_EX_MAX_ATTEMPTS 3
+/* Streams one exchange may be sent as; each retry (the backend provably
+ * did not process it, RFC 9113 8.7) avoids the tunnels that refused it
+ * already, and the wait time bounds them all. */
+#define PTTH_EX_MAX_ATTEMPTS 8
 
 /* One request/response on a link, and its HTTP/2 stream once submitted. */
 struct ptth_exchange {

@@ -407,7 +407,7 @@ void ptth_exchange_stream_gone(ptth_exchange *ex, int unprocessed)
     /* Safe to replay only if the backend provably did nothing and every
      * body byte is still here (RFC 9113 8.7, RFC 9110 9.2.2). */
     if (unprocessed && !ex->resp_final && (ex->body_sent == 0 || ex->replayable)
-        && ex->attempts < 3 && hub->state == PTTH_HUB_RUNNING) {
+        && ex->attempts < PTTH_EX_MAX_ATTEMPTS && hub->state == PTTH_HUB_RUNNING) {
         if (ex->body_sent) {
             ptth_buf_consume(&ex->body, ex->body.len);
             if (ptth_buf_append(&ex->body, ptth_buf_head(&ex->replay),

@@ -170,6 +170,19 @@ static int response_violation(ptth_tunnel *t, ptth_exchange *ex, const char *why
     return glitch(t, PTTH_GLITCH_MALFORMED, why);
 }
 
+/* The tunnel failed a stream (refused it, or answered that it cannot
+ * serve): pick() offers it only when no other can serve, for a pause
+ * that doubles with each failure in a row. */
+static void tunnel_penalize(ptth_tunnel *t)
+{
+    apr_interval_time_t pause = apr_time_from_msec(50)
+                                << (t->refusals < 7 ? t->refusals : 7);
+
+    t->refusals++;
+    t->penalty_until = apr_time_now()
+                       + (pause < PTTH_PENALTY_MAX ? pause : PTTH_PENALTY_MAX);
+}
+
 /* ---- nghttp2 callbacks --------------------------------------------- */
 
 static int on_begin_frame(nghttp2_session *ngh, const nghttp2_frame_hd *hd,
@@ -295,7 +308,16 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
             /* RFC 8441 5: a 2xx to the extended CONNECT opens the pipe. */
             ex->resp_upgraded = ex->rc.unframed && !end;
             if (kind == PTTH_RESP_BLOCK_FINAL) {
-                t->refusals = 0;
+                /* A backend that can serve nothing right now answers
+                 * 502/503/504 fast, and would look the least busy: such
+                 * answers count like refusals (as failonstatus= does for
+                 * mod_proxy workers), anything else clears them. */
+                if (ex->rc.status >= 502 && ex->rc.status <= 504) {
+                    tunnel_penalize(t);
+                }
+                else {
+                    t->refusals = 0;
+                }
             }
             ptth_exchange_response(ex, ex->rc.status, ex->resp_headers, end);
         }
@@ -400,13 +422,8 @@ static int on_stream_close(nghttp2_session *ngh, int32_t stream_id,
                      nghttp2_http2_strerror(error_code),
                      unprocessed ? ", not processed" : "");
         if (!ex->resp_final && !ex->resp_bad) {
-            /* Refused or reset before any answer: offer this tunnel
-             * less, for longer each time in a row (penalty in pick()). */
-            apr_interval_time_t pause = apr_time_from_msec(50)
-                                        << (t->refusals < 7 ? t->refusals : 7);
-            t->refusals++;
-            t->penalty_until = apr_time_now()
-                               + (pause < PTTH_PENALTY_MAX ? pause : PTTH_PENALTY_MAX);
+            /* Refused or reset before any answer. */
+            tunnel_penalize(t);
             if (ex->attempts > 0 && ex->attempts <= PTTH_EX_MAX_ATTEMPTS) {
                 ex->tried[ex->attempts - 1] = t->id;
             }
