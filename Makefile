@@ -24,7 +24,7 @@ BACKEND_SO = mod_ptth_backend/.libs/mod_ptth_backend.so
 
 # Without apxs (package apache2-dev) nothing builds: say how to get it
 # rather than failing with the shell's "Error 127".
-NEED_APXS = @command -v $(APXS) >/dev/null 2>&1 || { \
+NEED_APXS = @$(APXS) -q CC >/dev/null 2>&1 || { \
     echo "make: apxs not found ($(APXS)): it comes with the Debian package" \
          "apache2-dev; 'make deps' (build/install-deps.sh) installs it and the" \
          "other build and test packages, or set APXS=/path/to/apxs" >&2; exit 1; }
@@ -86,7 +86,8 @@ deps:
 DEB_SOURCES = Makefile LICENSE README.md common include mod_ptth_router \
               mod_ptth_backend build/exports.map docs
 deb:
-	@for t in dpkg-buildpackage dpkg-parsechangelog dh dh_apache2 $(APXS); do \
+	$(NEED_APXS)
+	@for t in dpkg-buildpackage dpkg-parsechangelog dh dh_apache2; do \
 	    command -v $$t >/dev/null 2>&1 || { echo "make deb: $$t not found:" \
 	        "'make deps' (build/install-deps.sh) installs the packages it needs" >&2; \
 	        exit 1; }; done
