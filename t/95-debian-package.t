@@ -116,6 +116,13 @@ sub need_tools {
     return undef;
 }
 
+# apache2ctl creates its run and lock directories (so may the package's
+# maintainer scripts, through apache2ctl configtest): note which exist
+# before this file runs apache2ctl at all.
+my @RUNDIRS = ('/var/run/apache2', '/var/lock/apache2');
+my %RUNDIRS_BEFORE = map { $_ => (-e $_ ? 1 : 0) } @RUNDIRS;
+sub remove_new_rundirs { for (@RUNDIRS) { remove_tree($_) if -d $_ && !$RUNDIRS_BEFORE{$_} } }
+
 my $skip;
 if (my $t = need_tools()) {
     $skip = "$t is missing: `make deps` (build/install-deps.sh) installs it";
@@ -178,6 +185,7 @@ if (!$skip && -e $POLICY) {
 if (!$skip) {
     my ($rc, $out) = run('apache2ctl', 'configtest');
     $skip = "this machine's apache2 configuration fails configtest already:\n$out" if $rc;
+    remove_new_rundirs();
 }
 if ($skip) {
     SKIP: { skip($skip, 1) }
@@ -187,15 +195,18 @@ if ($skip) {
 
 # ------------------------------------------------ the machine before
 
-# apache2ctl creates its run and lock directories; so may the package's
-# maintainer scripts (through apache2ctl configtest).
-my @RUNDIRS = ('/var/run/apache2', '/var/lock/apache2');
+# What this test can change, and only that (the machine is shared: other
+# runs may enable or disable other things meanwhile): the links and
+# a2enmod/a2ensite state markers of the two modules, their dependencies
+# and the test site, the directories the markers live in, policy-rc.d,
+# the package's files.
+my %NAMES = map { $_ => 1 } (keys %MOD, (map { $_->{dep} } values %MOD), $SITE);
 
 sub snapshot {
     my %s;
-    for my $d (map { "$ETC/$_" } qw(mods-enabled conf-enabled sites-enabled)) {
+    for my $d (map { "$ETC/$_" } qw(mods-enabled sites-enabled)) {
         opendir(my $dh, $d) or next;
-        for my $e (grep { !/^\.\.?$/ } readdir($dh)) {
+        for my $e (grep { /^(.+)\.(load|conf)$/ && $NAMES{$1} } readdir($dh)) {
             my $p = "$d/$e";
             $s{$p} = -l $p ? 'link:' . readlink($p) : 'file';
         }
@@ -203,10 +214,11 @@ sub snapshot {
     if (-d $STATE) {
         my ($rc, $out) = run('find', $STATE, '-mindepth', '1');
         for my $p (split /\n/, $out) {
-            $s{$p} = -d $p ? 'dir' : 'file';
+            if (-d $p) { $s{$p} = 'dir' }
+            elsif ($NAMES{$p =~ s{.*/}{}r}) { $s{$p} = 'file' }
         }
     }
-    for my $d (@RUNDIRS, $POLICY, "$ETC/sites-available/$SITE.conf", @PKG_FILES) {
+    for my $d ($POLICY, "$ETC/sites-available/$SITE.conf", @PKG_FILES) {
         $s{$d} = 'exists' if -e $d;
     }
     return \%s;
@@ -248,16 +260,20 @@ sub restore {
     for my $p (sort { length($b) <=> length($a) } keys %$now) {
         next if exists $before->{$p};
         if (-l $p || -f $p) { unlink($p) }
-        elsif (-d $p) { remove_tree($p) if grep { $p eq $_ } @RUNDIRS; rmdir($p) }
+        elsif (-d $p) { rmdir($p) }   # only if empty: not ours otherwise
     }
     for my $p (sort { length($a) <=> length($b) } keys %$before) {
         next if exists $now->{$p};
         my $v = $before->{$p};
         if ($v =~ /^link:(.*)$/) { symlink($1, $p) }
         elsif ($v eq 'dir') { make_path($p) }
-        elsif ($v eq 'file' && $p =~ m{^\Q$STATE\E/}) { open(my $fh, '>', $p) }
+        elsif ($v eq 'file' && $p =~ m{^\Q$STATE\E/}) {
+            make_path($p =~ s{/[^/]+$}{}r);
+            open(my $fh, '>', $p);
+        }
     }
     unlink($POLICY) if $own_policy;
+    remove_new_rundirs();
 }
 END { restore() if $before && !$restored }
 $SIG{$_} = sub { restore(); exit 1 } for qw(INT TERM HUP);
@@ -389,15 +405,18 @@ ok(!-e $_, "removed: $_") for @PKG_FILES;
 
 restore();
 my $after = snapshot();
-my @diff = grep { ($before->{$_} // '') ne ($after->{$_} // '') }
+# Marker directories do not count: others' markers may live in them.
+my @diff = grep { ($before->{$_} // '') ne ($after->{$_} // '')
+                  && ($before->{$_} // '') ne 'dir' && ($after->{$_} // '') ne 'dir' }
            sort(keys %{{ %$before, %$after }});
-is_deeply(\@diff, [], 'links in /etc/apache2/*-enabled, a2enmod state, run directories '
-                      . 'and policy-rc.d are as before')
+my @rundirs = grep { (-e $_ ? 1 : 0) != $RUNDIRS_BEFORE{$_} } @RUNDIRS;
+is_deeply([@diff, @rundirs], [], 'links in /etc/apache2/*-enabled, a2enmod state, run '
+                                 . 'directories and policy-rc.d are as before')
     or diag(join("\n", map { "$_: " . ($before->{$_} // 'absent') . ' -> '
                                      . ($after->{$_} // 'absent') } @diff));
 is(root_httpds(), $httpds_before, 'no httpd was started as root');
 ($rc, $out) = run('apache2ctl', 'configtest');
 is($rc, 0, "apache2 configuration passes configtest as before") or diag($out);
-for (@RUNDIRS) { remove_tree($_) if -d $_ && !$before->{$_} }
+remove_new_rundirs();
 
 done_testing();
