@@ -17,6 +17,9 @@ PACKAGES=(
     libio-socket-ssl-perl   # TLS handshake tests
     clang libclang-rt-14-dev  # libFuzzer run of the handshake parser
     gcc make libc6-dev
+    dpkg-dev debhelper build-essential  # make deb: dpkg-buildpackage, dh (dh_apache2
+                                        # is in apache2-dev); build-essential is an
+                                        # implicit build dependency of every package
     nghttp2-client     # nghttp, h2load
     curl
     socat

@@ -4,8 +4,9 @@
 #   2. build both modules with apxs (sanitizer flags when PTTH_SANITIZE=1)
 #   3. run the TAP suite t/*.t with prove, as an unprivileged user: when
 #      started as root, as the system user "ptthtest" (created if missing)
-#      on a copy of the tree in a scratch directory.
-# The exit status is prove's.
+#      on a copy of the tree in a scratch directory; t/95-debian-package.t
+#      (installs a package) then runs as root beside it, in the tree.
+# The exit status is prove's (the first failing one).
 #
 # Environment: PTTH_SANITIZE=1, PROVE_FLAGS (default "-r --timer"),
 # PTTH_TESTS (default "t/"), PTTH_TEST_USER (default ptthtest),
@@ -66,6 +67,34 @@ run_prove() {   # $1: directory of the tree to test; then the command prefix
     return $rc
 }
 
+# ------------------------------------------------------- root-only test
+# t/95-debian-package.t installs the Debian package it builds (dpkg -i
+# needs root) and puts the machine back; the rest of the suite refuses
+# root.  Started as root, run it as root beside the unprivileged suite
+# (it starts no httpd) and tell that suite's copy to skip; its output
+# follows the suite's.
+ROOT_TEST=t/95-debian-package.t
+root_pid=""
+root_log=""
+root_selected() {
+    local w
+    for w in $TESTS; do
+        w=${w%/}
+        case "$w" in
+            */95-debian-package.t|95-debian-package.t) return 0 ;;
+        esac
+        [ -d "$w" ] && [ -e "$w/95-debian-package.t" ] && return 0
+    done
+    return 1
+}
+if [ "$(id -u)" -eq 0 ] && [ -e "$ROOT_TEST" ] && root_selected; then
+    root_log=$(mktemp "${TMPDIR:-/tmp}/ptth-root-test.XXXXXX")
+    ( set +e; timeout -k 10 900 prove $PROVE_FLAGS "$ROOT_TEST" > "$root_log" 2>&1
+      echo $? > "$root_log.rc" ) &
+    root_pid=$!
+    echo "run-tests: $ROOT_TEST runs as root beside the suite (pid $root_pid)"
+fi
+
 rc=0
 if [ "$(id -u)" -eq 0 ]; then
     user=${PTTH_TEST_USER:-ptthtest}
@@ -87,6 +116,7 @@ if [ "$(id -u)" -eq 0 ]; then
         HOME="$scratch/home" PTTH_TEST_TMP="$scratch/tmp" \
         PTTH_GOCACHE="$scratch/gocache" PATH="$PATH" LANG=C.UTF-8 \
         PTTH_SANITIZE="${PTTH_SANITIZE:-}" PTTH_SAN_PRELOAD="${PTTH_SAN_PRELOAD:-}" \
+        PTTH_DEB_TEST_AS_ROOT="${root_pid:+1}" \
         || rc=$?
     logs="$scratch/tmp"
     if [ "$rc" = 0 ] && [ "${PTTH_KEEP:-0}" != 1 ]; then
@@ -98,6 +128,17 @@ else
     run_prove "$ROOT" env PTTH_TEST_TMP="$ROOT/t/tmp" \
         PTTH_GOCACHE="$ROOT/t/tmp/gocache" || rc=$?
     logs="$ROOT/t/tmp"
+fi
+
+if [ -n "$root_pid" ]; then
+    wait "$root_pid" || true
+    root_rc=$(cat "$root_log.rc" 2>/dev/null || echo 1)
+    echo "run-tests: $ROOT_TEST, run as root (prove exit status $root_rc):"
+    cat "$root_log"
+    rm -f "$root_log" "$root_log.rc"
+    if [ "$root_rc" != 0 ] && [ "$rc" = 0 ]; then
+        rc=$root_rc
+    fi
 fi
 
 echo "run-tests: suite took $(( $(date +%s) - start )) s, prove exit status $rc"
