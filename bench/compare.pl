@@ -291,16 +291,21 @@ sub rotated {
     return @t;
 }
 
-# Hub and httpd parents must stay the same processes throughout.
+# Hub and httpd parents must stay the same processes throughout: a server
+# that is gone ends the run; a new hub is noted (its CPU figures are then
+# off for the round) and followed.
+my @PROBLEMS;
 sub check_processes {
-    my $s = status_json();
-    my $now = $s ? $s->{hub}{pid} : 0;
-    return "the hub changed (pid $hub -> " . ($now || 'none') . ')' if $now != $hub;
     for my $x ([router => $router->pid], [backend => $backend->pid], ['go-seed' => $go_pid],
                [nghttpx => $ng_pid]) {
-        return "$x->[0] (pid $x->[1]) is gone" unless alive($x->[1]);
+        die "compare.pl: $x->[0] (pid $x->[1]) is gone\n" unless alive($x->[1]);
     }
-    return undef;
+    my $s = status_json();
+    my $now = $s ? $s->{hub}{pid} : 0;
+    if ($now != $hub) {
+        push @PROBLEMS, "the hub changed (pid $hub -> " . ($now || 'none') . ')';
+        $hub = $now if $now;
+    }
 }
 
 # ---------------------------------------------------------------- warm-up
@@ -323,7 +328,7 @@ for my $round (1 .. $P{rounds}) {
         note(sprintf("round %d %-9s small %7.0f req/s   1 MiB %6.1f MiB/s", $round,
                      $t->{name}, $r->{rps}, $m->{mbs}));
     }
-    if (my $p = check_processes()) { die "compare.pl: $p\n" }
+    check_processes();
 }
 for my $t (@TARGETS) {
     $t->{peak} = median(map { $_->{rps} } @{ $t->{small} });
@@ -414,7 +419,7 @@ if (@tls_pair == 2) {
         }
     }
 }
-my $problem = check_processes();
+check_processes();
 
 # ---------------------------------------------------------------- report
 alarm 0;
@@ -505,7 +510,7 @@ if (@tls_pair == 2 && $T{'tls-2'}{get64}) {
 for my $t (@TARGETS) {
     print "$t->{name}: $_\n" for @{ $t->{problems} || [] };
 }
-print "PROBLEM: $problem\n" if $problem;
+print "PROBLEM: $_\n" for @PROBLEMS;
 for my $s ($router, $backend) {
     my @l = grep { /Segmentation fault|exit signal|:(?:error|crit|alert|emerg)\]/ }
             split /\n/, $s->errlog_text;
@@ -517,7 +522,7 @@ if ($opt{json}) {
     my $doc = { mode => $opt{quick} ? 'quick' : 'full', started => $T0, seconds => $elapsed,
                 load_before => $load_before, load_after => $load_after, versions => $v,
                 params => { %P, clients => $CLIENTS, mib_clients => $MIB_CLIENTS },
-                targets => \%J, problem => $problem };
+                targets => \%J, problems => \@PROBLEMS };
     my $js = JSON::PP->new->canonical->pretty->encode($doc);
     if ($opt{json} eq '-') { print $js } else { write_file($opt{json}, $js) }
 }

@@ -18,6 +18,7 @@ PACKAGES=(
     clang libclang-rt-14-dev  # libFuzzer run of the handshake parser
     gcc make libc6-dev
     nghttp2-client     # nghttp, h2load
+    nghttp2-proxy      # nghttpx: a reference proxy in bench/compare.pl
     curl
     socat
     perl               # test harness (Test::More, prove are core perl)
