@@ -69,8 +69,10 @@ if ($opt{help}) {
     while (<$fh>) { last unless /^#/; next if /^#!/; s/^# ?//; print }
     exit 0;
 }
-my %P = $opt{quick} ? (tunnels => 100, streams => 1000, sleep => 3, limit => 300)
-                    : (tunnels => 1000, streams => 10000, sleep => 10, limit => 900);
+# S leaves the router time to start its threads (one h2 worker per stream,
+# made on demand) before the first answers come back.
+my %P = $opt{quick} ? (tunnels => 100, streams => 1000, sleep => 5, limit => 300)
+                    : (tunnels => 1000, streams => 10000, sleep => 20, limit => 900);
 $P{$_} = $opt{$_} for grep { defined $opt{$_} } qw(tunnels streams sleep limit);
 my $N = $P{tunnels};
 my $C = $P{streams};
@@ -274,7 +276,13 @@ sub streams_run {
     });
     my ($peak_pss, $max_active, $max_waiting, $samples) = (0, 0, 0, 0);
     my $t0 = time;
+    my $t_slow = $t0 + ($WARM_MS + 300) / 1000;
+    my $ramp;
     while (waitpid($bg->{pid}, WNOHANG) == 0) {
+        # How long until (nearly) all C were in flight at the peers.
+        if (!defined $ramp && (peer_stat()->{inflight} // 0) >= 0.99 * $C) {
+            $ramp = time - $t_slow;
+        }
         my $pss = children_pss($r, $hub);
         $peak_pss = $pss if $pss > $peak_pss;
         if ($label eq 'tunnel') {
@@ -292,7 +300,7 @@ sub streams_run {
         sleep 0.5;
     }
     my $res = eval { decode_json(collect($bg)) } || {};
-    sleep 1.5;   # the peers print their counters once a second
+    sleep 0.6;   # the peers print their counters every 250 ms
     my $ps = peer_stat();
     $x{h2load} = { map { $_ => $res->{$_} } qw(total succeeded failed errored timeout s2xx s3xx s4xx s5xx seconds) };
     $x{h2load_out} = $res->{out};
@@ -308,6 +316,7 @@ sub streams_run {
     $x{max_active} = $max_active if $label eq 'tunnel';
     $x{max_waiting} = $max_waiting if $label eq 'tunnel';
     $x{samples} = $samples;
+    $x{ramp_seconds} = $ramp;
     $x{errors} = [errors_in($r)];
     note(sprintf('%s: %d of %d 2xx in %s s; children PSS %d -> %d kB; peers max in flight %s',
                  $label, $x{ok}, $C, fmt_num($x{seconds}, '%.1f'), $x{children_idle_kb},
@@ -335,15 +344,19 @@ printf "tunnels: %d of %d joined in %s s (counted by %s); hub RSS %d kB with non
      . " idle: %s kB per tunnel\n", $R{tunnels_open}, $N, fmt_num($R{join_seconds}, '%.1f'),
        $R{join_counted_by}, $R{hub_rss_0_kb} // 0, $R{hub_rss_n_kb} // 0, $R{tunnels_open},
        fmt_num($R{hub_per_tunnel_kb}, '%.1f');
-printf "%-26s %14s %9s %12s %14s %14s %12s %10s\n", 'path', '2xx', 'seconds',
-       'peers max', 'children idle', 'children peak', 'per request', 'hub HWM';
+printf "%-26s %12s %8s %7s %10s %14s %14s %12s %10s\n", 'path', '2xx', 'seconds',
+       'ramp s', 'peers max', 'children idle', 'children peak', 'per request', 'hub HWM';
 for my $x (['ptth:// (router A, hub)', $tu], ['mod_proxy_http (router B)', $h1]) {
     my ($l, $d) = @$x;
-    printf "%-26s %14s %9s %12s %11d kB %11d kB %9.1f kB %7s kB\n", $l, "$d->{ok}/$C",
-           fmt_num($d->{seconds}, '%.1f'), $d->{peer_max_inflight} // '?',
+    printf "%-26s %12s %8s %7s %10s %11d kB %11d kB %9.1f kB %7s kB\n", $l, "$d->{ok}/$C",
+           fmt_num($d->{seconds}, '%.1f'), fmt_num($d->{ramp_seconds}, '%.1f'),
+           $d->{peer_max_inflight} // '?',
            $d->{children_idle_kb}, $d->{children_peak_kb}, $d->{children_per_req_kb},
            $d == $tu ? $d->{hub_hwm_kb} : '-';
 }
+print "seconds: from the start of the slow requests to the last answer (ideal: $S); ramp:"
+    . " until 99% of them were in flight at the peers ('-': never); peers max: most in flight"
+    . " at once; children: PSS of the router's children (not the hub), idle and at the peak\n";
 printf "hub: peak RSS (VmHWM) %d kB, %.1f kB per open stream above idle with %d tunnels;"
      . " most streams active at the hub %d, most requests waiting for a tunnel %d\n",
        $tu->{hub_hwm_kb}, $tu->{hub_per_stream_kb}, $R{tunnels_open}, $tu->{max_active},

@@ -9,7 +9,7 @@
 //	GET /slow?s=S  -> sleeps S seconds, then "slow\n"
 //	GET /small     -> "ok\n"
 //
-// Once a second (when something changed) it prints one line:
+// Four times a second (when something changed) it prints one line:
 //
 //	stat up=<tunnels open> dialed=<total> failed=<dial errors>
 //	     closed=<tunnels ended> inflight=<requests> max=<most at once>
@@ -175,7 +175,7 @@ func main() {
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	tick := time.NewTicker(time.Second)
+	tick := time.NewTicker(250 * time.Millisecond)
 	last := ""
 	for {
 		select {
