@@ -58,7 +58,7 @@ use PTTH::Bench qw(role_ticks ticks_to_us percentile median minmax loadavg
 
 my %opt = (quick => 0);
 GetOptions(\%opt, 'quick!', 'rounds=i', 'secs=f', 'big-mib=i', 'json=s',
-           'targets=s', 'limit=i', 'help') or die "bad options (see --help)\n";
+           'targets=s', 'limit=i', 'serve=i', 'help') or die "bad options (see --help)\n";
 if ($opt{help}) {
     open(my $fh, '<', __FILE__) or die;
     while (<$fh>) { last unless /^#/; next if /^#!/; s/^# ?//; print }
@@ -253,6 +253,20 @@ if ($opt{targets}) {
 }
 my %T = map { $_->{name} => $_ } @TARGETS;
 my @ROLES = qw(router hub backend);
+
+# --serve N: no measurement; keep everything up for N seconds (at most an
+# hour) for experiments by hand, then stop it.
+if ($opt{serve}) {
+    my $secs = $opt{serve} > 3600 ? 3600 : $opt{serve};
+    alarm $secs + 60;
+    print "$_->{name}: $_->{base}/small.txt  /1m.bin  /" . (split m{/}, $big_path)[-1]
+        . "  POST /sha\n" for @TARGETS;
+    print "router pid " . $router->pid . ", hub $hub, backend " . $backend->pid
+        . ", go-seed $go_pid, nghttpx $ng_pid; logs in " . TMP . "\n";
+    print "serving for $secs s (Ctrl-C stops)\n";
+    sleep $secs;
+    exit 0;
+}
 
 sub child_ticks { my @t = times; return ($t[2] + $t[3]) * POSIX::sysconf(POSIX::_SC_CLK_TCK()) }
 
