@@ -6,6 +6,12 @@
 #   perl bench/compare.pl                # full, about 10 minutes
 #   perl bench/compare.pl --json out.json
 #
+# Options: --quick; --json FILE ('-': stdout); --label TEXT (printed, to tell
+# runs apart); --targets a,b (direct is always kept); --rounds N; --secs S
+# (small-GET duration); --big-mib N; --limit S (whole run, default 420 quick,
+# 1800 full); --serve S (measure nothing: start all targets, print their
+# URLs and keep them up S seconds for experiments by hand).
+#
 # Run as a non-root user after `make` (needs h2load, curl, nghttpx from
 # nghttp2-proxy, go with golang-golang-x-net-dev: build/install-deps.sh).
 #
@@ -58,7 +64,7 @@ use PTTH::Bench qw(role_ticks ticks_to_us percentile median minmax loadavg
 
 my %opt = (quick => 0);
 GetOptions(\%opt, 'quick!', 'rounds=i', 'secs=f', 'big-mib=i', 'json=s',
-           'targets=s', 'limit=i', 'serve=i', 'help') or die "bad options (see --help)\n";
+           'targets=s', 'limit=i', 'serve=i', 'label=s', 'help') or die "bad options (see --help)\n";
 if ($opt{help}) {
     open(my $fh, '<', __FILE__) or die;
     while (<$fh>) { last unless /^#/; next if /^#!/; s/^# ?//; print }
@@ -444,8 +450,9 @@ my $D = $T{direct};
 my $med = sub { my ($t, $k, $f) = @_; median(map { $_->{$f} } @{ $t->{$k} || [] }) };
 my $ratio = sub { my ($a, $b) = @_; (defined $a && $b) ? $a / $b : undef };
 
-printf "mod_ptth bench/compare.pl, %s mode, %s, %.0f s\n", $opt{quick} ? 'quick' : 'full',
-       POSIX::strftime('%Y-%m-%d %H:%M', localtime $T0), $elapsed;
+printf "mod_ptth bench/compare.pl, %s mode, %s, %.0f s%s\n", $opt{quick} ? 'quick' : 'full',
+       POSIX::strftime('%Y-%m-%d %H:%M', localtime $T0), $elapsed,
+       defined $opt{label} ? " [$opt{label}]" : '';
 printf "host: %d CPUs; load average before %s, after %s (1/5/15 min)\n", $v->{cpus},
        $load_before, $load_after;
 printf "httpd %s, mod_http2 %s, nghttpx %s, %s, h2load %s; mod_ptth %s\n",
@@ -533,7 +540,8 @@ for my $s ($router, $backend) {
 }
 
 if ($opt{json}) {
-    my $doc = { mode => $opt{quick} ? 'quick' : 'full', started => $T0, seconds => $elapsed,
+    my $doc = { mode => $opt{quick} ? 'quick' : 'full', label => $opt{label},
+                started => $T0, seconds => $elapsed,
                 load_before => $load_before, load_after => $load_after, versions => $v,
                 params => { %P, clients => $CLIENTS, mib_clients => $MIB_CLIENTS },
                 targets => \%J, problems => \@PROBLEMS };
