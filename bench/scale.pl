@@ -4,7 +4,11 @@
 #   perl bench/scale.pl --quick          # 100 tunnels, 1 000 streams, about 1 minute
 #   perl bench/scale.pl                  # 1 000 tunnels, 10 000 streams, about 2-3 minutes
 #   perl bench/scale.pl --tunnels N --streams C --sleep S [--json FILE]
+#                       [--per-conn M] [--h2-min-workers W] [--limit SECONDS]
 #
+# --h2-min-workers makes the router children start W h2 worker threads at
+# once instead of on demand (the ramp to C streams in flight is then
+# shorter and the idle memory larger).
 # Run as a non-root user after `make` (needs h2load and go with
 # golang-golang-x-net-dev: build/install-deps.sh).  The script raises its
 # soft descriptor limit (ulimit -n) to the hard limit and passes it on to
@@ -32,7 +36,7 @@
 #   - C concurrent slow streams through A: how many got a 2xx, the time
 #     (ideal: S), the most in flight at once at the peers, the hub's peak
 #     RSS (VmHWM) and per open stream, the router children's total memory
-#     (PSS) at the peak against idle, per concurrent request
+#     (RSS) at the peak against idle, per concurrent request
 #   - the same C streams through B: the same children figures
 # Nothing is asserted; failures are reported.  Bounded in time: every
 # client has a timeout and the whole run an alarm; servers are stopped by
@@ -58,11 +62,11 @@ use JSON::PP;
 use Time::HiRes qw(time sleep);
 BEGIN { $ENV{PTTH_TEST_TMP} //= "$FindBin::Bin/out" }
 use PTTH::Test;
-use PTTH::Bench qw(pss_kb status_kb loadavg bench_httpd go_build_file tool_versions
+use PTTH::Bench qw(status_kb loadavg bench_httpd go_build_file tool_versions
                    fmt_num);
 
 my %opt;
-GetOptions(\%opt, 'quick!', 'tunnels=i', 'streams=i', 'sleep=f', 'per-conn=i',
+GetOptions(\%opt, 'quick!', 'tunnels=i', 'streams=i', 'sleep=f', 'per-conn=i', 'h2-min-workers=i',
            'json=s', 'limit=i', 'help') or die "bad options (see --help)\n";
 if ($opt{help}) {
     open(my $fh, '<', __FILE__) or die;
@@ -72,7 +76,7 @@ if ($opt{help}) {
 # S leaves the router time to start its threads (one h2 worker per stream,
 # made on demand) before the first answers come back.
 my %P = $opt{quick} ? (tunnels => 100, streams => 1000, sleep => 5, limit => 300)
-                    : (tunnels => 1000, streams => 10000, sleep => 20, limit => 900);
+                    : (tunnels => 1000, streams => 10000, sleep => 45, limit => 900);
 $P{$_} = $opt{$_} for grep { defined $opt{$_} } qw(tunnels streams sleep limit);
 my $N = $P{tunnels};
 my $C = $P{streams};
@@ -81,7 +85,7 @@ my $M = $opt{'per-conn'} || 100;           # streams per user connection (H2MaxS
 $M = $C if $M > $C;
 my $K = ceil($C / $M);                      # user connections
 $C = $K * $M;
-my ($WARM, $WARM_MS) = (40, 1000);          # quick requests per connection before the slow ones
+my ($WARM, $WARM_MS) = (30, 3000);          # quick requests per connection before the slow ones
 
 my $T0 = time;
 my $load_before = loadavg();
@@ -102,6 +106,8 @@ my $nofile_hard = `sh -c 'ulimit -Hn'` + 0;
 my $SL = 2;
 my $TPC = ceil($K / $SL) + 25;
 my $W = $C + 16;
+my $H2MIN = $opt{'h2-min-workers'} || 16;   # threads made at child start
+$W = $H2MIN if $W < $H2MIN;
 my @MPM = ([StartServers => $SL], [ServerLimit => $SL], [ThreadsPerChild => $TPC],
            [ThreadLimit => $TPC], [MinSpareThreads => $TPC], [MaxSpareThreads => $SL * $TPC],
            [MaxRequestWorkers => $SL * $TPC]);
@@ -129,7 +135,7 @@ KeepAliveTimeout 30
 Protocols h2c http/1.1
 H2Direct on
 H2MaxSessionStreams $M
-H2MinWorkers 16
+H2MinWorkers $H2MIN
 H2MaxWorkers $W
 PTTHListen 127.0.0.1:$tport plain=app
 PTTHMaxTunnels @{[ $N + 64 ]}
@@ -158,7 +164,7 @@ print "host: " . (`nproc` + 0) . " CPUs, load average before $load_before;"
 print "users: h2load -c $K -m $M (h2c prior knowledge); router config (A and B alike):\n"
     . "  event MPM: $mpm_text\n"
     . "  (the $K user connections each hold an MPM thread while their streams are open)\n"
-    . "  H2MaxSessionStreams $M, H2MinWorkers 16, H2MaxWorkers $W per child"
+    . "  H2MaxSessionStreams $M, H2MinWorkers $H2MIN, H2MaxWorkers $W per child"
     . " (one h2 worker thread per proxied stream)\n"
     . "  ProxyPass ... max=$W (per-child connection pool of each proxy worker),"
     . " PTTHMaxTunnels @{[ $N + 64 ]}, PTTHMaxWaiting $C\n";
@@ -197,12 +203,17 @@ sub tunnels_open {
     }
     return (tunnel_count($r->{tport}), '/proc/net/tcp', $s);
 }
-sub children_pss {
+# Resident memory (kB) of the router's children, not the hub: VmRSS from
+# /proc/<pid>/status, cheap to read while thousands of threads start
+# (smaps would take each child's mmap lock).  Pages shared between the
+# children and with the parent count once per child; they are the same
+# idle and under load, so the difference is what the load added.
+sub children_rss {
     my ($r, $hub) = @_;
     my $kb = 0;
     for my $p (descendants($r->pid)) {
         next if $p == $hub;
-        $kb += pss_kb($p) // 0;
+        $kb += status_kb($p, 'VmRSS') // 0;
     }
     return $kb;
 }
@@ -252,9 +263,12 @@ wait_for(30, sub { http(port => $rb->{port}, path => '/h1/small', max_time => 5)
 sub streams_run {
     my ($r, $hub, $path, $label) = @_;
     my %x;
-    $x{children_idle_kb} = children_pss($r, $hub);
+    $x{children_idle_kb} = children_rss($r, $hub);
+    kill 'USR1', $peers;   # the peers' "most in flight" starts again
+    sleep 0.5;
     $x{hub_rss_before_kb} = status_kb($hub, 'VmRSS');
     my $served0 = peer_stat()->{served} // 0;
+    my @series;
     # mod_http2 starts every user connection with 6 streams in process
     # and doubles that limit (up to H2MaxSessionStreams) only as streams
     # complete, at most every 100 ms (h2_mplx "processing_limit"): C slow
@@ -274,17 +288,19 @@ sub streams_run {
                          "--timing-script-file=$script");
         return encode_json($res);
     });
-    my ($peak_pss, $max_active, $max_waiting, $samples) = (0, 0, 0, 0);
+    my ($peak_rss, $max_active, $max_waiting, $samples) = (0, 0, 0, 0);
     my $t0 = time;
     my $t_slow = $t0 + ($WARM_MS + 300) / 1000;
     my $ramp;
     while (waitpid($bg->{pid}, WNOHANG) == 0) {
         # How long until (nearly) all C were in flight at the peers.
-        if (!defined $ramp && (peer_stat()->{inflight} // 0) >= 0.99 * $C) {
+        my $inflight = peer_stat()->{inflight} // 0;
+        push @series, [sprintf('%.1f', time - $t_slow), $inflight + 0];
+        if (!defined $ramp && $inflight >= 0.99 * $C) {
             $ramp = time - $t_slow;
         }
-        my $pss = children_pss($r, $hub);
-        $peak_pss = $pss if $pss > $peak_pss;
+        my $rss = children_rss($r, $hub);
+        $peak_rss = $rss if $rss > $peak_rss;
         if ($label eq 'tunnel') {
             my $s = status_of($r);
             if ($s && $s->{pools}) {
@@ -309,18 +325,23 @@ sub streams_run {
     $x{seconds} = defined $res->{seconds} ? $res->{seconds} - ($WARM_MS + 300) / 1000 : undef;
     $x{peer_max_inflight} = $ps->{max};
     $x{peer_served} = ($ps->{served} // 0) - $served0;
-    $x{children_peak_kb} = $peak_pss;
-    $x{children_per_req_kb} = ($peak_pss - $x{children_idle_kb}) / $C;
+    $x{children_peak_kb} = $peak_rss;
+    $x{children_per_req_kb} = ($peak_rss - $x{children_idle_kb}) / $C;
     $x{hub_hwm_kb} = status_kb($hub, 'VmHWM');
     $x{hub_rss_after_kb} = status_kb($hub, 'VmRSS');
     $x{max_active} = $max_active if $label eq 'tunnel';
     $x{max_waiting} = $max_waiting if $label eq 'tunnel';
     $x{samples} = $samples;
     $x{ramp_seconds} = $ramp;
+    $x{inflight_series} = \@series;   # [seconds since the slow requests began, in flight]
+    for my $at (5, 10, 20, 40) {
+        my ($pt) = grep { $_->[0] >= $at } @series;
+        $x{"inflight_at_$at"} = $pt ? $pt->[1] : undef;
+    }
     $x{errors} = [errors_in($r)];
-    note(sprintf('%s: %d of %d 2xx in %s s; children PSS %d -> %d kB; peers max in flight %s',
+    note(sprintf('%s: %d of %d 2xx in %s s; children RSS %d -> %d kB; peers max in flight %s',
                  $label, $x{ok}, $C, fmt_num($x{seconds}, '%.1f'), $x{children_idle_kb},
-                 $peak_pss, $ps->{max} // '?'));
+                 $peak_rss, $ps->{max} // '?'));
     return \%x;
 }
 
@@ -356,7 +377,11 @@ for my $x (['ptth:// (router A, hub)', $tu], ['mod_proxy_http (router B)', $h1])
 }
 print "seconds: from the start of the slow requests to the last answer (ideal: $S); ramp:"
     . " until 99% of them were in flight at the peers ('-': never); peers max: most in flight"
-    . " at once; children: PSS of the router's children (not the hub), idle and at the peak\n";
+    . " at once; children: RSS of the router's children (not the hub), idle and at the peak\n";
+for my $x (['ptth', $tu], ['mod_proxy_http', $h1]) {
+    printf "in flight at the peers %-15s +5 s: %s, +10 s: %s, +20 s: %s, +40 s: %s\n", "($x->[0])",
+           map { $x->[1]{"inflight_at_$_"} // '-' } 5, 10, 20, 40;
+}
 printf "hub: peak RSS (VmHWM) %d kB, %.1f kB per open stream above idle with %d tunnels;"
      . " most streams active at the hub %d, most requests waiting for a tunnel %d\n",
        $tu->{hub_hwm_kb}, $tu->{hub_per_stream_kb}, $R{tunnels_open}, $tu->{max_active},

@@ -15,6 +15,8 @@
 //	     closed=<tunnels ended> inflight=<requests> max=<most at once>
 //	     served=<requests answered>
 //
+// SIGUSR1 resets max to the current inflight.
+//
 // Build (GOPATH mode, Debian's golang.org/x/net):
 //
 //	GO111MODULE=off GOPATH=/usr/share/gocode go build -o manypeers manypeers.go
@@ -173,6 +175,9 @@ func main() {
 		log.Printf("dialed all %d in %.3f s: %s", *n, time.Since(start).Seconds(), stat())
 	}()
 
+	// SIGUSR1 starts a new "max" (most in flight at once) from now on.
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	tick := time.NewTicker(250 * time.Millisecond)
@@ -182,6 +187,9 @@ func main() {
 		case <-sig:
 			log.Printf("stopping: %s", stat())
 			os.Exit(0)
+		case <-usr1:
+			maxInflight.Store(inflight.Load())
+			log.Printf("max reset: %s", stat())
 		case <-tick.C:
 			if s := stat(); s != last {
 				log.Print(s)
