@@ -6,6 +6,8 @@
 #   perl bench/compare.pl                # full, about 10 minutes
 #   perl bench/compare.pl --json out.json
 #
+#   perl bench/compare.pl --diff before.json after.json   # compare two runs
+#
 # Options: --quick; --json FILE ('-': stdout); --label TEXT (printed, to tell
 # runs apart); --targets a,b (direct is always kept); --rounds N; --secs S
 # (small-GET duration); --big-mib N; --limit S (whole run, default 420 quick,
@@ -64,12 +66,13 @@ use PTTH::Bench qw(role_ticks ticks_to_us percentile median minmax loadavg
 
 my %opt = (quick => 0);
 GetOptions(\%opt, 'quick!', 'rounds=i', 'secs=f', 'big-mib=i', 'json=s',
-           'targets=s', 'limit=i', 'serve=i', 'label=s', 'help') or die "bad options (see --help)\n";
+           'targets=s', 'limit=i', 'serve=i', 'label=s', 'diff', 'help') or die "bad options (see --help)\n";
 if ($opt{help}) {
     open(my $fh, '<', __FILE__) or die;
     while (<$fh>) { last unless /^#/; next if /^#!/; s/^# ?//; print }
     exit 0;
 }
+exit diff_json(@ARGV) if $opt{diff};
 my %P = $opt{quick}
     ? (rounds => 2, small_secs => 3, mib_secs => 1.5, lat_secs => 2, lat_rounds => 1,
        big_mib => 64, big_rounds => 1, limit => 420)
@@ -555,3 +558,33 @@ for my $s ($backend, $router) {
 stop_spawned();
 unlink glob(TMP . '/curl/*');
 exit 0;
+
+# --diff A B: two --json results side by side (nothing is started).
+sub diff_json {
+    my ($fa, $fb) = @_;
+    die "usage: compare.pl --diff before.json after.json\n" unless $fa && $fb;
+    my ($a, $b) = map { decode_json(read_file($_) // die "cannot read $_\n") } $fa, $fb;
+    my $r = sub { my ($x, $y) = @_; (defined $x && defined $y && $x) ? sprintf('%.2f', $y / $x) : '-' };
+    printf "before: %s %s load %s -> %s\nafter:  %s %s load %s -> %s\n",
+           map { ($_->{label} // '', scalar(localtime $_->{started}), $_->{load_before},
+                  $_->{load_after}) } $a, $b;
+    print "(after/: after divided by before; xdir: req/s as a share of the same run's direct,"
+        . " steadier than req/s on a shared machine)\n";
+    printf "%-9s %16s %6s %12s %16s %6s %16s %6s %14s %6s\n", 'target', 'req/s', 'after/',
+           'xdir', 'CPU us/req', 'after/', 'p99 ms', 'after/', 'GET s', 'after/';
+    for my $t (sort keys %{ $b->{targets} }) {
+        next if $t =~ /^_/;
+        my ($x, $y) = ($a->{targets}{$t} || {}, $b->{targets}{$t});
+        printf "%-9s %7s %8s %6s %5s %6s %7s %8s %6s %7s %8s %6s %6s %7s %6s\n", $t,
+               fmt_num($x->{rps_median}), fmt_num($y->{rps_median}),
+               $r->($x->{rps_median}, $y->{rps_median}),
+               fmt_num($x->{x_direct}, '%.2f'), fmt_num($y->{x_direct}, '%.2f'),
+               fmt_num($x->{cpu_us_per_req}{total}), fmt_num($y->{cpu_us_per_req}{total}),
+               $r->($x->{cpu_us_per_req}{total}, $y->{cpu_us_per_req}{total}),
+               fmt_num($x->{p99_ms}, '%.2f'), fmt_num($y->{p99_ms}, '%.2f'),
+               $r->($x->{p99_ms}, $y->{p99_ms}),
+               fmt_num($x->{get_s}, '%.2f'), fmt_num($y->{get_s}, '%.2f'),
+               $r->($x->{get_s}, $y->{get_s});
+    }
+    return 0;
+}

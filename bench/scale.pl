@@ -113,7 +113,8 @@ my @MPM = ([StartServers => $SL], [ServerLimit => $SL], [ThreadsPerChild => $TPC
            [MaxRequestWorkers => $SL * $TPC]);
 my %need = (
     hub     => $N + $C + 64,          # tunnels + one link per stream in flight
-    child   => $K + 2 * $C + 64,      # worst case one child: users, links or backend conns
+    child   => $K + $C + 64,          # worst case one child: users + a link (A) or a
+                                      # backend connection (B) per stream
     peers   => $N + $C + 64,          # tunnels + HTTP/1.1 connections from router B
     h2load  => $K + 16,
 );
