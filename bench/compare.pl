@@ -58,7 +58,14 @@ use POSIX ();
 use JSON::PP;
 use Digest::SHA qw(sha256_hex);
 use Time::HiRes qw(time sleep);
-BEGIN { $ENV{PTTH_TEST_TMP} //= "$FindBin::Bin/out" }
+BEGIN {
+    $ENV{PTTH_TEST_TMP} //= "$FindBin::Bin/out";
+    # httpd refuses to run its children as root without a User directive.
+    die "run compare.pl as a non-root user, e.g. as root:\n"
+      . "  runuser -u ptthtest -- env PTTH_TEST_TMP=/tmp/ptth-bench-out perl bench/compare.pl ...\n"
+      . "(PTTH_TEST_TMP: a scratch directory that user can write)\n"
+        if $> == 0 && !$ENV{PTTH_TEST_ALLOW_ROOT};
+}
 use PTTH::Test;
 use PTTH::PKI qw(make_pki);
 use PTTH::Bench qw(role_ticks ticks_to_us percentile median minmax loadavg
@@ -117,7 +124,7 @@ note("files ready: 100 B, 1 MiB, $P{big_mib} MiB" . ($mid_path ne $big_path ? ',
 
 # ---------------------------------------------------------------- go router
 my ($seedrouter, $why) = go_build_file(ROOT . '/t/go/seedrouter.go', TMP . '/seedrouter',
-                                       $ENV{PTTH_GOCACHE} || "$FindBin::Bin/out/gocache");
+                                       $ENV{PTTH_GOCACHE} || "$ENV{PTTH_TEST_TMP}/gocache");
 die "$why\n" unless $seedrouter;
 my ($go_tport, $go_port) = (free_port(), free_port());
 # Its per-request log line goes to /dev/null (one write(2) per request,

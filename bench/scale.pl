@@ -60,7 +60,14 @@ use Getopt::Long;
 use POSIX qw(WNOHANG ceil);
 use JSON::PP;
 use Time::HiRes qw(time sleep);
-BEGIN { $ENV{PTTH_TEST_TMP} //= "$FindBin::Bin/out" }
+BEGIN {
+    $ENV{PTTH_TEST_TMP} //= "$FindBin::Bin/out";
+    # httpd refuses to run its children as root without a User directive.
+    die "run scale.pl as a non-root user, e.g. as root:\n"
+      . "  runuser -u ptthtest -- env PTTH_TEST_TMP=/tmp/ptth-bench-out perl bench/scale.pl ...\n"
+      . "(PTTH_TEST_TMP: a scratch directory that user can write)\n"
+        if $> == 0 && !$ENV{PTTH_TEST_ALLOW_ROOT};
+}
 use PTTH::Test;
 use PTTH::Bench qw(status_kb loadavg bench_httpd go_build_file tool_versions
                    fmt_num);
@@ -176,7 +183,7 @@ print "WARNING: the descriptor limit $nofile_soft is below what @short may need\
 
 # ------------------------------------------------------------ start
 my ($peers_bin, $why) = go_build_file("$FindBin::Bin/go/manypeers.go", TMP . '/manypeers',
-                                      $ENV{PTTH_GOCACHE} || "$FindBin::Bin/out/gocache");
+                                      $ENV{PTTH_GOCACHE} || "$ENV{PTTH_TEST_TMP}/gocache");
 die "$why\n" unless $peers_bin;
 $ra->start or die "router A does not start:\n" . $ra->errlog_text;
 $rb->start or die "router B does not start:\n" . $rb->errlog_text;
