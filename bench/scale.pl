@@ -50,7 +50,8 @@ BEGIN {
     # all it starts (httpd, the hub, the Go peers, h2load).
     unless ($ENV{PTTH_SCALE_REEXEC}) {
         $ENV{PTTH_SCALE_REEXEC} = 1;
-        exec('/bin/sh', '-c', 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh',
+        exec('/bin/sh', '-c', 'PTTH_SCALE_NOFILE0=$(ulimit -Sn); export PTTH_SCALE_NOFILE0; '
+             . 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', 'sh',
              $^X, $0, @ARGV) or die "exec: $!";
     }
 }
@@ -168,7 +169,8 @@ my $mpm_text = join(', ', map { "$_->[0] $_->[1]" } @MPM);
 print "mod_ptth bench/scale.pl: $N tunnels, $C concurrent streams of ${S} s, "
     . POSIX::strftime('%Y-%m-%d %H:%M', localtime $T0) . "\n";
 print "host: " . (`nproc` + 0) . " CPUs, load average before $load_before;"
-    . " descriptors: soft $nofile_soft, hard $nofile_hard (raised soft to hard)\n";
+    . " descriptors (ulimit -n): soft $nofile_soft, hard $nofile_hard (soft raised from "
+    . ($ENV{PTTH_SCALE_NOFILE0} // '?') . ")\n";
 print "users: h2load -c $K -m $M (h2c prior knowledge); router config (A and B alike):\n"
     . "  event MPM: $mpm_text\n"
     . "  (the $K user connections each hold an MPM thread while their streams are open)\n"
@@ -240,6 +242,7 @@ sub errors_in {
 
 my %R = (params => { %P, per_conn => $M, user_connections => $K, mpm => $mpm_text,
                      h2_max_workers => $W, nofile_soft => $nofile_soft,
+                     nofile_soft_before => $ENV{PTTH_SCALE_NOFILE0},
                      nofile_hard => $nofile_hard, need => \%need });
 my $hubA = hub_of($ra);
 my $hubB = hub_of($rb);
