@@ -21,6 +21,7 @@ PACKAGES=(
                                         # is in apache2-dev); build-essential is an
                                         # implicit build dependency of every package
     nghttp2-client     # nghttp, h2load
+    nghttp2-proxy      # nghttpx: a reference proxy in bench/compare.pl
     curl
     socat
     perl               # test harness (Test::More, prove are core perl)
