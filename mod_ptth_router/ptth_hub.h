@@ -334,7 +334,8 @@ struct ptth_pending {
     apr_socket_t *sock;
     SSL *ssl;
     apr_uint32_t id;
-    const char *peer;
+    const char *peer;                /* address:port */
+    const char *peer_ip;
     ptth_hub_listener *l;
     struct ptth_addr_count *addr;    /* handshakes from the same address */
     int state;

@@ -274,12 +274,11 @@ static int decide(ptth_pending *pd, const ptth_hs_request *req,
                                    req->backend_id ? req->backend_id : "");
     }
     else {
-        pd->backend = apr_pstrdup(pd->p, pd->peer);
+        pd->backend = pd->peer_ip;
     }
-    /* Claims narrow what a backend is given (ptth_pool.c); a backend of a
-     * pool of named hosts that claims none serves every name the pool
-     * allows, and nothing else. */
-    pd->hosts = req->hosts->nelts ? req->hosts : cfg->allow_hosts;
+    /* Claims narrow what a backend is given (ptth_pool.c); a backend that
+     * claims none is the pool's fallback for names nobody claims. */
+    pd->hosts = req->hosts;
     if (pd->pool->n_tunnels >= (cfg->max_tunnels > 0 ? cfg->max_tunnels
                                                       : hub->max_tunnels)) {
         *why = "pool has its maximum of tunnels";
@@ -507,6 +506,7 @@ void ptth_pending_accept(ptth_hub *hub, ptth_hub_listener *l, apr_pool_t *p,
     pd->deadline = apr_time_now() + hub->handshake_timeout;
     pd->peer = (sa && apr_sockaddr_ip_get(&ip, sa) == APR_SUCCESS)
                ? apr_psprintf(p, "%s:%u", ip, (unsigned)sa->port) : "unknown";
+    pd->peer_ip = ip ? ip : "unknown";
     if (*key) {
         if (!ac && (ac = calloc(1, sizeof(*ac))) != NULL) {
             apr_cpystrn(ac->key, key, sizeof(ac->key));
