@@ -4,6 +4,7 @@
 # HTTP/2 client preface followed a 101.  For the handshake tests.
 #   ptth-handshake.pl PORT [--token T] [--target /app] [--hosts a,b]
 #                     [--raw FILE] [--tls] [--ca FILE] [--cert F --key F]
+#                     [--bind 127.0.0.2]  (local address to connect from)
 # Licensed under the Apache License, Version 2.0.
 use strict;
 use warnings;
@@ -12,19 +13,21 @@ use Getopt::Long;
 
 my %o = (target => '/app');
 GetOptions(\%o, 'token=s', 'target=s', 'hosts=s', 'backend=s', 'raw=s',
-           'tls', 'ca=s', 'cert=s', 'key=s', 'timeout=i') or die "bad options\n";
+           'tls', 'ca=s', 'cert=s', 'key=s', 'timeout=i', 'bind=s') or die "bad options\n";
 my $port = shift or die "port?\n";
 my $s;
 if ($o{tls}) {
     require IO::Socket::SSL;
     $s = IO::Socket::SSL->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+        ($o{bind} ? (LocalAddr => $o{bind}) : ()),
         SSL_verify_mode => IO::Socket::SSL::SSL_VERIFY_PEER(), SSL_ca_file => $o{ca},
         SSL_hostname => 'router.test', SSL_verifycn_name => 'router.test',
         ($o{cert} ? (SSL_cert_file => $o{cert}, SSL_key_file => $o{key}) : ()))
         or do { print "TLS-FAILED $IO::Socket::SSL::SSL_ERROR\n"; exit 0 };
 }
 else {
-    $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port)
+    $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                               ($o{bind} ? (LocalAddr => $o{bind}) : ()))
         or die "connect: $!\n";
 }
 my $req;
