@@ -4,7 +4,8 @@
 # a WebSocket application (t/go/wsecho.go).  Checked: the 101 and its
 # Sec-WebSocket-Accept, subprotocol and Host, echoes up to 1 MiB, ten
 # clients at once, an idle pipe, a client that vanishes, close reaching
-# the application, an application that closes first, streams and links
+# the application, an application that closes first, the closing handshake
+# ending the connection at once whichever side starts it, streams and links
 # freed in the hub, and the two ways an upgrade
 # is not made: a worker with upgrade=none, a backend without H2WebSockets.
 #
@@ -148,6 +149,97 @@ cmp_ok($tclose, '<', 10, sprintf('... at once (5 closes in %.2f s)', $tclose));
 my $links1;
 ok(wait_for(5, sub { $links1 = hub_status()->{hub}{links} // 99; $links1 < $links0 + 5 }),
    "... and the hub keeps no link of them ($links0 links before, $links1 after)");
+
+# The closing handshake ends the connection at once, whichever side
+# closes first (RFC 6455 7.1.1; the router watches the Close frames,
+# ptth_ws.c): the backend's HTTP/2 stream would otherwise stay open until
+# the router's timeout (30 s here), and with it the user's connection.
+sub ws_open {
+    my ($path) = @_;
+    my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $r->{port},
+                                  Timeout => 10) or return;
+    print $c "GET $path HTTP/1.1\r\nHost: a.example\r\nUpgrade: websocket\r\n"
+           . "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           . "Sec-WebSocket-Version: 13\r\nOrigin: http://a.example\r\n\r\n";
+    my $h = '';
+    while ($h !~ /\r\n\r\n/) {
+        my $n = sysread($c, my $b, 1) or return;
+        $h .= $b;
+    }
+    return $h =~ /^HTTP\/1\.1 101 / ? $c : undef;
+}
+sub ws_send {       # a masked frame (RFC 6455 5.3)
+    my ($c, $op, $payload) = @_;
+    my @m = map { int rand 256 } 1 .. 4;
+    my $k = 0;
+    print $c pack('C2', 0x80 | $op, 0x80 | length $payload), pack('C4', @m),
+             join('', map { chr(ord($_) ^ $m[$k++ % 4]) } split //, $payload);
+}
+my %wsbuf;
+sub ws_recv {       # one frame: (opcode, payload); small frames only
+    my ($c, $secs) = @_;
+    my $t = time;
+    my $b = \$wsbuf{fileno $c};
+    $$b //= '';
+    while (time - $t < $secs) {
+        if (length($$b) >= 2 && length($$b) >= 2 + (ord(substr($$b, 1, 1)) & 0x7f)) {
+            my $len = ord(substr($$b, 1, 1)) & 0x7f;
+            my $op = ord(substr($$b, 0, 1)) & 0x0f;
+            my $p = substr($$b, 2, $len);
+            substr($$b, 0, 2 + $len) = '';
+            return ($op, $p);
+        }
+        my $rin = '';
+        vec($rin, fileno($c), 1) = 1;
+        select(my $rout = $rin, undef, undef, 0.2) or next;
+        my $n = sysread($c, $$b, 4096, length $$b);
+        return (-1, '') unless $n;
+    }
+    return (-2, '');
+}
+sub ws_eof_after {  # seconds until the router closes, or undef
+    my ($c, $secs) = @_;
+    my $t = time;
+    while (time - $t < $secs) {
+        my $rin = '';
+        vec($rin, fileno($c), 1) = 1;
+        select(my $rout = $rin, undef, undef, 0.2) or next;
+        my $n = sysread($c, my $b, 4096);
+        return time - $t if defined $n && $n == 0;
+        return time - $t unless defined $n;
+    }
+    return undef;
+}
+for my $case (['application', '/ws/close'], ['client', '/ws/echo']) {
+    my ($first, $path) = @$case;
+    my $c = ws_open($path);
+    ok($c, "$first closes first: 101") or next;
+    ws_send($c, 1, 'hello?');
+    my ($op, $p) = ws_recv($c, 10);
+    like($p, qr/^hello host=/, "$first closes first: greeting");
+    if ($first eq 'application') {
+        ($op) = ws_recv($c, 10);
+        is($op, 8, 'the application\'s Close frame reaches the client');
+        ws_send($c, 8, pack('n', 1000));
+    }
+    else {
+        ws_send($c, 8, pack('n', 1000));
+        ($op) = ws_recv($c, 10);
+        is($op, 8, 'the client\'s Close is answered with the application\'s Close');
+    }
+    my $after = ws_eof_after($c, 20);
+    ok(defined $after && $after < 3, sprintf('%s closes first: the router closes the '
+        . 'connection right after the closing handshake (%s s)', $first,
+        defined $after ? sprintf('%.2f', $after) : 'not within 20'));
+    close $c;
+}
+ok(wait_for(10, sub { (app_stats())[0] == 0 }), 'the application has no WebSocket left open');
+ok(wait_for(10, sub {
+        my ($pl) = grep { $_->{name} eq 'app' } @{ hub_status()->{pools} || [] };
+        my $a = 0;
+        $a += $_->{active} for @{ $pl->{tunnels} || [] };
+        return $a == 0;
+    }), 'and no stream is left open on the tunnel');
 
 # Not upgraded: a worker with upgrade=none sends the request as a GET; the
 # client gets the application's refusal, not a 101.

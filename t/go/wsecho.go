@@ -10,7 +10,8 @@
 // "hello host=<Host> xff=<X-Forwarded-For> protocol=<chosen subprotocol>",
 // then everything it sends is echoed -- except under a path ending in
 // "/close", where the application closes the WebSocket (close frame,
-// then TCP close) right after the greeting.  (Client first: httpd 2.4's tunnel
+// then TCP close) right after the greeting.  A Close from the client is
+// answered with a Close (RFC 6455 5.5.1) before the TCP close.  (Client first: httpd 2.4's tunnel
 // for a request that came over HTTP/2 can hold an application's first
 // bytes when they arrive in one read with its 101, until the client
 // sends something; see README, "WebSocket".)  The first subprotocol the client
@@ -91,6 +92,9 @@ func serve(addr string) {
 			}
 			c.PayloadType = websocket.BinaryFrame
 			io.Copy(c, c)
+			// The client closed (or went away): answer its Close with
+			// ours, as RFC 6455 5.5.1 asks, then close the connection.
+			c.Close()
 		},
 	}
 	mux := http.NewServeMux()
