@@ -732,7 +732,7 @@ static void on_status(ptth_hublink *hl)
                         hub->mem.peak, hub->mem.limit,
                         apr_array_pstrcat(p, parts, ','));
     len = strlen(json);
-    if (len > PTTH_LINK_MAX_HEAD) {
+    if (len > PTTH_LINK_MAX_STATUS) {
         json = "{\"error\":\"status too large\"}\n";
         len = strlen(json);
     }

@@ -73,6 +73,8 @@
 #define PTTH_LINK_HDR_LEN        8
 #define PTTH_LINK_MAX_DATA       (16 * 1024)     /* DATA payload per frame */
 #define PTTH_LINK_MAX_HEAD       (256 * 1024)    /* REQUEST/RESPONSE payload */
+#define PTTH_LINK_MAX_STATUS     (16 * 1024 * 1024) /* STATUS (hub -> child):
+                                                  * ~400 octets a tunnel */
 
 typedef enum {
     PTTH_LF_REQUEST  = 1,

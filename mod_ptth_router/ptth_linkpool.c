@@ -471,7 +471,8 @@ apr_status_t ptth_link_conn_read_frame(ptth_link_conn *lc, ptth_link_fhdr *fh,
 
         if (avail >= PTTH_LINK_HDR_LEN) {
             ptth_link_hdr_unpack((const unsigned char *)lc->rbuf + lc->rpos, fh);
-            if (fh->length > PTTH_LINK_MAX_HEAD) {
+            if (fh->length > (fh->type == PTTH_LF_STATUS ? PTTH_LINK_MAX_STATUS
+                                                         : PTTH_LINK_MAX_HEAD)) {
                 return APR_EINVAL;
             }
             need += fh->length;

@@ -88,7 +88,7 @@ apr_status_t ptth_link_conn_write(ptth_link_conn *lc, const struct iovec *vec,
 
 /* Read the next frame.  The payload points into the connection's buffer
  * and is valid until the next read.  Frames longer than
- * PTTH_LINK_MAX_HEAD are APR_EINVAL.  With block == 0 the call returns
+ * PTTH_LINK_MAX_HEAD (PTTH_LINK_MAX_STATUS for STATUS) are APR_EINVAL.  With block == 0 the call returns
  * APR_EAGAIN unless one non-blocking receive completes a frame; with
  * block != 0 it waits up to the connection's timeout (APR_TIMEUP).  A
  * closed link is APR_EOF. */
