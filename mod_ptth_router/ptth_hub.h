@@ -31,7 +31,7 @@
 #include "ptth_router.h"
 #include "ptth_link.h"
 #include "ptth_buf.h"
-#include "ptth_response.h"
+#include "ptth_respcheck.h"
 
 typedef struct ptth_hub ptth_hub;
 typedef struct ptth_pool ptth_pool;

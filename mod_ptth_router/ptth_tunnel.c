@@ -154,7 +154,7 @@ static int glitch(ptth_tunnel *t, int cost, const char *what)
     return NGHTTP2_ERR_CALLBACK_FAILURE;
 }
 
-/* A response broke the message rules (ptth_response.h): reset its stream
+/* A response broke the message rules (ptth_respcheck.h): reset its stream
  * and end the exchange; the user gets 502, or a cut response whose
  * connection closes, never what the backend framed beyond the rules. */
 static int response_violation(ptth_tunnel *t, ptth_exchange *ex, const char *why)
@@ -611,7 +611,7 @@ static apr_status_t tunnel_session_create(ptth_tunnel *t)
     nghttp2_option_set_no_auto_window_update(opt, 1);
     /* nghttp2's HTTP messaging checks would turn a body on a HEAD
      * response (mod_http2 sends one for some CGI responses) into a
-     * stream error; ptth_response.c enforces the message rules instead. */
+     * stream error; ptth_respcheck.c enforces the message rules instead. */
     nghttp2_option_set_no_http_messaging(opt, 1);
     nghttp2_option_set_peer_max_concurrent_streams(opt, PTTH_INITIAL_MAX_STREAMS);
     t->mem_fns.mem_user_data = t;

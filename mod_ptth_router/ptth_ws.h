@@ -15,9 +15,16 @@
 #ifndef PTTH_WS_H
 #define PTTH_WS_H
 
-/* WebSocket close handshake watching (RFC 6455 5.2, 5.5.1, 7.1.1).
+/* WebSocket through a tunnel: RFC 6455 towards the user, RFC 8441 over
+ * the tunnel.  A user's "Upgrade: websocket" (or an HTTP/2 extended
+ * CONNECT, which mod_http2 hands over as the same) becomes a REQUEST with
+ * :protocol websocket; when the backend takes it, the hub makes the link
+ * a byte pipe (ptth_link.h) and the user gets its 101, and httpd's own
+ * tunnel loop (ap_proxy_tunnel_run) carries the bytes, as mod_proxy_http
+ * does after a 101.
  *
- * Once a WebSocket is upgraded, the router only relays bytes.  A backend
+ * Close handshake watching (RFC 6455 5.2, 5.5.1, 7.1.1).  Once a
+ * WebSocket is upgraded, the router only relays bytes.  A backend
  * application that ends a WebSocket with a Close frame does not end the
  * HTTP/2 stream behind it (mod_http2 keeps it open until its client side
  * ends), so without help the user's TCP connection would close only at
@@ -30,6 +37,18 @@
 
 #include <apr.h>
 #include <httpd.h>
+
+#include "ptth_fwd.h"
+
+/* A GET asking for "Upgrade: websocket" that this worker may upgrade
+ * (ProxyPass ... upgrade=; WebSocket by default, as for ws:// workers);
+ * keeps the user's key in fwd->ws_key. */
+int ptth_ws_wanted(ptth_fwd *fwd);
+
+/* The backend took the extended CONNECT (fwd->state PIPE): answer the
+ * user 101 and run the tunnel loop with the link as origin.  Returns the
+ * handler's result. */
+int ptth_ws_pipe(ptth_fwd *fwd);
 
 /* Where one direction's byte stream is in the frame layout. */
 typedef struct ptth_ws_dir {

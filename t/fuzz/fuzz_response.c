@@ -13,9 +13,9 @@
  */
 
 /* libFuzzer target for the response rules (mod_ptth_router/
- * ptth_response.c), run by t/fuzz/run-fuzz.sh.
+ * ptth_respcheck.c), run by t/fuzz/run-fuzz.sh.
  *
- * FUZZ-SOURCES: mod_ptth_router/ptth_response.c
+ * FUZZ-SOURCES: mod_ptth_router/ptth_respcheck.c mod_ptth_router/ptth_fields.c
  *
  * The input is a script of what a hostile backend sends on one stream:
  *   byte 0        bit 0: HEAD request, bit 1: extended CONNECT
@@ -34,7 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ptth_response.h"
+#include "ptth_respcheck.h"
 
 #define PROMISE(c) do { if (!(c)) { \
     fprintf(stderr, "broken promise at %s:%d: %s\n", __FILE__, __LINE__, #c); \

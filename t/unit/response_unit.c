@@ -12,7 +12,7 @@
  * limitations under the License.
  */
 
-/* Unit driver for the response rules (mod_ptth_router/ptth_response.c),
+/* Unit driver for the response rules (mod_ptth_router/ptth_respcheck.c),
  * run by t/08-response-unit.t: one "ok - " / "not ok - " line per check.
  *
  * A case is a script of what a backend sends on one stream, one event per
@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ptth_response.h"
+#include "ptth_respcheck.h"
 
 static int checks, failures;
 

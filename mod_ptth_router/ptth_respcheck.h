@@ -12,8 +12,8 @@
  * limitations under the License.
  */
 
-#ifndef PTTH_RESPONSE_H
-#define PTTH_RESPONSE_H
+#ifndef PTTH_RESPCHECK_H
+#define PTTH_RESPCHECK_H
 
 /* The HTTP/2 message rules for a response that a tunnel peer sends
  * (RFC 9113 8.1, 8.2, 8.3.2; RFC 9110 6.4.1, 8.6), as one checker per
@@ -100,4 +100,4 @@ const char *ptth_resp_data(ptth_resp_check *rc, apr_size_t len, int *drop);
 /* A DATA frame carried END_STREAM. */
 const char *ptth_resp_data_end(ptth_resp_check *rc);
 
-#endif /* PTTH_RESPONSE_H */
+#endif /* PTTH_RESPCHECK_H */

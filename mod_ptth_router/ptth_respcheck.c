@@ -12,7 +12,7 @@
  * limitations under the License.
  */
 
-/* The message rules for responses from a tunnel, see ptth_response.h.
+/* The message rules for responses from a tunnel, see ptth_respcheck.h.
  * nghttp2's own HTTP messaging checks are off on tunnel sessions (they
  * turn mod_http2's DATA on HEAD responses into errors); these replace
  * them, stricter where a lax reading could let a backend frame bytes as
@@ -20,7 +20,8 @@
 
 #include <string.h>
 
-#include "ptth_response.h"
+#include "ptth_fields.h"
+#include "ptth_respcheck.h"
 
 /* Octets of a content-length value: up to 10^18 fits apr_off_t. */
 #define PTTH_CL_MAX_DIGITS 18
@@ -90,16 +91,6 @@ static int name_is(const unsigned char *n, apr_size_t len, const char *lit)
     apr_size_t l = strlen(lit);
 
     return len == l && !memcmp(n, lit, l);
-}
-
-/* RFC 9113 8.2.2: connection-specific fields make a message malformed
- * (TE is allowed in requests only). */
-static int connection_specific(const unsigned char *n, apr_size_t len)
-{
-    return name_is(n, len, "connection") || name_is(n, len, "keep-alive")
-        || name_is(n, len, "proxy-connection")
-        || name_is(n, len, "transfer-encoding") || name_is(n, len, "upgrade")
-        || name_is(n, len, "te");
 }
 
 /* RFC 9110 8.6: Content-Length = 1*DIGIT.  A list, a sign, white space
@@ -173,7 +164,8 @@ const char *ptth_resp_field(ptth_resp_check *rc, const ptth_resp_limits *lim,
         return "regular field before :status";
     }
     rc->seen_regular = 1;
-    if (connection_specific(name, nlen)) {
+    /* RFC 9113 8.2.2 */
+    if (ptth_field_connection_specific((const char *)name, nlen)) {
         return "connection-specific field in an HTTP/2 response";
     }
     if (name_is(name, nlen, "content-length")) {
