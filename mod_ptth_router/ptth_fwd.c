@@ -153,7 +153,7 @@ void ptth_fwd_finish_link(ptth_fwd *fwd)
     }
     ap_log_rerror(APLOG_MARK, APLOG_TRACE1, 0, fwd->r,
                   PTTH_FWD_MSG(fwd, "link %s"), reusable ? "kept" : "closed");
-    ptth_linkpool_release(lc, reusable);
+    ptth_link_release(lc, reusable);
     fwd->lc = NULL;
 }
 

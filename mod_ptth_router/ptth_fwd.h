@@ -48,7 +48,7 @@
 #include <mod_proxy.h>
 
 #include "ptth_link.h"
-#include "ptth_linkpool.h"
+#include "ptth_link_child.h"
 
 typedef enum {
     PTTH_FWD_IDLE,

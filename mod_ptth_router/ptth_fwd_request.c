@@ -243,7 +243,7 @@ apr_status_t ptth_fwd_build_request(ptth_fwd *fwd, const char *url)
     fwd->req.sent = apr_time_now();
     fwd->req.wait_ms = to_ms(fwd->wait);
     fwd->req.timeout_ms = to_ms(fwd->timeout);
-    fwd->req.pool = pool;
+    fwd->req.pool_name = pool;
     fwd->req.method = r->method;
     fwd->req.scheme = ap_ssl_conn_is_ssl(c->master ? c->master : c) ? "https" : "http";
     fwd->req.authority = authority;
@@ -283,7 +283,7 @@ apr_status_t ptth_fwd_send_head(ptth_fwd *fwd, int fresh)
     iov.iov_base = fwd->head;
     iov.iov_len = fwd->head_len;
     for (attempt = 0; attempt < 2; ++attempt) {
-        rv = ptth_linkpool_acquire(&fwd->lc, fwd->link_path, fwd->wait,
+        rv = ptth_link_acquire(&fwd->lc, fwd->link_path, fwd->wait,
                                    fresh || attempt > 0, fwd->r);
         if (rv != APR_SUCCESS) {
             return rv;
@@ -304,7 +304,7 @@ apr_status_t ptth_fwd_send_head(ptth_fwd *fwd, int fresh)
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, fwd->r, PTTHLOGNO(01535)
                           PTTH_FWD_MSG(fwd, "pooled link was closed, retrying "
                                        "on a new one"));
-            ptth_linkpool_release(fwd->lc, 0);
+            ptth_link_release(fwd->lc, 0);
             fwd->lc = NULL;
             continue;
         }
@@ -312,7 +312,7 @@ apr_status_t ptth_fwd_send_head(ptth_fwd *fwd, int fresh)
     }
     ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, fwd->r, PTTHLOGNO(01536)
                   PTTH_FWD_MSG(fwd, "sending the request to the hub failed"));
-    ptth_linkpool_release(fwd->lc, 0);
+    ptth_link_release(fwd->lc, 0);
     fwd->lc = NULL;
     return rv;
 }

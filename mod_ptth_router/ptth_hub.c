@@ -385,7 +385,7 @@ apr_status_t ptth_hub_accept(ptth_hub *hub, apr_socket_t *lsock,
 {
     apr_status_t rv;
 
-    apr_pool_create(pp, hub->pool);
+    apr_pool_create(pp, hub->p);
     rv = apr_socket_accept(sock, lsock, *pp);
     if (rv != APR_SUCCESS) {
         apr_pool_destroy(*pp);
@@ -412,7 +412,7 @@ static void on_tunnel_accept(ptth_hub *hub, ptth_hub_listener *l)
             return;
         }
         if (!l->pool) {
-            /* Secure mode: the PTTH handshake decides (ptth_hubaccept.c). */
+            /* Secure mode: the PTTH handshake decides (ptth_admission.c). */
             ptth_pending_accept(hub, l, p, sock);
             continue;
         }
@@ -596,7 +596,7 @@ void ptth_hub_main(apr_pool_t *pool, server_rec *s,
     ap_close_listeners();
 
     hub = apr_pcalloc(pool, sizeof(*hub));
-    hub->pool = pool;
+    hub->p = pool;
     hub->s = s;
     hub->conf = ptth_router_sconf_get(s);
     hub->state = PTTH_HUB_RUNNING;
@@ -620,7 +620,7 @@ void ptth_hub_main(apr_pool_t *pool, server_rec *s,
     APR_RING_INIT(&hub->links, ptth_hublink, link);
     APR_RING_INIT(&hub->pendings, ptth_pending, link);
     for (i = 0; i < hub->conf->pools->nelts; ++i) {
-        ptth_router_pool *cfg = APR_ARRAY_IDX(hub->conf->pools, i, ptth_router_pool *);
+        ptth_pool_conf *cfg = APR_ARRAY_IDX(hub->conf->pools, i, ptth_pool_conf *);
         ptth_pool_get(hub, cfg->name, 1)->cfg = cfg;
     }
 

@@ -19,7 +19,7 @@
  * the httpd parent (ptth_supervisor.c).  It owns the tunnel listeners,
  * every tunnel's HTTP/2 client session (ptth_tunnel.c), the pools and
  * their balancing (ptth_pool.c) and the links from httpd children
- * (ptth_hublink.c).  Single-threaded and event-driven: one pollset, no
+ * (ptth_link_hub.c).  Single-threaded and event-driven: one pollset, no
  * thread or process per request or tunnel (DESIGN section 2). */
 
 #include <apr_ring.h>
@@ -82,7 +82,7 @@ typedef enum {
 } ptth_hub_state;
 
 struct ptth_hub {
-    apr_pool_t *pool;
+    apr_pool_t *p;
     server_rec *s;
     ptth_router_sconf *conf;
     apr_pollset_t *pollset;
@@ -121,7 +121,7 @@ struct ptth_hub {
 struct ptth_pool {
     const char *name;
     ptth_hub *hub;
-    ptth_router_pool *cfg;           /* declared pool, NULL for plain= */
+    ptth_pool_conf *cfg;           /* declared pool, NULL for plain= */
     APR_RING_HEAD(ptth_tunnel_ring, ptth_tunnel) tunnels;
     int n_tunnels;
     APR_RING_HEAD(ptth_waiting_ring, ptth_exchange) waiting;
@@ -325,7 +325,7 @@ void ptth_tunnel_close(ptth_tunnel *t, const char *reason);
 void ptth_tunnel_destroy(ptth_tunnel *t);
 
 /* A connection on a secure listener, between accept and 101 (or refusal):
- * ptth_hubaccept.c. */
+ * ptth_admission.c. */
 struct ptth_pending {
     ptth_handle h;
     APR_RING_ENTRY(ptth_pending) link;
@@ -352,7 +352,7 @@ struct ptth_pending {
     int dead;
 };
 
-/* ptth_hubaccept.c */
+/* ptth_admission.c */
 void ptth_pending_accept(ptth_hub *hub, ptth_hub_listener *l, apr_pool_t *p,
                          apr_socket_t *sock);
 void ptth_pending_on_event(ptth_pending *pd, apr_int16_t rtnevents);
@@ -360,7 +360,7 @@ void ptth_pending_tick(ptth_hub *hub, apr_time_t now);
 void ptth_pending_reap(ptth_hub *hub);
 void ptth_pending_close_all(ptth_hub *hub);
 
-/* ptth_hublink.c */
+/* ptth_link_hub.c */
 void ptth_hublink_accept(ptth_hub *hub, apr_socket_t *sock);
 void ptth_hublink_on_event(ptth_hublink *hl, apr_int16_t rtnevents);
 void ptth_hublink_destroy(ptth_hublink *hl);

@@ -117,7 +117,7 @@ char *ptth_link_encode_request(apr_pool_t *p, const ptth_link_request *req,
                                int end_stream, apr_size_t *len)
 {
     wbuf w;
-    apr_size_t n = 20 + CSTR_SIZE(req->pool) + CSTR_SIZE(req->method)
+    apr_size_t n = 20 + CSTR_SIZE(req->pool_name) + CSTR_SIZE(req->method)
                  + CSTR_SIZE(req->scheme) + CSTR_SIZE(req->authority)
                  + CSTR_SIZE(req->path) + CSTR_SIZE(req->protocol)
                  + nvs_size(req->headers);
@@ -129,7 +129,7 @@ char *ptth_link_encode_request(apr_pool_t *p, const ptth_link_request *req,
     put_u32(&w, (apr_uint32_t)req->sent);
     put_u32(&w, req->wait_ms);
     put_u32(&w, req->timeout_ms);
-    put_cstr(&w, req->pool);
+    put_cstr(&w, req->pool_name);
     put_cstr(&w, req->method);
     put_cstr(&w, req->scheme);
     put_cstr(&w, req->authority);
@@ -263,14 +263,14 @@ apr_status_t ptth_link_decode_request(apr_pool_t *p, const char *payload,
     req->sent = (apr_time_t)((hi << 32) | lo);
     req->wait_ms = get_u32(&r);
     req->timeout_ms = get_u32(&r);
-    req->pool = get_str(&r, NULL);
+    req->pool_name = get_str(&r, NULL);
     req->method = get_str(&r, NULL);
     req->scheme = get_str(&r, NULL);
     req->authority = get_str(&r, NULL);
     req->path = get_str(&r, NULL);
     req->protocol = get_str(&r, NULL);
     req->headers = get_nvs(p, &r);
-    if (r.bad || r.pos != len || !*req->pool || !*req->method || !*req->path) {
+    if (r.bad || r.pos != len || !*req->pool_name || !*req->method || !*req->path) {
         return APR_EINVAL;
     }
     if (!*req->protocol) {

@@ -119,7 +119,7 @@ typedef struct ptth_link_request {
                                   * a hub restart */
     apr_uint32_t wait_ms;        /* how long to wait for a tunnel */
     apr_uint32_t timeout_ms;     /* idle timeout for the backend (0: none) */
-    const char *pool;
+    const char *pool_name;
     const char *method;
     const char *scheme;
     const char *authority;

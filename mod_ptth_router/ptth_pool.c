@@ -40,13 +40,13 @@ ptth_pool *ptth_pool_get(ptth_hub *hub, const char *name, int create)
     ptth_pool *pool = apr_hash_get(hub->pools, name, APR_HASH_KEY_STRING);
 
     if (!pool && create) {
-        pool = apr_pcalloc(hub->pool, sizeof(*pool));
-        pool->name = apr_pstrdup(hub->pool, name);
+        pool = apr_pcalloc(hub->p, sizeof(*pool));
+        pool->name = apr_pstrdup(hub->p, name);
         pool->hub = hub;
         APR_RING_INIT(&pool->tunnels, ptth_tunnel, link);
         APR_RING_INIT(&pool->waiting, ptth_exchange, link);
-        pool->claims = apr_hash_make(hub->pool);
-        pool->wild_claims = apr_hash_make(hub->pool);
+        pool->claims = apr_hash_make(hub->p);
+        pool->wild_claims = apr_hash_make(hub->p);
         apr_hash_set(hub->pools, pool->name, APR_HASH_KEY_STRING, pool);
     }
     return pool;

@@ -298,7 +298,7 @@ static int ptth_proxy_handler(request_rec *r, proxy_worker *worker,
 
 static void ptth_proxy_child_init(apr_pool_t *pchild, server_rec *s)
 {
-    ptth_linkpool_child_init(pchild, s);
+    ptth_link_child_init(pchild, s);
 }
 
 static void ptth_proxy_optional_fn_retrieve(void)

@@ -48,7 +48,7 @@ typedef struct ptth_router_listener {
 } ptth_router_listener;
 
 /* A <PTTHPool name> section: who may serve the pool, and how many. */
-typedef struct ptth_router_pool {
+typedef struct ptth_pool_conf {
     const char *name;
     const char *endpoint;             /* PTTHEndpoint, default "/<name>" */
     apr_array_header_t *token_hashes; /* of unsigned char[32] (SHA-256) */
@@ -58,7 +58,7 @@ typedef struct ptth_router_pool {
     int max_tunnels;                  /* PTTHMaxTunnels inside, -1: global */
     int max_per_backend;              /* PTTHMaxTunnelsPerBackend, -1: none */
     const char *defined_at;           /* file:line, for messages */
-} ptth_router_pool;
+} ptth_pool_conf;
 
 typedef struct ptth_router_sconf {
     /* Global settings: only meaningful on the main server. */
@@ -68,7 +68,7 @@ typedef struct ptth_router_sconf {
     int max_waiting;                    /* PTTHMaxWaiting, per pool */
     apr_interval_time_t ping_interval;  /* PTTHPingInterval, 0 = off */
     int max_tunnels;                    /* PTTHMaxTunnels, per pool */
-    apr_array_header_t *pools;          /* of ptth_router_pool * */
+    apr_array_header_t *pools;          /* of ptth_pool_conf * */
     apr_interval_time_t handshake_timeout; /* PTTHHandshakeTimeout */
     int max_handshakes;                 /* PTTHMaxHandshakes */
     int tunnel_max_requests;            /* PTTHTunnelMaxRequests, 0 = never */
@@ -76,7 +76,7 @@ typedef struct ptth_router_sconf {
     apr_off_t max_resp_header;          /* PTTHMaxResponseHeaderSize */
     int max_interim;                    /* PTTHMaxInterimResponses */
     apr_off_t hub_memory;               /* PTTHHubMemoryLimit, 0 = none */
-    ptth_router_pool *section;          /* while reading a <PTTHPool> */
+    ptth_pool_conf *section;          /* while reading a <PTTHPool> */
 
     /* Per virtual host, merged. */
     apr_interval_time_t wait_timeout;   /* PTTHWaitTimeout */
@@ -113,7 +113,7 @@ const char *ptth_router_link_path(void);
 int ptth_router_pool_known(server_rec *s, const char *pool);
 
 /* The declared pool of that name, or NULL. */
-ptth_router_pool *ptth_router_pool_find(ptth_router_sconf *conf, const char *name);
+ptth_pool_conf *ptth_router_pool_find(ptth_router_sconf *conf, const char *name);
 
 /* ptth_proxy.c: the ptth:// scheme and canon handlers (children). */
 void ptth_proxy_register_hooks(apr_pool_t *p);

@@ -41,7 +41,7 @@ void *ptth_router_create_sconf(apr_pool_t *p, server_rec *s)
     conf->ping_interval = UNSET_TIME;
     conf->max_waiting = -1;
     conf->max_tunnels = -1;
-    conf->pools = apr_array_make(p, 2, sizeof(ptth_router_pool *));
+    conf->pools = apr_array_make(p, 2, sizeof(ptth_pool_conf *));
     conf->handshake_timeout = UNSET_TIME;
     conf->max_handshakes = -1;
     conf->tunnel_max_requests = -1;
@@ -134,12 +134,12 @@ apr_size_t ptth_router_hub_memory(const ptth_router_sconf *c)
                                           : c->hub_memory);
 }
 
-ptth_router_pool *ptth_router_pool_find(ptth_router_sconf *conf, const char *name)
+ptth_pool_conf *ptth_router_pool_find(ptth_router_sconf *conf, const char *name)
 {
     int i;
 
     for (i = 0; i < conf->pools->nelts; ++i) {
-        ptth_router_pool *pool = APR_ARRAY_IDX(conf->pools, i, ptth_router_pool *);
+        ptth_pool_conf *pool = APR_ARRAY_IDX(conf->pools, i, ptth_pool_conf *);
         if (!strcasecmp(pool->name, name)) {
             return pool;
         }
@@ -392,12 +392,12 @@ const char *ptth_cmd_max_waiting(cmd_parms *cmd, void *dc, const char *arg)
                       &cmd_sconf(cmd)->max_waiting);
 }
 
-static ptth_router_pool *cur_pool(cmd_parms *cmd);
+static ptth_pool_conf *cur_pool(cmd_parms *cmd);
 
 /* Global, or inside <PTTHPool> for that pool. */
 const char *ptth_cmd_max_tunnels(cmd_parms *cmd, void *dc, const char *arg)
 {
-    ptth_router_pool *pool = cur_pool(cmd);
+    ptth_pool_conf *pool = cur_pool(cmd);
 
     (void)dc;
     return global_int(cmd, "PTTHMaxTunnels", arg, 1, 100000,
@@ -427,7 +427,7 @@ const char *ptth_cmd_hub_socket(cmd_parms *cmd, void *dc, const char *arg)
 
 /* ---- <PTTHPool name> ------------------------------------------------ */
 
-static ptth_router_pool *cur_pool(cmd_parms *cmd)
+static ptth_pool_conf *cur_pool(cmd_parms *cmd)
 {
     return cmd_sconf(cmd)->section;
 }
@@ -436,7 +436,7 @@ const char *ptth_cmd_pool_section(cmd_parms *cmd, void *dc, const char *arg)
 {
     ptth_router_sconf *conf = cmd_sconf(cmd);
     const char *endp = ap_strrchr_c(arg, '>');
-    ptth_router_pool *pool;
+    ptth_pool_conf *pool;
     const char *err;
     char *name;
 
@@ -467,7 +467,7 @@ const char *ptth_cmd_pool_section(cmd_parms *cmd, void *dc, const char *arg)
     pool->max_per_backend = -1;
     pool->defined_at = apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename,
                                     cmd->directive->line_num);
-    APR_ARRAY_PUSH(conf->pools, ptth_router_pool *) = pool;
+    APR_ARRAY_PUSH(conf->pools, ptth_pool_conf *) = pool;
     /* Like mod_md's <MDomain>: the section's directives find the pool
      * being read in the server config, the walk keeps httpd's context. */
     conf->section = pool;
@@ -483,7 +483,7 @@ const char *ptth_cmd_pool_section(cmd_parms *cmd, void *dc, const char *arg)
 
 const char *ptth_cmd_endpoint(cmd_parms *cmd, void *dc, const char *arg)
 {
-    ptth_router_pool *pool;
+    ptth_pool_conf *pool;
 
     (void)dc;
     IN_POOL(cmd, "PTTHEndpoint", pool);
@@ -495,7 +495,7 @@ const char *ptth_cmd_endpoint(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
-static const char *add_token_hash(cmd_parms *cmd, ptth_router_pool *pool,
+static const char *add_token_hash(cmd_parms *cmd, ptth_pool_conf *pool,
                                   const char *name, const char *v)
 {
     unsigned char *h = apr_array_push(pool->token_hashes);
@@ -518,7 +518,7 @@ static const char *add_token_hash(cmd_parms *cmd, ptth_router_pool *pool,
 /* PTTHToken sha256:<hex>: only the hash of a token is in the config. */
 const char *ptth_cmd_token(cmd_parms *cmd, void *dc, const char *arg)
 {
-    ptth_router_pool *pool;
+    ptth_pool_conf *pool;
 
     (void)dc;
     IN_POOL(cmd, "PTTHToken", pool);
@@ -529,7 +529,7 @@ const char *ptth_cmd_token(cmd_parms *cmd, void *dc, const char *arg)
  * itself (hashed here; the file should be readable by root only). */
 const char *ptth_cmd_token_file(cmd_parms *cmd, void *dc, const char *arg)
 {
-    ptth_router_pool *pool;
+    ptth_pool_conf *pool;
     const char *path = ap_server_root_relative(cmd->pool, arg);
     apr_array_header_t *tokens;
     const char *err;
@@ -565,7 +565,7 @@ const char *ptth_cmd_token_file(cmd_parms *cmd, void *dc, const char *arg)
 
 const char *ptth_cmd_client_cert(cmd_parms *cmd, void *dc, const char *arg)
 {
-    ptth_router_pool *pool;
+    ptth_pool_conf *pool;
     char *v;
 
     (void)dc;
@@ -578,7 +578,7 @@ const char *ptth_cmd_client_cert(cmd_parms *cmd, void *dc, const char *arg)
 
 const char *ptth_cmd_allow_hosts(cmd_parms *cmd, void *dc, const char *arg)
 {
-    ptth_router_pool *pool;
+    ptth_pool_conf *pool;
     const char *c;
     char *v;
 
@@ -601,7 +601,7 @@ const char *ptth_cmd_allow_hosts(cmd_parms *cmd, void *dc, const char *arg)
 
 const char *ptth_cmd_max_per_backend(cmd_parms *cmd, void *dc, const char *arg)
 {
-    ptth_router_pool *pool;
+    ptth_pool_conf *pool;
     long v;
     const char *err;
 
@@ -667,7 +667,7 @@ static int check_pools(server_rec *s, ptth_router_sconf *conf)
         }
     }
     for (i = 0; i < conf->pools->nelts; ++i) {
-        ptth_router_pool *p = APR_ARRAY_IDX(conf->pools, i, ptth_router_pool *);
+        ptth_pool_conf *p = APR_ARRAY_IDX(conf->pools, i, ptth_pool_conf *);
         if (!p->token_hashes->nelts && !p->client_ids->nelts) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, PTTHLOGNO(01004)
                          "<PTTHPool %s> (%s): no way to authenticate backends: "
@@ -698,7 +698,7 @@ static int check_pools(server_rec *s, ptth_router_sconf *conf)
             }
         }
         for (j = 0; j < i; ++j) {
-            ptth_router_pool *o = APR_ARRAY_IDX(conf->pools, j, ptth_router_pool *);
+            ptth_pool_conf *o = APR_ARRAY_IDX(conf->pools, j, ptth_pool_conf *);
             if (!strcmp(o->endpoint, p->endpoint)) {
                 ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, PTTHLOGNO(01008)
                              "PTTHEndpoint %s: used by <PTTHPool %s> and "

@@ -31,7 +31,7 @@
 #include <http_log.h>
 
 #include "ptth_router.h"
-#include "ptth_linkpool.h"
+#include "ptth_link_child.h"
 
 static apr_status_t fetch_status(request_rec *r, const char **json,
                                  apr_size_t *len)
@@ -51,7 +51,7 @@ static apr_status_t fetch_status(request_rec *r, const char **json,
     /* A draining hub says GOAWAY on its idle links (ptth_link.h): ask
      * again on a fresh link, which reaches the current hub. */
     for (attempt = 0; attempt < 3; ++attempt) {
-        rv = ptth_linkpool_acquire(&lc, ptth_router_link_path(),
+        rv = ptth_link_acquire(&lc, ptth_router_link_path(),
                                    conf->wait_timeout, attempt > 0, r);
         if (rv != APR_SUCCESS) {
             return rv;
@@ -65,7 +65,7 @@ static apr_status_t fetch_status(request_rec *r, const char **json,
             rv = ptth_link_conn_read_frame(lc, &fh, &payload, 1);
         }
         if (rv == APR_SUCCESS && fh.type == PTTH_LF_GOAWAY) {
-            ptth_linkpool_release(lc, 0);
+            ptth_link_release(lc, 0);
             continue;
         }
         if (rv == APR_SUCCESS && fh.type != PTTH_LF_STATUS) {
@@ -75,7 +75,7 @@ static apr_status_t fetch_status(request_rec *r, const char **json,
             *json = apr_pstrmemdup(r->pool, payload, fh.length);
             *len = fh.length;
         }
-        ptth_linkpool_release(lc, rv == APR_SUCCESS);
+        ptth_link_release(lc, rv == APR_SUCCESS);
         return rv;
     }
     return APR_EAGAIN;

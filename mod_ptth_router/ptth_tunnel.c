@@ -15,7 +15,7 @@
 /* A tunnel: one backend's dialed-in connection, on which the hub is the
  * HTTP/2 client (DESIGN section 1; RFC 9113).  nghttp2 does the framing;
  * this file moves bytes between the socket and the session and maps
- * session events onto exchanges (ptth_hublink.c).
+ * session events onto exchanges (ptth_link_hub.c).
  *
  * State machine (transitions logged at debug):
  *   OPEN      takes new streams

@@ -283,7 +283,7 @@ int ptth_ws_pipe(ptth_fwd *fwd)
      * so); a pipe never goes back to the link cache. */
     fwd->c->keepalive = AP_CONN_CLOSE;
     apr_pool_destroy(cp);
-    ptth_linkpool_release(lc, 0);
+    ptth_link_release(lc, 0);
     fwd->lc = NULL;
     return rc;
 }

@@ -118,14 +118,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (ptth_link_decode_request(p, payload, len, &req) == APR_SUCCESS) {
             apr_size_t flen;
             char *f;
-            check_cstr(payload, len, req.pool);
+            check_cstr(payload, len, req.pool_name);
             check_cstr(payload, len, req.method);
             check_cstr(payload, len, req.scheme);
             check_cstr(payload, len, req.authority);
             check_cstr(payload, len, req.path);
             check_cstr(payload, len, req.protocol);
             check_nvs(payload, len, req.headers);
-            PROMISE(*req.pool && *req.method && *req.path);
+            PROMISE(*req.pool_name && *req.method && *req.path);
             f = ptth_link_encode_request(p, &req, 0, &flen);
             /* protocol "" decodes as NULL and encodes as "": same bytes */
             same(f, flen, payload, len);

@@ -30,7 +30,7 @@
 
 #include "ptth_router.h"
 #include "ptth_link.h"
-#include "ptth_linkpool.h"
+#include "ptth_link_child.h"
 
 /* Idle links kept per process.  Beyond that a finished link is closed. */
 #define PTTH_LINK_IDLE_MAX      64
@@ -102,7 +102,7 @@ static apr_status_t lp_child_exit(void *data)
     return APR_SUCCESS;
 }
 
-void ptth_linkpool_child_init(apr_pool_t *pchild, server_rec *s)
+void ptth_link_child_init(apr_pool_t *pchild, server_rec *s)
 {
     apr_status_t rv;
 
@@ -260,7 +260,7 @@ static int connect_retryable(apr_status_t rv)
         || APR_STATUS_IS_EAGAIN(rv);
 }
 
-apr_status_t ptth_linkpool_acquire(ptth_link_conn **plc, const char *path,
+apr_status_t ptth_link_acquire(ptth_link_conn **plc, const char *path,
                                    apr_interval_time_t wait, int fresh,
                                    request_rec *r)
 {
@@ -319,7 +319,7 @@ apr_status_t ptth_linkpool_acquire(ptth_link_conn **plc, const char *path,
     return rv;
 }
 
-void ptth_linkpool_release(ptth_link_conn *lc, int reusable)
+void ptth_link_release(ptth_link_conn *lc, int reusable)
 {
     if (!lc) {
         return;

@@ -66,7 +66,7 @@ static void ex_transit(ptth_exchange *ex, ptth_exchange_state ns, const char *wh
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, ex->hub->s, PTTHLOGNO(02201)
                      "link %u: %s %s (pool %s, stream %d): %s -> %s (%s)",
                      ex->hl ? ex->hl->id : 0, ex->req.method, ex->req.path,
-                     ex->req.pool, ex->stream_id, exstate_str(ex->state),
+                     ex->req.pool_name, ex->stream_id, exstate_str(ex->state),
                      exstate_str(ns), why);
     }
     ex->state = ns;
@@ -445,7 +445,7 @@ void ptth_exchange_tick(ptth_exchange *ex, apr_time_t now)
         && now - ex->last_activity > apr_time_from_msec(ex->req.timeout_ms)) {
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, ex->hub->s, PTTHLOGNO(02203)
                      "pool %s: backend silent for %u ms on %s %s, giving up",
-                     ex->req.pool, ex->req.timeout_ms, ex->req.method, ex->req.path);
+                     ex->req.pool_name, ex->req.timeout_ms, ex->req.method, ex->req.path);
         ptth_exchange_failed(ex, PTTH_RST_TIMEOUT);
     }
 }
@@ -491,7 +491,7 @@ static void on_request(ptth_hublink *hl, const ptth_link_fhdr *fh,
 
     /* Not under the link's pool: a tunnel may hold the exchange after the
      * link has moved on or gone (exchange_release_link()). */
-    apr_pool_create(&p, hub->pool);
+    apr_pool_create(&p, hub->p);
     apr_pool_tag(p, "ptth_exchange");
     ex = apr_pcalloc(p, sizeof(*ex));
     ex->p = p;
@@ -530,7 +530,7 @@ static void on_request(ptth_hublink *hl, const ptth_link_fhdr *fh,
         ptth_exchange_failed(ex, PTTH_RST_SHUTDOWN);
         return;
     }
-    ex->pool = ptth_pool_get(hub, ex->req.pool, 0);
+    ex->pool = ptth_pool_get(hub, ex->req.pool_name, 0);
     if (!ex->pool) {
         ptth_exchange_failed(ex, PTTH_RST_UNKNOWN_POOL);
         return;

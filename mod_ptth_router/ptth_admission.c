@@ -121,7 +121,7 @@ static void pd_destroy(ptth_pending *pd)
 
 /* ---- decisions ----------------------------------------------------- */
 
-static int host_allowed(const ptth_router_pool *cfg, const char *host)
+static int host_allowed(const ptth_pool_conf *cfg, const char *host)
 {
     int i;
 
@@ -179,14 +179,14 @@ static int decide(ptth_pending *pd, const ptth_hs_request *req,
 {
     ptth_hub *hub = pd->hub;
     ptth_router_sconf *conf = hub->conf;
-    ptth_router_pool *cfg = NULL;
+    ptth_pool_conf *cfg = NULL;
     apr_array_header_t *ids;
     const char *cert_name = NULL;
     unsigned char h[32];
     int i, j, token_here = 0, token_other = 0, token_index = -1;
 
     for (i = 0; i < conf->pools->nelts && !cfg; ++i) {
-        ptth_router_pool *c = APR_ARRAY_IDX(conf->pools, i, ptth_router_pool *);
+        ptth_pool_conf *c = APR_ARRAY_IDX(conf->pools, i, ptth_pool_conf *);
         if (!strcmp(c->endpoint, req->target)) {
             cfg = c;
         }
@@ -210,7 +210,7 @@ static int decide(ptth_pending *pd, const ptth_hs_request *req,
     if (req->token) {
         ptth_sha256(req->token, strlen(req->token), h);
         for (i = 0; i < conf->pools->nelts; ++i) {
-            ptth_router_pool *c = APR_ARRAY_IDX(conf->pools, i, ptth_router_pool *);
+            ptth_pool_conf *c = APR_ARRAY_IDX(conf->pools, i, ptth_pool_conf *);
             for (j = 0; j < c->token_hashes->nelts; ++j) {
                 int eq = ptth_ct_equal(h, 32, c->token_hashes->elts + 32 * j, 32);
                 if (c == cfg) {

@@ -12,14 +12,14 @@
  * limitations under the License.
  */
 
-#ifndef PTTH_LINKPOOL_H
-#define PTTH_LINKPOOL_H
+#ifndef PTTH_LINK_CHILD_H
+#define PTTH_LINK_CHILD_H
 
 /* The child's side of the links to the hub (ptth_link.h): one connection
  * object per Unix-domain socket, and a per-process pool of idle ones.
  *
  * A ptth_link_conn belongs to exactly one request thread between
- * ptth_linkpool_acquire() and ptth_linkpool_release(); the pool itself is
+ * ptth_link_acquire() and ptth_link_release(); the pool itself is
  * thread-safe.  Each connection lives in its own unmanaged APR pool, so it
  * can move between request threads and outlive any request.  The socket is
  * non-blocking; every wait below polls with the connection's timeout.
@@ -61,20 +61,20 @@ struct ptth_link_conn {
 typedef apr_status_t ptth_link_readable_fn(void *ctx);
 
 /* Set up the per-process idle pool (child_init). */
-void ptth_linkpool_child_init(apr_pool_t *pchild, server_rec *s);
+void ptth_link_child_init(apr_pool_t *pchild, server_rec *s);
 
 /* Take an idle link that is still alive or connect a new one to the hub's
  * socket at `path`.  `fresh` skips the idle list.  While the hub is not
  * reachable (ENOENT, ECONNREFUSED: e.g. the parent is restarting it, or
  * its backlog is full) connecting is retried with short pauses for up to
  * `wait`.  Returns the last connect error when that runs out. */
-apr_status_t ptth_linkpool_acquire(ptth_link_conn **plc, const char *path,
+apr_status_t ptth_link_acquire(ptth_link_conn **plc, const char *path,
                                    apr_interval_time_t wait, int fresh,
                                    request_rec *r);
 
 /* Give a link back.  Only a link whose last exchange ended cleanly in both
  * directions may be `reusable`; anything else is closed. */
-void ptth_linkpool_release(ptth_link_conn *lc, int reusable);
+void ptth_link_release(ptth_link_conn *lc, int reusable);
 
 void ptth_link_conn_timeout_set(ptth_link_conn *lc, apr_interval_time_t t);
 
@@ -99,4 +99,4 @@ apr_status_t ptth_link_conn_read_frame(ptth_link_conn *lc, ptth_link_fhdr *fh,
  * `wait` (0: just look). */
 int ptth_link_conn_has_input(ptth_link_conn *lc, apr_interval_time_t wait);
 
-#endif /* PTTH_LINKPOOL_H */
+#endif /* PTTH_LINK_CHILD_H */
