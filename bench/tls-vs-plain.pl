@@ -1,0 +1,134 @@
+#!/usr/bin/perl
+# Secure tunnel (TLS) against plain tunnel, from the same backend to the
+# same router, measured in the same run on the same machine.
+#
+#   perl bench/tls-vs-plain.pl [--requests N] [--clients C] [--rounds R]
+#                              [--big-rounds B] [--mpm event|worker|prefork]
+#
+# One router httpd has two tunnel listeners: a plain one (pool "pp") and a
+# TLS one with a token (pool "ps"); one backend httpd dials both (PTTHConnect
+# tcp://... and https://...), so the same vhosts, the same files and the
+# same processes serve both paths.  Loads, alternating between the paths:
+#   - small GETs: h2load --h1 (N requests, C connections) to /pp/ and /ps/;
+#   - a 64 MiB GET with curl, timed (size checked).
+# It prints every measurement and the ratios TLS/plain (req/s, and bytes/s
+# of the big GET) with their range over the rounds.  Nothing is asserted:
+# the numbers are for reading (the machine may be shared and noisy).
+#
+# Run it after `make`, as a non-root user (as root, httpd would switch to
+# "nobody", which cannot read a private tree); it starts its own servers on
+# free loopback ports and stops them at the end.
+#
+# Licensed under the Apache License, Version 2.0.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../t/lib";
+use Getopt::Long;
+use Digest::SHA qw(sha256_hex);
+BEGIN { $ENV{PTTH_TEST_TMP} //= "$FindBin::Bin/out" }
+use PTTH::Test;
+use PTTH::PKI qw(make_pki);
+
+my ($requests, $clients, $rounds, $big_rounds, $mpm, $tunnels) =
+    (20000, 32, 4, 5, 'event', 2);
+GetOptions('requests=i' => \$requests, 'clients=i' => \$clients,
+           'rounds=i' => \$rounds, 'big-rounds=i' => \$big_rounds,
+           'mpm=s' => \$mpm, 'tunnels=i' => \$tunnels) or die "bad options\n";
+
+my $pki = make_pki(TMP . '/pki');
+my $tok = 'bench-' . sha256_hex(rand());
+my $tf = write_file(TMP . '/bench-token', "$tok\n");
+chmod 0600, $tf;
+my $sport = free_port();
+
+# Production log levels: the test harness logs every exchange at debug.
+my $r = router(mpm => $mpm, pool => 'pp', extra => ['LogLevel warn'],
+               pre_proxy => [
+                   "PTTHListen 127.0.0.1:$sport cert=$pki->{router_crt}"
+                       . " key=$pki->{router_key}",
+                   "<PTTHPool ps>",
+                   "  PTTHToken sha256:" . sha256_hex($tok),
+                   "</PTTHPool>",
+               ],
+               proxy => ["ProxyPass /pp/ ptth://pp/", "ProxyPass /ps/ ptth://ps/"]);
+$r->start or die "router does not start\n";
+my $be = backend(mpm => $mpm, tport => $r->{tport}, tunnels => $tunnels,
+                extra => ["PTTHConnect https://127.0.0.1:$sport/ps ca=$pki->{ca_crt}"
+                              . " name=router.test token_file=$tf",
+                          'LogLevel warn']);
+$be->start or die "backend does not start\n";
+for my $p (qw(/pp/ /ps/)) {
+    defined wait_for_tunnel($r, path => $p, timeout => 20)
+        or die "no tunnel for $p\n";
+}
+my $big = 64 << 20;
+my (undef, $bigsha) = big_file('bench-64m', $big);
+my %label = (pp => 'plain', ps => 'TLS');
+
+sub small {
+    my ($pool) = @_;
+    my $res = h2load({ limit => 600 }, '--h1', '-n', $requests, '-c', $clients,
+                     '-H', ':authority: a.example',
+                     "http://127.0.0.1:$r->{port}/$pool/");
+    die "h2load failed: $res->{out}\n" unless $res->{seconds};
+    die "h2load: $res->{failed} failed, $res->{errored} errored on /$pool/\n"
+        if $res->{failed} || $res->{errored} || $res->{s2xx} != $requests;
+    return $res->{succeeded} / $res->{seconds};
+}
+
+sub bigget {
+    my ($pool) = @_;
+    my $res = http(port => $r->{port}, host => 'a.example', discard => 1,
+                   max_time => 120, path => "/$pool/big/bench-64m");
+    die "64 MiB GET on /$pool/: status $res->{status}, $res->{downloaded} bytes\n"
+        unless $res->{status} == 200 && $res->{downloaded} == $big;
+    return $res->{time};
+}
+
+sub range {
+    my @v = sort { $a <=> $b } @_;
+    my $med = @v % 2 ? $v[$#v / 2] : ($v[@v / 2 - 1] + $v[@v / 2]) / 2;
+    return ($v[0], $med, $v[-1]);
+}
+
+# Warm both paths (TLS session, h2 workers, page cache).
+small($_) for qw(pp ps);
+bigget($_) for qw(pp ps);
+
+print "small GETs: h2load --h1 -n $requests -c $clients, alternating\n";
+my (@rps_ratio, %rps);
+for my $round (1 .. $rounds) {
+    # Alternate which path goes first.
+    my @order = $round % 2 ? qw(pp ps) : qw(ps pp);
+    my %x;
+    $x{$_} = small($_) for @order;
+    push @{ $rps{$_} }, $x{$_} for keys %x;
+    push @rps_ratio, $x{ps} / $x{pp};
+    printf "  round %d: plain %7.0f req/s   TLS %7.0f req/s   TLS/plain %.2f\n",
+           $round, $x{pp}, $x{ps}, $x{ps} / $x{pp};
+}
+print "64 MiB GET (curl), alternating\n";
+my (@big_ratio, %secs);
+for my $round (1 .. $big_rounds) {
+    my @order = $round % 2 ? qw(pp ps) : qw(ps pp);
+    my %t;
+    $t{$_} = bigget($_) for @order;
+    push @{ $secs{$_} }, $t{$_} for keys %t;
+    # Throughput ratio: time plain / time TLS.
+    push @big_ratio, $t{pp} / $t{ps};
+    printf "  round %d: plain %.3f s   TLS %.3f s   TLS/plain (bytes/s) %.2f\n",
+           $round, $t{pp}, $t{ps}, $t{pp} / $t{ps};
+}
+
+printf "\n%-28s %8s %8s %8s\n", '', 'min', 'median', 'max';
+printf "%-28s %8.0f %8.0f %8.0f\n", "plain small GET req/s", range(@{ $rps{pp} });
+printf "%-28s %8.0f %8.0f %8.0f\n", "TLS small GET req/s", range(@{ $rps{ps} });
+printf "%-28s %8.2f %8.2f %8.2f\n", "ratio TLS/plain req/s", range(@rps_ratio);
+printf "%-28s %8.3f %8.3f %8.3f\n", "plain 64 MiB GET s", range(@{ $secs{pp} });
+printf "%-28s %8.3f %8.3f %8.3f\n", "TLS 64 MiB GET s", range(@{ $secs{ps} });
+printf "%-28s %8.2f %8.2f %8.2f\n", "ratio TLS/plain bytes/s", range(@big_ratio);
+printf "(router and backend MPM %s, %d tunnel(s) per path, %d CPUs, %s)\n",
+       $mpm, $tunnels, `nproc` + 0, `openssl version` =~ s/\s+$//r;
+$r->stop;
+$be->stop;
