@@ -147,8 +147,10 @@ for my $mpm (qw(event worker prefork)) {
 my $stall_src = <<'EOF';
 use strict;
 use warnings;
+use IO::Select;
 use IO::Socket::INET;
 use IO::Socket::SSL;
+use Net::SSLeay;
 use Time::HiRes qw(time);
 my ($port, $cert, $key, $log, $path) = @ARGV;
 my $srv = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port,
@@ -161,32 +163,58 @@ sub frame {
     return pack('C3CCN', ($l >> 16) & 255, ($l >> 8) & 255, $l & 255,
                 $type, $flags, $sid) . $payload;
 }
-my (@keep, $n);
-while (my $c = $srv->accept) {
-    my $s = IO::Socket::SSL->start_SSL($c, SSL_server => 1, SSL_cert_file => $cert,
-                                       SSL_key_file => $key, Timeout => 10) or next;
-    my $head = '';
-    while ($head !~ /\r\n\r\n/) {
-        my $got = sysread($s, my $buf, 4096);
-        last unless $got;
-        $head .= $buf;
+my $sel = IO::Select->new($srv);
+my (@stalled, %no, $n);
+while (1) {
+    for my $h ($sel->can_read(1)) {
+        if ($h == $srv) {
+            my $c = $srv->accept or next;
+            my $s = IO::Socket::SSL->start_SSL($c, SSL_server => 1,
+                        SSL_cert_file => $cert, SSL_key_file => $key,
+                        Timeout => 10) or next;
+            my $head = '';
+            while ($head !~ /\r\n\r\n/) {
+                my $got = sysread($s, my $buf, 4096);
+                last unless $got;
+                $head .= $buf;
+            }
+            next unless $head =~ /\r\n\r\n/;
+            $n++;
+            my $out = "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\n"
+                    . "Upgrade: ptth\r\nALPN: h2\r\n\r\n" . "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+                    . frame(4, 0, 0, pack('nN', 4, 0x7fffffff))
+                    . frame(8, 0, 0, pack('N', 0x7fffffff - 65535));
+            if ($n == 1) {
+                # :method GET, :scheme http (static table 2, 6); :path and
+                # :authority as literals with indexed names (4, 1).
+                my $hb = "\x82\x86\x04" . chr(length $path) . $path
+                       . "\x01" . chr(9) . 'a.example';
+                $out .= frame(1, 5, 1, $hb);
+            }
+            printf $lf "handshake %d %.3f\n", $n, time;
+            print $s $out;
+            if ($n == 1) {
+                push @stalled, $s;      # never read again
+            }
+            else {
+                $no{fileno $s} = $n;
+                $sel->add($s);
+            }
+            next;
+        }
+        # Later connections are read to their end, which tells how the
+        # backend ended the TLS session.
+        my $got;
+        do { $got = sysread($h, my $buf, 65536) } while ($got && $h->pending);
+        next if $got || (!defined $got && ($!{EAGAIN} || $!{EINTR}));
+        my $ssl = $h->_get_ssl_object;
+        my $clean = $ssl && (Net::SSLeay::get_shutdown($ssl)
+                             & Net::SSLeay::RECEIVED_SHUTDOWN());
+        printf $lf "end %d %s %.3f\n", $no{fileno $h},
+               $clean ? 'close_notify' : 'no-close_notify', time;
+        $sel->remove($h);
+        close $h;
     }
-    next unless $head =~ /\r\n\r\n/;
-    $n++;
-    my $out = "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\n"
-            . "Upgrade: ptth\r\nALPN: h2\r\n\r\n" . "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-            . frame(4, 0, 0, pack('nN', 4, 0x7fffffff))
-            . frame(8, 0, 0, pack('N', 0x7fffffff - 65535));
-    if ($n == 1) {
-        # :method GET, :scheme http (static table 2, 6); :path and
-        # :authority as literals with indexed names (4, 1).
-        my $hb = "\x82\x86\x04" . chr(length $path) . $path
-               . "\x01" . chr(9) . 'a.example';
-        $out .= frame(1, 5, 1, $hb);
-    }
-    printf $lf "handshake %d %.3f\n", $n, time;
-    print $s $out;
-    push @keep, $s;
 }
 EOF
 my $stall_pl = write_file(TMP . '/stall-router.pl', $stall_src);
@@ -220,6 +248,14 @@ for my $mpm (qw(event prefork)) {
            "$mpm: ... after the write had waited about Timeout");
     like($b->errlog_text, qr/tunnel to https:\S+ lost after [\d.]+s and 1 request/,
          "$mpm: the backend logs the lost tunnel");
+    # A clean end over TLS: a graceful restart drains the idle tunnel,
+    # which ends with mod_http2's GOAWAY and close_notify (RFC 8446
+    # section 6.1); the new generation dials in.
+    ok($b->graceful, "$mpm: apache2 -k graceful");
+    is(wait_for(15, sub { $log->() =~ /^end 2 (\S+)/m ? $1 : 0 }) // '', 'close_notify',
+       "$mpm: the drained tunnel ended with close_notify");
+    ok(wait_for(15, sub { $log->() =~ /^handshake 3 /m }),
+       "$mpm: the new generation dialed in");
     my $err = $b->stop;
     ok(!$err, "$mpm: the backend stops cleanly with the router still not reading")
         or diag($err);
