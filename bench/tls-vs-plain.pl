@@ -64,16 +64,18 @@ for my $p (qw(/pp/ /ps/)) {
 }
 my $big = 64 << 20;
 my (undef, $bigsha) = big_file('bench-64m', $big);
-my %label = (pp => 'plain', ps => 'TLS');
+my %failed = (pp => 0, ps => 0);
 
 sub small {
     my ($pool) = @_;
     my $res = h2load({ limit => 600 }, '--h1', '-n', $requests, '-c', $clients,
                      '-H', ':authority: a.example',
                      "http://127.0.0.1:$r->{port}/$pool/");
-    die "h2load failed: $res->{out}\n" unless $res->{seconds};
-    die "h2load: $res->{failed} failed, $res->{errored} errored on /$pool/\n"
-        if $res->{failed} || $res->{errored} || $res->{s2xx} != $requests;
+    die "h2load failed: $res->{out}\n" unless $res->{seconds} && $res->{succeeded};
+    # A client connection that fails (seen on an overloaded machine, before
+    # any request reached the router) ends that client's share: the rate
+    # of the requests that succeeded still counts, and the failures show.
+    $failed{$pool} += $res->{failed};
     return $res->{succeeded} / $res->{seconds};
 }
 
@@ -128,6 +130,8 @@ printf "%-28s %8.2f %8.2f %8.2f\n", "ratio TLS/plain req/s", range(@rps_ratio);
 printf "%-28s %8.3f %8.3f %8.3f\n", "plain 64 MiB GET s", range(@{ $secs{pp} });
 printf "%-28s %8.3f %8.3f %8.3f\n", "TLS 64 MiB GET s", range(@{ $secs{ps} });
 printf "%-28s %8.2f %8.2f %8.2f\n", "ratio TLS/plain bytes/s", range(@big_ratio);
+printf "failed small GETs: plain %d, TLS %d\n", $failed{pp}, $failed{ps}
+    if $failed{pp} || $failed{ps};
 printf "(router and backend MPM %s, %d tunnel(s) per path, %d CPUs, %s)\n",
        $mpm, $tunnels, `nproc` + 0, `openssl version` =~ s/\s+$//r;
 $r->stop;
