@@ -234,34 +234,29 @@ apr_status_t ptth_secure_first_bytes(ptth_tls_conn *tls)
         return APR_SUCCESS;
     }
     /* Records without application data (TLS 1.3 session tickets) may come
-     * first: one read takes at most one record, so loop while the socket
-     * has more. */
-    for (;;) {
-        ERR_clear_error();
-        n = SSL_read(tls->ssl, tls->early, (int)sizeof(tls->early));
-        if (n > 0) {
-            tls->early_len = (apr_size_t)n;
-            return APR_SUCCESS;
-        }
-        switch (SSL_get_error(tls->ssl, n)) {
-        case SSL_ERROR_WANT_READ:
-            if (SSL_has_pending(tls->ssl)) {
-                continue;
-            }
-            return APR_EAGAIN;
-        case SSL_ERROR_ZERO_RETURN:
-            return APR_EOF;
-        case SSL_ERROR_SYSCALL:
-            return errno ? APR_FROM_OS_ERROR(errno) : APR_EOF;
-        default:
+     * first: SSL_read processes them and reads on while the socket has
+     * more, and says WANT_READ when it has not. */
+    ERR_clear_error();
+    n = SSL_read(tls->ssl, tls->early, (int)sizeof(tls->early));
+    if (n > 0) {
+        tls->early_len = (apr_size_t)n;
+        return APR_SUCCESS;
+    }
+    switch (SSL_get_error(tls->ssl, n)) {
+    case SSL_ERROR_WANT_READ:
+        return APR_EAGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        return APR_EOF;
+    case SSL_ERROR_SYSCALL:
+        return errno ? APR_FROM_OS_ERROR(errno) : APR_EOF;
+    default:
 #ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
-            if (ERR_GET_REASON(ERR_peek_error())
-                == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-                return APR_EOF;    /* closed without close_notify */
-            }
-#endif
-            return APR_EGENERAL;
+        if (ERR_GET_REASON(ERR_peek_error())
+            == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+            return APR_EOF;    /* closed without close_notify */
         }
+#endif
+        return APR_EGENERAL;
     }
 }
 
