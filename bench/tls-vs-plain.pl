@@ -12,8 +12,11 @@
 #   - small GETs: h2load --h1 (N requests, C connections) to /pp/ and /ps/;
 #   - a 64 MiB GET with curl, timed (size checked).
 # It prints every measurement and the ratios TLS/plain (req/s, and bytes/s
-# of the big GET) with their range over the rounds.  Nothing is asserted:
-# the numbers are for reading (the machine may be shared and noisy).
+# of the big GET) with their range over the rounds, and the CPU time the
+# backend's and the router's processes used per unit of work on each path
+# (steadier than rates when other work shares the machine; on an idle
+# machine, where the servers are CPU-bound, the rate ratio follows the
+# inverse CPU ratio).  Nothing is asserted: the numbers are for reading.
 #
 # Run it after `make`, as a non-root user (as root, httpd would switch to
 # "nobody", which cannot read a private tree); it starts its own servers on
@@ -26,6 +29,7 @@ use FindBin;
 use lib "$FindBin::Bin/../t/lib";
 use Getopt::Long;
 use Digest::SHA qw(sha256_hex);
+use POSIX ();
 BEGIN { $ENV{PTTH_TEST_TMP} //= "$FindBin::Bin/out" }
 use PTTH::Test;
 use PTTH::PKI qw(make_pki);
@@ -66,6 +70,31 @@ my $big = 64 << 20;
 my (undef, $bigsha) = big_file('bench-64m', $big);
 my %failed = (pp => 0, ps => 0);
 
+# CPU seconds (user + system, all threads) used so far by the processes of
+# a server instance: on a shared machine the CPU a path costs is steadier
+# than its rate.
+my $TICKS = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
+sub cpu_of {
+    my ($srv) = @_;
+    my $t = 0;
+    for my $p ($srv->pid, descendants($srv->pid)) {
+        my $st = read_file("/proc/$p/stat") // next;
+        $st =~ s/^.*\)\s+//s;           # after "pid (comm) "
+        my @f = split ' ', $st;
+        $t += $f[11] + $f[12];            # utime, stime (fields 14, 15)
+    }
+    return $t / $TICKS;
+}
+my %cpu;    # {pool}{backend|router} => seconds, {pool}{n} => units of work
+sub measured {
+    my ($pool, $what, $code) = @_;
+    my ($b0, $r0) = (cpu_of($be), cpu_of($r));
+    my $v = $code->();
+    $cpu{$what}{$pool}{backend} += cpu_of($be) - $b0;
+    $cpu{$what}{$pool}{router} += cpu_of($r) - $r0;
+    return $v;
+}
+
 sub small {
     my ($pool) = @_;
     my $res = h2load({ limit => 600 }, '--h1', '-n', $requests, '-c', $clients,
@@ -104,7 +133,7 @@ for my $round (1 .. $rounds) {
     # Alternate which path goes first.
     my @order = $round % 2 ? qw(pp ps) : qw(ps pp);
     my %x;
-    $x{$_} = small($_) for @order;
+    $x{$_} = measured($_, 'small', sub { small($_) }) for @order;
     push @{ $rps{$_} }, $x{$_} for keys %x;
     push @rps_ratio, $x{ps} / $x{pp};
     printf "  round %d: plain %7.0f req/s   TLS %7.0f req/s   TLS/plain %.2f\n",
@@ -115,7 +144,7 @@ my (@big_ratio, %secs);
 for my $round (1 .. $big_rounds) {
     my @order = $round % 2 ? qw(pp ps) : qw(ps pp);
     my %t;
-    $t{$_} = bigget($_) for @order;
+    $t{$_} = measured($_, 'big', sub { bigget($_) }) for @order;
     push @{ $secs{$_} }, $t{$_} for keys %t;
     # Throughput ratio: time plain / time TLS.
     push @big_ratio, $t{pp} / $t{ps};
@@ -130,6 +159,22 @@ printf "%-28s %8.2f %8.2f %8.2f\n", "ratio TLS/plain req/s", range(@rps_ratio);
 printf "%-28s %8.3f %8.3f %8.3f\n", "plain 64 MiB GET s", range(@{ $secs{pp} });
 printf "%-28s %8.3f %8.3f %8.3f\n", "TLS 64 MiB GET s", range(@{ $secs{ps} });
 printf "%-28s %8.2f %8.2f %8.2f\n", "ratio TLS/plain bytes/s", range(@big_ratio);
+print "\nCPU used (user + system, all processes of each server), per unit of work:\n";
+printf "%-28s %10s %10s %10s\n", '', 'backend', 'router', 'both';
+for my $w (['small', 'ms per 1000 small GETs', $rounds * $requests / 1000],
+           ['big', 'ms per 64 MiB GET', $big_rounds]) {
+    my ($what, $unit, $n) = @$w;
+    for my $pool (qw(pp ps)) {
+        my $c = $cpu{$what}{$pool};
+        printf "%-28s %10.0f %10.0f %10.0f\n", ($pool eq 'pp' ? 'plain' : 'TLS') . ", $unit",
+               1000 * $c->{backend} / $n, 1000 * $c->{router} / $n,
+               1000 * ($c->{backend} + $c->{router}) / $n;
+    }
+    my ($p, $t) = map { $cpu{$what}{$_}{backend} + $cpu{$what}{$_}{router} } qw(pp ps);
+    printf "%-28s %10.2f %10.2f %10.2f\n", "ratio plain/TLS ($what)",
+           $cpu{$what}{pp}{backend} / ($cpu{$what}{ps}{backend} || 1e-9),
+           $cpu{$what}{pp}{router} / ($cpu{$what}{ps}{router} || 1e-9), $p / ($t || 1e-9);
+}
 printf "failed small GETs: plain %d, TLS %d\n", $failed{pp}, $failed{ps}
     if $failed{pp} || $failed{ps};
 printf "(router and backend MPM %s, %d tunnel(s) per path, %d CPUs, %s)\n",

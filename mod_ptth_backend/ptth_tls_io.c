@@ -67,6 +67,8 @@
 #define PTTH_TLS_READ_MAX    (8 * PTTH_TLS_RECORD)
 /* Sealed bytes handed to the core output filter at once at least. */
 #define PTTH_TLS_PASS_AT     (4 * PTTH_TLS_RECORD)
+/* Read size for file buckets (a static file served through the tunnel). */
+#define PTTH_TLS_FILE_READ   (4 * PTTH_TLS_RECORD)
 
 struct ptth_tls_io {
     conn_rec *c;
@@ -413,6 +415,11 @@ static apr_status_t tls_out_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             /* Nothing after close_notify, and never in the clear. */
             apr_bucket_delete(b);
             continue;
+        }
+        if (APR_BUCKET_IS_FILE(b) && b->length > PTTH_TLS_FILE_READ) {
+            /* Files go through us in reads, not sendfile: fewer, larger
+             * ones (the default is 8 KiB). */
+            apr_bucket_file_set_buf_size(b, PTTH_TLS_FILE_READ);
         }
         rv = apr_bucket_read(b, &data, &len, rblock);
         if (APR_STATUS_IS_EAGAIN(rv)) {
