@@ -15,7 +15,7 @@
 #ifndef PTTH_SECURE_H
 #define PTTH_SECURE_H
 
-/* Secure mode on the backend (DESIGN section 1, docs/protocol.md): TLS
+/* Secure mode on the backend (docs/protocol.md section 2): TLS
  * client towards the router (verified, SNI, optional client certificate)
  * and the PTTH Upgrade handshake; afterwards httpd serves HTTP/2 on the
  * same connection, with the TLS session moved into a pair of connection
