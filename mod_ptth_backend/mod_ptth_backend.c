@@ -28,12 +28,12 @@
 #include "ptth_dialer.h"
 #include "ptth_gate.h"
 #include "ptth_serve.h"
+#include "ptth_tls_io.h"
 
 static void ptth_backend_register_hooks(apr_pool_t *p)
 {
     static const char *const mod_http2[] = { "mod_http2.c", NULL };
 
-    (void)p;
     ap_hook_check_config(ptth_backend_check_config, NULL, NULL,
                          APR_HOOK_MIDDLE);
     ap_hook_post_config(ptth_backend_post_config, NULL, NULL, APR_HOOK_MIDDLE);
@@ -56,6 +56,7 @@ static void ptth_backend_register_hooks(apr_pool_t *p)
                               APR_HOOK_REALLY_FIRST);
 
     ptth_gate_register();
+    ptth_tls_io_register(p);
 }
 
 AP_DECLARE_MODULE(ptth_backend) = {

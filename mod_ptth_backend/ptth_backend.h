@@ -33,6 +33,10 @@
  *   ptth_gate.c             connection filters that count the streams open
  *                           on a tunnel and hold back new ones while the
  *                           child stops
+ *   ptth_secure.c           secure mode: TLS client and the PTTH handshake
+ *                           before a tunnel is served
+ *   ptth_tls_io.c           the connection filters that run a secure
+ *                           tunnel's TLS in the thread serving it
  */
 
 #include <httpd.h>

@@ -260,8 +260,10 @@ static apr_status_t tunnel_connect(ptth_tunnel *t, apr_pool_t *ptrans,
  * with its first request (the seed router does), and mod_http2 reads the
  * 24 preface bytes (RFC 9113 section 3.4) with a blocking read bounded by
  * Timeout, falling back to HTTP/1.1 when it expires; so the connection is
- * not handed over before there is something to read. */
-static apr_status_t wait_preface(ptth_tunnel *t, apr_socket_t *sock)
+ * not handed over before there is something to read.  Over TLS that is
+ * cleartext: records without data (session tickets) do not count. */
+static apr_status_t wait_preface(ptth_tunnel *t, apr_socket_t *sock,
+                                 ptth_tls_conn *tls)
 {
     apr_os_sock_t fd;
     apr_status_t rv;
@@ -275,6 +277,12 @@ static apr_status_t wait_preface(ptth_tunnel *t, apr_socket_t *sock)
 
         if (mode == PTTH_STOP_NOW) {
             return APR_EINTR;
+        }
+        if (tls) {
+            rv = ptth_secure_first_bytes(tls);
+            if (rv != APR_EAGAIN) {
+                return rv;
+            }
         }
         if (mode == PTTH_STOP_GRACEFUL) {
             /* Nothing in flight: keep it for the handover period only. */
@@ -292,6 +300,9 @@ static apr_status_t wait_preface(ptth_tunnel *t, apr_socket_t *sock)
         }
         if (rv != APR_SUCCESS) {
             return rv;
+        }
+        if (tls) {
+            continue;
         }
         n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
         if (n > 0) {
@@ -328,7 +339,7 @@ static apr_interval_time_t tunnel_once(ptth_tunnel *t)
     apr_allocator_t *allocator;
     apr_pool_t *ptrans;
     apr_socket_t *sock = NULL;
-    ptth_pump *pump = NULL;
+    ptth_tls_conn *tls = NULL;
     apr_sockaddr_t *local = NULL, *vaddr;
     apr_time_t started;
     apr_interval_time_t lived;
@@ -370,19 +381,16 @@ static apr_interval_time_t tunnel_once(ptth_tunnel *t)
     if (t->pc->ep.scheme != PTTH_EP_TCP) {
         /* Secure mode: TLS and the PTTH handshake first (ptth_secure.c). */
         ptth_refusal ref;
-        apr_socket_t *served = NULL;
         apr_interval_time_t delay;
 
         rv = ptth_secure_establish(&t->pc->ep, &t->pc->secure, ptrans, sock,
-                                   child->conf->connect_timeout, &served,
-                                   &pump, &ref);
+                                   child->conf->connect_timeout, &tls, &ref);
         if (rv != APR_SUCCESS) {
             if (!ref.status) {
                 ap_log_error(APLOG_MARK, t->failures ? APLOG_DEBUG : APLOG_WARNING,
                              0, s, PTTHLOGNO(03102) "tunnel to %s: %s",
                              t->pc->ep.url, ref.why ? ref.why : "handshake failed");
             }
-            ptth_pump_finish(pump);
             apr_pool_destroy(ptrans);
             t->failures++;
             ptth_tunnel_transit(t, PTTH_TUN_ST_CLOSED, "handshake failed");
@@ -398,13 +406,12 @@ static apr_interval_time_t tunnel_once(ptth_tunnel *t)
         }
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, PTTHLOGNO(03103)
                      "tunnel to %s: PTTH handshake done%s", t->pc->ep.url,
-                     pump ? " (TLS)" : "");
-        sock = served;
+                     tls ? " (TLS)" : "");
     }
     t->failures = 0;
 
     ptth_tunnel_transit(t, PTTH_TUN_ST_WAIT_PREFACE, "connected");
-    rv = wait_preface(t, sock);
+    rv = wait_preface(t, sock, tls);
     if (rv != APR_SUCCESS) {
         why = (rv == APR_EINTR) ? "stopping"
             : (rv == APR_EOF) ? "closed by the router before it spoke"
@@ -413,7 +420,6 @@ static apr_interval_time_t tunnel_once(ptth_tunnel *t)
                      ? 0 : rv, s, PTTHLOGNO(03013)
                      "tunnel to %s lost: %s", t->pc->ep.url, why);
         apr_socket_close(sock);
-        ptth_pump_finish(pump);
         apr_pool_destroy(ptrans);
         ptth_tunnel_transit(t, PTTH_TUN_ST_CLOSED, why);
         if (ptth_tunnel_stopping(t)) {
@@ -430,7 +436,7 @@ static apr_interval_time_t tunnel_once(ptth_tunnel *t)
     apr_atomic_set32(&t->requests, 0);
     ptth_tunnel_transit(t, PTTH_TUN_ST_SERVING, "router spoke");
     vaddr = t->pc->vaddr ? t->pc->vaddr : child->default_vaddr;
-    ptth_serve(t, ptrans, sock, tunnel_conn_id(t), vaddr, &why);
+    ptth_serve(t, ptrans, sock, tls, tunnel_conn_id(t), vaddr, &why);
 
     served = apr_atomic_read32(&t->requests);
     lived = apr_time_now() - started;
@@ -440,7 +446,6 @@ static apr_interval_time_t tunnel_once(ptth_tunnel *t)
                  "request(s): %s", t->pc->ep.url, apr_time_sec(lived),
                  (int)(apr_time_msec(lived) % 1000), served,
                  why ? why : "session ended");
-    ptth_pump_finish(pump);
     apr_pool_destroy(ptrans);
 
     if (ptth_tunnel_stopping(t)) {

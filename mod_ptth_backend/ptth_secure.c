@@ -22,12 +22,12 @@
  *            101 -> serve; anything else -> a refusal the dialer honours
  *            (Retry-After, else its backoff)
  *
- * httpd cannot read TLS it did not set up itself (mod_ssl would take the
- * server role), so over TLS it gets one end of a socketpair and a pump
- * thread relays between that end and the TLS connection (DESIGN section 3).
- * Over http:// it serves the TCP socket directly; the answer's head is read
- * with MSG_PEEK so that the router's HTTP/2 preface right behind it stays
- * in the socket for mod_http2. */
+ * Over TLS the session then moves into the connection filters of
+ * ptth_tls_io.c, which httpd runs in the thread that serves the tunnel;
+ * the cleartext that came with the answer (the router's HTTP/2 preface)
+ * is the first input they deliver.  Over http:// httpd serves the TCP
+ * socket directly; the answer's head is read with MSG_PEEK so that the
+ * router's preface right behind it stays in the socket for mod_http2. */
 
 #include <errno.h>
 #include <poll.h>
@@ -46,15 +46,6 @@
 #include "ptth_secure.h"
 #include "ptth_tls.h"
 #include "ptth_handshake.h"
-
-struct ptth_pump {
-    apr_thread_t *thread;
-    SSL *ssl;
-    int tcp;                  /* the TLS connection's socket */
-    int pair;                 /* our end of the socketpair */
-    char early[PTTH_HS_MAX_HEAD];
-    apr_size_t early_len;     /* router bytes read with the answer */
-};
 
 const char *ptth_secure_tls_ctx(apr_pool_t *p, const char *ca_file,
                                 const char *cert_file, const char *key_file,
@@ -222,133 +213,50 @@ static apr_status_t read_answer(SSL *ssl, int fd, apr_pool_t *p,
     return rv;
 }
 
-static apr_status_t pump_cleanup(void *data)
+static apr_status_t tls_cleanup(void *data)
 {
-    ptth_pump *pump = data;
+    ptth_tls_conn *tls = data;
 
-    if (pump->ssl) {
-        SSL_free(pump->ssl);
-        pump->ssl = NULL;
-    }
-    if (pump->pair >= 0) {
-        close(pump->pair);
-        pump->pair = -1;
+    /* Also frees the BIOs; the filters' ones only point into c->pool
+     * (ptth_tls_io.c detaches them first). */
+    if (tls->ssl) {
+        SSL_free(tls->ssl);
+        tls->ssl = NULL;
     }
     return APR_SUCCESS;
 }
 
-/* Relay until both directions ended.  Non-blocking on both sockets; TLS
- * may need the other direction to make progress, and decrypted bytes may
- * wait inside OpenSSL where poll cannot see them (SSL_pending). */
-static void *APR_THREAD_FUNC pump_main(apr_thread_t *thd, void *data)
+apr_status_t ptth_secure_first_bytes(ptth_tls_conn *tls)
 {
-    ptth_pump *pump = data;
-    char down[16384], up[16384];          /* router->httpd, httpd->router */
-    apr_size_t down_len = pump->early_len, down_off = 0, up_len = 0, up_off = 0;
-    int tls_eof = 0, pair_eof = 0, tls_want_write = 0, failed = 0;
+    int n;
 
-    memcpy(down, pump->early, pump->early_len);
-    while (!failed && !(tls_eof && down_len == down_off)
-           && !(pair_eof && up_len == up_off)) {
-        struct pollfd pfd[2];
-        int progress = 0;
-
-        /* router -> httpd */
-        if (down_off == down_len && !tls_eof) {
-            int n;
-            ERR_clear_error();
-            n = SSL_read(pump->ssl, down, sizeof(down));
-            if (n > 0) {
-                down_len = (apr_size_t)n;
-                down_off = 0;
-                progress = 1;
-            }
-            else {
-                int e = SSL_get_error(pump->ssl, n);
-                if (e == SSL_ERROR_WANT_WRITE) {
-                    tls_want_write = 1;
-                }
-                else if (e != SSL_ERROR_WANT_READ) {
-                    tls_eof = 1;      /* close_notify, reset or TLS error */
-                    shutdown(pump->pair, SHUT_WR);
-                }
-            }
-        }
-        if (down_off < down_len) {
-            ssize_t n = send(pump->pair, down + down_off, down_len - down_off,
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
-            if (n > 0) {
-                down_off += (apr_size_t)n;
-                progress = 1;
-            }
-            else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-                failed = 1;
-            }
-        }
-        /* httpd -> router */
-        if (up_off == up_len && !pair_eof) {
-            ssize_t n = recv(pump->pair, up, sizeof(up), MSG_DONTWAIT);
-            if (n > 0) {
-                up_len = (apr_size_t)n;
-                up_off = 0;
-                progress = 1;
-            }
-            else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-                pair_eof = 1;         /* httpd closed the connection */
-            }
-        }
-        if (up_off < up_len) {
-            int n;
-            ERR_clear_error();
-            n = SSL_write(pump->ssl, up + up_off, (int)(up_len - up_off));
-            if (n > 0) {
-                up_off += (apr_size_t)n;
-                progress = 1;
-                tls_want_write = 0;
-            }
-            else {
-                int e = SSL_get_error(pump->ssl, n);
-                if (e == SSL_ERROR_WANT_WRITE) {
-                    tls_want_write = 1;
-                }
-                else if (e != SSL_ERROR_WANT_READ) {
-                    failed = 1;
-                }
-            }
-        }
-        if (progress || (SSL_pending(pump->ssl) && down_off == down_len)) {
-            continue;
-        }
-        pfd[0].fd = pump->tcp;
-        pfd[0].events = (short)(((!tls_eof && down_off == down_len) ? POLLIN : 0)
-                                | (tls_want_write ? POLLOUT : 0));
-        pfd[0].revents = 0;
-        pfd[1].fd = pump->pair;
-        pfd[1].events = (short)(((!pair_eof && up_off == up_len) ? POLLIN : 0)
-                                | (down_off < down_len ? POLLOUT : 0));
-        pfd[1].revents = 0;
-        if (poll(pfd, 2, 1000) < 0 && errno != EINTR) {
-            failed = 1;
-        }
+    if (tls->early_len > 0 || SSL_pending(tls->ssl) > 0) {
+        return APR_SUCCESS;
     }
-    if (!failed && !tls_eof) {
-        SSL_shutdown(pump->ssl);      /* close_notify, best effort */
+    /* Records without application data (TLS 1.3 session tickets) may come
+     * first: SSL_read processes them and reads on while the socket has
+     * more, and says WANT_READ when it has not. */
+    ERR_clear_error();
+    n = SSL_read(tls->ssl, tls->early, (int)sizeof(tls->early));
+    if (n > 0) {
+        tls->early_len = (apr_size_t)n;
+        return APR_SUCCESS;
     }
-    shutdown(pump->tcp, SHUT_RDWR);
-    shutdown(pump->pair, SHUT_RDWR);
-    apr_thread_exit(thd, APR_SUCCESS);
-    return NULL;
-}
-
-void ptth_pump_finish(ptth_pump *pump)
-{
-    apr_status_t rv;
-
-    if (pump && pump->thread) {
-        /* httpd closed its end already; the pump sees EOF and ends. */
-        shutdown(pump->pair, SHUT_RDWR);
-        apr_thread_join(&rv, pump->thread);
-        pump->thread = NULL;
+    switch (SSL_get_error(tls->ssl, n)) {
+    case SSL_ERROR_WANT_READ:
+        return APR_EAGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+        return APR_EOF;
+    case SSL_ERROR_SYSCALL:
+        return errno ? APR_FROM_OS_ERROR(errno) : APR_EOF;
+    default:
+#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
+        if (ERR_GET_REASON(ERR_peek_error())
+            == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+            return APR_EOF;    /* closed without close_notify */
+        }
+#endif
+        return APR_EGENERAL;
     }
 }
 
@@ -363,32 +271,28 @@ apr_status_t ptth_secure_establish(const ptth_endpoint *ep,
                                    const ptth_secure_conf *sc,
                                    apr_pool_t *p, apr_socket_t *sock,
                                    apr_interval_time_t timeout,
-                                   apr_socket_t **served, ptth_pump **ppump,
-                                   ptth_refusal *ref)
+                                   ptth_tls_conn **ptls, ptth_refusal *ref)
 {
     apr_time_t deadline = apr_time_now() + timeout;
     apr_os_sock_t fd;
     SSL *ssl = NULL;
-    ptth_pump *pump = NULL;
+    ptth_tls_conn *tls = NULL;
     ptth_hs_response resp;
     const char *req, *why = NULL;
     char *buf;
     apr_size_t len = 0, head_len = 0;
     apr_status_t rv;
-    int sv[2];
 
     memset(ref, 0, sizeof(*ref));
     ref->retry_after = -1;
-    *ppump = NULL;
+    *ptls = NULL;
     apr_os_sock_get(&fd, sock);
 
     if (ep->scheme == PTTH_EP_HTTPS) {
         int n;
-        pump = apr_pcalloc(p, sizeof(*pump));
-        pump->pair = -1;
-        pump->tcp = fd;
-        apr_pool_cleanup_register(p, pump, pump_cleanup, apr_pool_cleanup_null);
-        ssl = pump->ssl = SSL_new(sc->tls);
+        tls = apr_pcalloc(p, sizeof(*tls));
+        apr_pool_cleanup_register(p, tls, tls_cleanup, apr_pool_cleanup_null);
+        ssl = tls->ssl = SSL_new(sc->tls);
         if (!ssl || SSL_set_fd(ssl, fd) != 1
             || SSL_set_tlsext_host_name(ssl, sc->verify_name) != 1
             || SSL_set1_host(ssl, sc->verify_name) != 1) {
@@ -425,7 +329,7 @@ apr_status_t ptth_secure_establish(const ptth_endpoint *ep,
         ref->why = "cannot send the handshake";
         return rv;
     }
-    buf = pump ? pump->early : apr_palloc(p, PTTH_HS_MAX_HEAD);
+    buf = tls ? tls->early : apr_palloc(p, PTTH_HS_MAX_HEAD);
     rv = read_answer(ssl, fd, p, deadline, buf, &len, &head_len, &resp, &why);
     if (rv != APR_SUCCESS) {
         ref->why = APR_STATUS_IS_TIMEUP(rv) ? "no answer to the handshake in time"
@@ -446,30 +350,12 @@ apr_status_t ptth_secure_establish(const ptth_endpoint *ep,
         return APR_EACCES;
     }
 
-    if (!pump) {
-        *served = sock;
-        return APR_SUCCESS;
+    if (tls) {
+        /* Keep what came after the head: the start of the router's
+         * HTTP/2 stream, the first input httpd must read. */
+        tls->early_len = len - head_len;
+        memmove(tls->early, tls->early + head_len, tls->early_len);
+        *ptls = tls;
     }
-    /* TLS: httpd gets a socketpair end; keep what came after the head. */
-    pump->early_len = len - head_len;
-    memmove(pump->early, pump->early + head_len, pump->early_len);
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
-        ref->why = "socketpair failed";
-        return APR_FROM_OS_ERROR(errno);
-    }
-    pump->pair = sv[1];
-    *served = NULL;
-    if ((rv = apr_os_sock_put(served, &sv[0], p)) != APR_SUCCESS) {
-        close(sv[0]);
-        ref->why = "cannot wrap the socketpair";
-        return rv;
-    }
-    apr_pool_cleanup_register(p, *served, (apr_status_t (*)(void *))apr_socket_close,
-                              apr_pool_cleanup_null);
-    if ((rv = apr_thread_create(&pump->thread, NULL, pump_main, pump, p)) != APR_SUCCESS) {
-        ref->why = "cannot start the TLS relay";
-        return rv;
-    }
-    *ppump = pump;
     return APR_SUCCESS;
 }

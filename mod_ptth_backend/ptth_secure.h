@@ -15,16 +15,17 @@
 #ifndef PTTH_SECURE_H
 #define PTTH_SECURE_H
 
-/* Secure mode on the backend (DESIGN section 1, docs/protocol.md): TLS
+/* Secure mode on the backend (docs/protocol.md section 2): TLS
  * client towards the router (verified, SNI, optional client certificate)
- * and the PTTH Upgrade handshake; afterwards httpd serves HTTP/2 on a
- * cleartext view of the connection. */
+ * and the PTTH Upgrade handshake; afterwards httpd serves HTTP/2 on the
+ * same connection, with the TLS session moved into a pair of connection
+ * filters (ptth_tls_io.h) in the thread that serves it. */
 
 #include <apr_network_io.h>
-#include <apr_thread_proc.h>
 #include <openssl/ssl.h>
 
 #include "ptth_util.h"
+#include "ptth_handshake.h"
 
 /* What PTTHConnect says about one router in secure mode. */
 typedef struct ptth_secure_conf {
@@ -35,8 +36,14 @@ typedef struct ptth_secure_conf {
     apr_array_header_t *hosts; /* hosts= (const char *) */
 } ptth_secure_conf;
 
-/* A relay between TLS and the socketpair end httpd reads and writes. */
-typedef struct ptth_pump ptth_pump;
+/* A TLS session that passed the PTTH handshake and waits to be served.
+ * Until ptth_tls_io_add() takes it over, OpenSSL reads and writes the TCP
+ * socket itself. */
+typedef struct ptth_tls_conn {
+    SSL *ssl;                           /* freed with the pool it came in */
+    char early[PTTH_HS_MAX_HEAD];       /* cleartext the router sent after */
+    apr_size_t early_len;               /* the answer's head: its preface */
+} ptth_tls_conn;
 
 /* Outcome of ptth_secure_establish() besides APR_SUCCESS. */
 typedef struct ptth_refusal {
@@ -46,18 +53,20 @@ typedef struct ptth_refusal {
 } ptth_refusal;
 
 /* On the connected TCP socket sock: TLS (https://) and the handshake,
- * bounded by timeout.  On success *served is what httpd serves (sock for
- * http://, a socketpair end for https:// with *pump relaying).  Any other
- * result describes itself in *ref; the caller closes sock. */
+ * bounded by timeout.  On success httpd serves sock; for https:// *tls is
+ * the session to serve it through (NULL for http://).  Any other result
+ * describes itself in *ref; the caller closes sock. */
 apr_status_t ptth_secure_establish(const ptth_endpoint *ep,
                                    const ptth_secure_conf *sc,
                                    apr_pool_t *p, apr_socket_t *sock,
                                    apr_interval_time_t timeout,
-                                   apr_socket_t **served, ptth_pump **pump,
-                                   ptth_refusal *ref);
+                                   ptth_tls_conn **tls, ptth_refusal *ref);
 
-/* After httpd has closed its end: let the relay finish and join it. */
-void ptth_pump_finish(ptth_pump *pump);
+/* Before serving: whether the router's first cleartext bytes are there.
+ * Reads what the socket has without blocking.  APR_SUCCESS: there are;
+ * APR_EAGAIN: not yet (wait for the socket); APR_EOF: the router closed;
+ * else a TLS or socket error. */
+apr_status_t ptth_secure_first_bytes(ptth_tls_conn *tls);
 
 /* Build the TLS client context of a PTTHConnect (config time). */
 const char *ptth_secure_tls_ctx(apr_pool_t *p, const char *ca_file,

@@ -54,6 +54,7 @@
 #include "ptth_dialer.h"
 #include "ptth_gate.h"
 #include "ptth_serve.h"
+#include "ptth_tls_io.h"
 
 /* "Forever" for mod_http2's idle waits.  Not larger: mod_http2 polls with
  * it, and the poll takes milliseconds in an int. */
@@ -75,6 +76,7 @@ typedef struct ptth_serve_conn {
     apr_socket_t *sock;
     server_rec *orig;       /* the server the virtual address selected */
     server_rec *tunnel_s;   /* its copy in c->base_server, for mod_http2 */
+    ptth_tls_io *tls;       /* secure mode over TLS, else NULL */
 } ptth_serve_conn;
 
 /*******************************************************************************
@@ -154,13 +156,20 @@ static apr_status_t flush_output(conn_rec *c)
  *    the event MPM's for a session blocked on flow control (RFC 9113
  *    section 5.2): a router that stops reading loses the tunnel;
  *  - on a graceful stop an idle tunnel stays for the handover period (see
- *    ptth_dialer.h), a busy one until PTTHDrainTimeout.
+ *    ptth_dialer.h), a busy one until PTTHDrainTimeout;
+ *  - over TLS, input may wait above the socket (decrypted in OpenSSL or
+ *    in the filter, ptth_tls_io.h), where a poll does not see it.
  * Returns NULL when the socket is ready, else why the connection ends. */
 static const char *wait_io(ptth_serve_conn *sc, apr_int16_t events, int idle)
 {
     ptth_tunnel *t = sc->t;
 
     for (;;) {
+        if ((events & APR_POLLIN) && sc->tls
+            && ptth_tls_io_input_pending(sc->tls)
+            && ptth_tunnel_stopping(t) != PTTH_STOP_NOW) {
+            return NULL;
+        }
         ptth_stop_mode mode = ptth_tunnel_stopping(t);
         int quiet = idle || apr_atomic_read32(&t->inflight) == 0;
         apr_interval_time_t timeout = quiet ? -1 : sc->orig->timeout;
@@ -320,11 +329,15 @@ static const char *serve_async(ptth_serve_conn *sc, int rc)
  ******************************************************************************/
 
 /* After the session: did the router close the connection? */
-static const char *end_reason(apr_socket_t *sock)
+static const char *end_reason(ptth_serve_conn *sc, apr_socket_t *sock)
 {
     apr_os_sock_t fd;
     char b;
 
+    if (sc->tls) {
+        return ptth_tls_io_peer_closed(sc->tls) ? "closed by the router"
+                                                : "HTTP/2 session ended";
+    }
     if (apr_os_sock_get(&fd, sock) == APR_SUCCESS
         && recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0) {
         return "closed by the router";
@@ -333,7 +346,7 @@ static const char *end_reason(apr_socket_t *sock)
 }
 
 apr_status_t ptth_serve(ptth_tunnel *t, apr_pool_t *ptrans, apr_socket_t *sock,
-                        long id, apr_sockaddr_t *vaddr, const char **why)
+                        ptth_tls_conn *tls, long id, apr_sockaddr_t *vaddr, const char **why)
 {
     ptth_dialer_child *child = t->child;
     ptth_serve_conn *sc;
@@ -390,6 +403,17 @@ apr_status_t ptth_serve(ptth_tunnel *t, apr_pool_t *ptrans, apr_socket_t *sock,
     if (rc != OK && rc != DONE) {
         c->aborted = 1;
     }
+    if (tls && !c->aborted) {
+        /* Below the gate and mod_http2, above the core filters: they see
+         * the cleartext h2c stream, the socket the TLS records. */
+        sc->tls = ptth_tls_io_add(c, tls);
+        if (!sc->tls) {
+            ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, c, PTTHLOGNO(03033)
+                          "tunnel %s: cannot set up the TLS filters",
+                          t->name);
+            c->aborted = 1;
+        }
+    }
     ptth_gate_add(c, t);
     /* core_pre_connection set the socket timeout from our base server;
      * blocking writes to the router keep the virtual host's Timeout. */
@@ -404,7 +428,7 @@ apr_status_t ptth_serve(ptth_tunnel *t, apr_pool_t *ptrans, apr_socket_t *sock,
     if (!*why) {
         *why = c->aborted ? "connection aborted"
              : ptth_tunnel_stopping(t) ? "stopping, drained"
-             : end_reason(sock);
+             : end_reason(sc, sock);
     }
 
     /* Withdraw the socket before it is closed, so a drain never shuts down

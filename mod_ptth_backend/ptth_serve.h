@@ -25,18 +25,20 @@
  * control, handlers, filters, logs. */
 
 #include "ptth_dialer.h"
+#include "ptth_secure.h"
 
 /**
  * Serve one connection until it ends.  Runs in the tunnel's thread.
  * @param t       the tunnel
  * @param ptrans  pool for this connection (destroyed by the caller)
  * @param sock    the connected socket, with the router's first bytes ready
+ * @param tls     secure mode over TLS: the session (ptth_tls_io.h), or NULL
  * @param id      conn_rec id, outside the MPM's range
  * @param vaddr   the virtual local address, NULL to keep the real one
  * @param why     set to the reason the connection ended, for the log
  */
 apr_status_t ptth_serve(ptth_tunnel *t, apr_pool_t *ptrans, apr_socket_t *sock,
-                        long id, apr_sockaddr_t *vaddr, const char **why);
+                        ptth_tls_conn *tls, long id, apr_sockaddr_t *vaddr, const char **why);
 
 /** pre_connection: per-stream connections of a tunnel use the real
  * virtual host again (see ptth_serve.c). */
