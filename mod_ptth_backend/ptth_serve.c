@@ -171,7 +171,10 @@ static const char *wait_io(ptth_serve_conn *sc, apr_int16_t events, int idle)
             return NULL;
         }
         ptth_stop_mode mode = ptth_tunnel_stopping(t);
-        int quiet = idle || apr_atomic_read32(&t->inflight) == 0;
+        /* Waiting to write is never "quiet": output that the router does
+         * not take within Timeout ends the tunnel, streams or not. */
+        int quiet = !(events & APR_POLLOUT)
+                    && (idle || apr_atomic_read32(&t->inflight) == 0);
         apr_interval_time_t timeout = quiet ? -1 : sc->orig->timeout;
         int io_limit = !quiet;
         apr_status_t rv;

@@ -902,8 +902,9 @@ static void tunnel_read(ptth_tunnel *t)
     char buf[64 * 1024];
     int rounds;
 
-    /* Bounded rounds keep one busy tunnel from starving the others. */
-    for (rounds = 0; rounds < 8 && !t->close_reason; ++rounds) {
+    /* Bounded rounds keep one busy tunnel from starving the others
+     * (about 512 KiB a turn, plain or TLS). */
+    for (rounds = 0; rounds < (t->ssl ? 32 : 8) && !t->close_reason; ++rounds) {
         apr_size_t len = sizeof(buf);
         apr_status_t rv = tunnel_recv(t, buf, &len);
 
@@ -948,7 +949,9 @@ static void tunnel_read(ptth_tunnel *t)
             }
             break;
         }
-        if (len < sizeof(buf) && !(t->ssl && SSL_pending(t->ssl))) {
+        /* A short plain read took everything; a TLS read gives at most
+         * one record (16 KiB), so TLS reads on until it would block. */
+        if (!t->ssl && len < sizeof(buf)) {
             break;
         }
     }
