@@ -65,9 +65,14 @@ static void pd_transit(ptth_pending *pd, int ns, const char *why)
     pd->state = ns;
 }
 
+static void addr_release(ptth_pending *pd);
+
 static void pd_kill(ptth_pending *pd, const char *why)
 {
     if (!pd->dead) {
+        /* Finished with: no longer "in progress" from its address, even
+         * before the reap (an accept round can answer many in a row). */
+        addr_release(pd);
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, pd->hub->s, PTTHLOGNO(02402)
                      "handshake %u (%s): closing (%s)", pd->id, pd->peer, why);
         pd->dead = 1;
