@@ -13,7 +13,7 @@
  */
 
 /* Secure listeners: from accept to a tunnel, or to a refusal and close
- * (DESIGN section 1, docs/protocol.md).  Everything here is driven by
+ * (docs/protocol.md).  Everything here is driven by
  * bytes from an unauthenticated peer, so every step is bounded: the
  * number of handshakes in progress (PTTHMaxHandshakes), their duration
  * (PTTHHandshakeTimeout), the size of the head (PTTH_HS_MAX_HEAD), and a
@@ -32,12 +32,42 @@
 
 #include <openssl/err.h>
 
-#include "ptth_hub.h"
+#include "ptth_admission.h"
+#include "ptth_pool.h"
+#include "ptth_tunnel.h"
 #include "ptth_util.h"
 #include "ptth_tls.h"
 #include "ptth_handshake.h"
 
 enum { PD_TLS, PD_HEAD, PD_ANSWER };
+
+/* A connection on a secure listener, between accept and its 101 (or
+ * refusal). */
+struct ptth_pending {
+    ptth_handle h;
+    APR_RING_ENTRY(ptth_pending) link;
+    apr_pool_t *p;
+    ptth_hub *hub;
+    apr_socket_t *sock;
+    SSL *ssl;
+    apr_uint32_t id;
+    const char *peer;                /* address:port */
+    const char *peer_ip;
+    ptth_hub_listener *l;
+    struct ptth_addr_count *addr;    /* handshakes from the same address */
+    int state;
+    char in[PTTH_HS_MAX_HEAD];
+    apr_size_t in_len;
+    const char *out;                 /* 101 or refusal being written */
+    apr_size_t out_len;
+    apr_size_t out_off;
+    apr_size_t head_len;
+    apr_time_t deadline;
+    ptth_pool *pool;                 /* accepted for */
+    const char *backend;             /* identity */
+    apr_array_header_t *hosts;       /* claimed (PTTH-Hosts) */
+    int dead;
+};
 
 /* Handshakes in progress from one address (an IPv6 /64 counts as one),
  * for PTTHMaxHandshakesPerAddress: idle connections from one place must
@@ -66,6 +96,14 @@ static void pd_transit(ptth_pending *pd, int ns, const char *why)
 }
 
 static void addr_release(ptth_pending *pd);
+static void pd_kill(ptth_pending *pd, const char *why);
+
+static void pd_watch(ptth_pending *pd, apr_int16_t events)
+{
+    if (ptth_hub_watch(pd->hub, &pd->h, events) != APR_SUCCESS) {
+        pd_kill(pd, "cannot be polled");
+    }
+}
 
 static void pd_kill(ptth_pending *pd, const char *why)
 {
@@ -76,7 +114,7 @@ static void pd_kill(ptth_pending *pd, const char *why)
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, pd->hub->s, PTTHLOGNO(02402)
                      "handshake %u (%s): closing (%s)", pd->id, pd->peer, why);
         pd->dead = 1;
-        pd->hub->reap = 1;
+        ptth_hub_kick(pd->hub);
     }
 }
 
@@ -380,7 +418,7 @@ static void pd_write(ptth_pending *pd)
         pd->out_off += n;
         if (rv != APR_SUCCESS) {
             if (APR_STATUS_IS_EAGAIN(rv)) {
-                ptth_hub_watch(pd->hub, &pd->h, APR_POLLIN | APR_POLLOUT);
+                pd_watch(pd, APR_POLLIN | APR_POLLOUT);
                 return;
             }
             pd_kill(pd, "write failed");
@@ -421,7 +459,7 @@ static void pd_read_head(ptth_pending *pd)
     rv = ptth_hs_parse_request(pd->p, pd->in, pd->in_len, &pd->head_len, &req,
                                &status, &why);
     if (rv == APR_INCOMPLETE) {
-        ptth_hub_watch(pd->hub, &pd->h, APR_POLLIN);
+        pd_watch(pd, APR_POLLIN);
         return;
     }
     if (rv == APR_SUCCESS) {
@@ -445,10 +483,10 @@ static void pd_tls(ptth_pending *pd)
     }
     err = SSL_get_error(pd->ssl, n);
     if (err == SSL_ERROR_WANT_READ) {
-        ptth_hub_watch(pd->hub, &pd->h, APR_POLLIN);
+        pd_watch(pd, APR_POLLIN);
     }
     else if (err == SSL_ERROR_WANT_WRITE) {
-        ptth_hub_watch(pd->hub, &pd->h, APR_POLLIN | APR_POLLOUT);
+        pd_watch(pd, APR_POLLIN | APR_POLLOUT);
     }
     else {
         pd->hub->refused++;
@@ -459,9 +497,14 @@ static void pd_tls(ptth_pending *pd)
     }
 }
 
-void ptth_pending_on_event(ptth_pending *pd, apr_int16_t rtnevents)
+void ptth_pending_on_event(ptth_handle *h, apr_int16_t rtnevents)
 {
+    ptth_pending *pd = (ptth_pending *)h;   /* h is its first member */
+
     (void)rtnevents;
+    if (pd->dead) {
+        return;
+    }
     switch (pd->state) {
     case PD_TLS:
         pd_tls(pd);
@@ -473,6 +516,13 @@ void ptth_pending_on_event(ptth_pending *pd, apr_int16_t rtnevents)
         pd_write(pd);
         break;
     }
+}
+
+void ptth_pending_init(ptth_hub *hub)
+{
+    APR_RING_INIT(&hub->pendings, ptth_pending, link);
+    hub->n_pendings = 0;
+    hub->pending_addrs = apr_hash_make(hub->p);
 }
 
 void ptth_pending_accept(ptth_hub *hub, ptth_hub_listener *l, apr_pool_t *p,
@@ -510,7 +560,7 @@ void ptth_pending_accept(ptth_hub *hub, ptth_hub_listener *l, apr_pool_t *p,
     pd->id = ++hub->next_tunnel_id;
     pd->deadline = apr_time_now() + hub->handshake_timeout;
     pd->peer = (sa && apr_sockaddr_ip_get(&ip, sa) == APR_SUCCESS)
-               ? apr_psprintf(p, "%s:%u", ip, (unsigned)sa->port) : "unknown";
+               ? apr_psprintf(p, "%pI", sa) : "unknown";
     pd->peer_ip = ip ? ip : "unknown";
     if (*key) {
         if (!ac && (ac = calloc(1, sizeof(*ac))) != NULL) {
@@ -522,14 +572,8 @@ void ptth_pending_accept(ptth_hub *hub, ptth_hub_listener *l, apr_pool_t *p,
             pd->addr = ac;
         }
     }
-    apr_socket_opt_set(sock, APR_SO_NONBLOCK, 1);
+    ptth_handle_init(&pd->h, PTTH_H_PENDING, sock, p);
     apr_socket_opt_set(sock, APR_TCP_NODELAY, 1);
-    apr_socket_timeout_set(sock, 0);
-    pd->h.kind = PTTH_H_PENDING;
-    pd->h.pfd.desc_type = APR_POLL_SOCKET;
-    pd->h.pfd.desc.s = sock;
-    pd->h.pfd.client_data = &pd->h;
-    pd->h.pfd.p = p;
     APR_RING_INSERT_TAIL(&hub->pendings, pd, ptth_pending, link);
     hub->n_pendings++;
     if (l->tls) {

@@ -38,7 +38,11 @@
 #include <ap_mpm.h>
 
 #include "ptth_hub.h"
+#include "ptth_admission.h"
+#include "ptth_link_hub.h"
+#include "ptth_pool.h"
 #include "ptth_router_config.h"
+#include "ptth_tunnel.h"
 
 /* After accept() fails for want of descriptors (EMFILE, ENFILE), the
  * listeners rest this long: they stay readable, and trying again at once
@@ -81,10 +85,25 @@ static void hub_signals(void)
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-void ptth_hub_watch(ptth_hub *hub, ptth_handle *h, apr_int16_t events)
+void ptth_handle_init(ptth_handle *h, ptth_handle_kind kind,
+                      apr_socket_t *sock, apr_pool_t *p)
 {
+    h->kind = kind;
+    h->registered = 0;
+    h->pfd.desc_type = APR_POLL_SOCKET;
+    h->pfd.desc.s = sock;
+    h->pfd.client_data = h;
+    h->pfd.p = p;
+    apr_socket_opt_set(sock, APR_SO_NONBLOCK, 1);
+    apr_socket_timeout_set(sock, 0);
+}
+
+apr_status_t ptth_hub_watch(ptth_hub *hub, ptth_handle *h, apr_int16_t events)
+{
+    apr_status_t rv;
+
     if (h->registered && h->pfd.reqevents == events) {
-        return;
+        return APR_SUCCESS;
     }
     if (h->registered) {
         apr_pollset_remove(hub->pollset, &h->pfd);
@@ -93,13 +112,15 @@ void ptth_hub_watch(ptth_hub *hub, ptth_handle *h, apr_int16_t events)
     h->pfd.reqevents = events;
     /* Registered even with no events: hang-ups and errors are reported
      * anyway, so a peer that goes away while we do not read is noticed. */
-    if (apr_pollset_add(hub->pollset, &h->pfd) == APR_SUCCESS) {
+    rv = apr_pollset_add(hub->pollset, &h->pfd);
+    if (rv == APR_SUCCESS) {
         h->registered = 1;
     }
     else {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, hub->s, PTTHLOGNO(02312)
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, hub->s, PTTHLOGNO(02312)
                      "hub: cannot watch a descriptor");
     }
+    return rv;
 }
 
 void ptth_hub_unwatch(ptth_hub *hub, ptth_handle *h)
@@ -148,13 +169,15 @@ static void close_listeners(ptth_hub *hub)
     }
 }
 
+#define POOL_AT(hub, i) APR_ARRAY_IDX((hub)->pool_list, i, ptth_pool *)
+
 static void for_each_tunnel(ptth_hub *hub, void (*fn)(ptth_tunnel *, void *),
                             void *baton)
 {
-    apr_hash_index_t *hi;
+    int i;
 
-    for (hi = apr_hash_first(NULL, hub->pools); hi; hi = apr_hash_next(hi)) {
-        ptth_pool *pool = apr_hash_this_val(hi);
+    for (i = 0; i < hub->pool_list->nelts; ++i) {
+        ptth_pool *pool = POOL_AT(hub, i);
         ptth_tunnel *t, *next;
         for (t = APR_RING_FIRST(&pool->tunnels);
              t != APR_RING_SENTINEL(&pool->tunnels, ptth_tunnel, link); t = next) {
@@ -166,10 +189,10 @@ static void for_each_tunnel(ptth_hub *hub, void (*fn)(ptth_tunnel *, void *),
 
 static void fail_all_waiting(ptth_hub *hub, ptth_link_reset_t code)
 {
-    apr_hash_index_t *hi;
+    int i;
 
-    for (hi = apr_hash_first(NULL, hub->pools); hi; hi = apr_hash_next(hi)) {
-        ptth_pool_fail_waiting(apr_hash_this_val(hi), code);
+    for (i = 0; i < hub->pool_list->nelts; ++i) {
+        ptth_pool_fail_waiting(POOL_AT(hub, i), code);
     }
 }
 
@@ -177,7 +200,6 @@ static void drain_tunnel(ptth_tunnel *t, void *baton)
 {
     (void)baton;
     ptth_tunnel_drain(t);
-    t->want_flush = 1;
 }
 
 static void stop_tunnel(ptth_tunnel *t, void *baton)
@@ -191,23 +213,19 @@ static void stop_tunnel(ptth_tunnel *t, void *baton)
  * on its way is answered, not lost.  Stopping: they close. */
 static void idle_links_end(ptth_hub *hub, int close)
 {
-    ptth_hublink *hl;
+    ptth_link_hub *hl;
 
     for (hl = APR_RING_FIRST(&hub->links);
-         hl != APR_RING_SENTINEL(&hub->links, ptth_hublink, link);
+         hl != APR_RING_SENTINEL(&hub->links, ptth_link_hub, link);
          hl = APR_RING_NEXT(hl, link)) {
         if (hl->ex) {
             continue;
         }
         if (!close) {
-            ptth_hublink_drain(hl);
+            ptth_link_hub_drain(hl);
         }
         else {
-            hl->close_when_flushed = 1;
-            if (!hl->out.len) {
-                hl->dead = 1;
-                hub->reap = 1;
-            }
+            ptth_link_hub_close(hl);
         }
     }
 }
@@ -231,76 +249,45 @@ static void hub_stop(ptth_hub *hub)
     idle_links_end(hub, 1);
 }
 
-static void flush_tunnel(ptth_tunnel *t, void *baton)
-{
-    (void)baton;
-    if (t->want_flush) {
-        ptth_tunnel_flush(t);
-    }
-    if (t->dispatch && !t->close_reason) {
-        t->dispatch = 0;
-        ptth_pool_dispatch(t->pool);
-    }
-}
-
-static void destroy_closed_tunnel(ptth_tunnel *t, void *baton)
-{
-    (void)baton;
-    if (t->close_reason) {
-        ptth_tunnel_destroy(t);
-    }
-}
-
 static void tick_tunnel(ptth_tunnel *t, void *baton)
 {
     ptth_tunnel_tick(t, *(apr_time_t *)baton);
 }
 
-static void reread_tunnel(ptth_tunnel *t, void *baton)
+static void reap_tunnel(ptth_tunnel *t, void *baton)
 {
     (void)baton;
-    if (t->reread && !t->close_reason) {
-        ptth_tunnel_on_event(t, 0);
-    }
+    ptth_tunnel_reap(t);
 }
 
 static void hub_reap(ptth_hub *hub)
 {
-    ptth_hublink *hl, *next;
+    ptth_link_hub *hl, *next;
 
     while (hub->reap) {
         hub->reap = 0;
         for (hl = APR_RING_FIRST(&hub->links);
-             hl != APR_RING_SENTINEL(&hub->links, ptth_hublink, link); hl = next) {
+             hl != APR_RING_SENTINEL(&hub->links, ptth_link_hub, link); hl = next) {
             next = APR_RING_NEXT(hl, link);
-            if (hl->dead) {
-                ptth_hublink_destroy(hl);
-                continue;
-            }
-            if (hl->kick) {
-                ptth_hublink_on_event(hl, 0);
-            }
-            ptth_hublink_flush_pending(hl);
+            ptth_link_hub_reap(hl);
         }
         ptth_pending_reap(hub);
-        for_each_tunnel(hub, reread_tunnel, NULL);
-        for_each_tunnel(hub, destroy_closed_tunnel, NULL);
-        for_each_tunnel(hub, flush_tunnel, NULL);
+        for_each_tunnel(hub, reap_tunnel, NULL);
     }
 }
 
 static int hub_busy(ptth_hub *hub)
 {
-    apr_hash_index_t *hi;
-    ptth_hublink *hl;
+    ptth_link_hub *hl;
+    int i;
 
-    for (hi = apr_hash_first(NULL, hub->pools); hi; hi = apr_hash_next(hi)) {
-        if (((ptth_pool *)apr_hash_this_val(hi))->n_tunnels) {
+    for (i = 0; i < hub->pool_list->nelts; ++i) {
+        if (POOL_AT(hub, i)->n_tunnels) {
             return 1;
         }
     }
     for (hl = APR_RING_FIRST(&hub->links);
-         hl != APR_RING_SENTINEL(&hub->links, ptth_hublink, link);
+         hl != APR_RING_SENTINEL(&hub->links, ptth_link_hub, link);
          hl = APR_RING_NEXT(hl, link)) {
         if (hl->ex || hl->out.len) {
             return 1;
@@ -312,10 +299,10 @@ static int hub_busy(ptth_hub *hub)
 static apr_interval_time_t hub_timeout(ptth_hub *hub, apr_time_t now)
 {
     apr_interval_time_t timeout = apr_time_from_sec(1);
-    apr_hash_index_t *hi;
+    int i;
 
-    for (hi = apr_hash_first(NULL, hub->pools); hi; hi = apr_hash_next(hi)) {
-        apr_time_t d = ptth_pool_next_deadline(apr_hash_this_val(hi));
+    for (i = 0; i < hub->pool_list->nelts; ++i) {
+        apr_time_t d = ptth_pool_next_deadline(POOL_AT(hub, i));
         if (d && d - now < timeout) {
             timeout = d - now;
         }
@@ -378,63 +365,61 @@ static void resume_accepting(ptth_hub *hub, apr_time_t now)
     }
 }
 
-/* apr_socket_accept() into a fresh pool; APR_EAGAIN when nobody waits.
- * Out of descriptors pauses accepting (pause_accepting()). */
-apr_status_t ptth_hub_accept(ptth_hub *hub, apr_socket_t *lsock,
-                             apr_socket_t **sock, apr_pool_t **pp)
-{
-    apr_status_t rv;
-
-    apr_pool_create(pp, hub->p);
-    rv = apr_socket_accept(sock, lsock, *pp);
-    if (rv != APR_SUCCESS) {
-        apr_pool_destroy(*pp);
-        *pp = NULL;
-        if (APR_STATUS_IS_EMFILE(rv) || APR_STATUS_IS_ENFILE(rv)
-            || APR_STATUS_IS_ENOMEM(rv) || rv == APR_FROM_OS_ERROR(ENOBUFS)) {
-            pause_accepting(hub, rv);
-        }
-    }
-    return rv;
-}
-
-static void on_tunnel_accept(ptth_hub *hub, ptth_hub_listener *l)
+void ptth_hub_accept(ptth_hub *hub, apr_socket_t *lsock,
+                     ptth_hub_accept_fn *on_accept, void *baton)
 {
     int i;
 
+    /* A bounded round: one busy listener must not starve the tunnels. */
     for (i = 0; i < 64; ++i) {
-        apr_pool_t *p;
         apr_socket_t *sock;
-        ptth_tunnel *t;
+        apr_pool_t *p;
+        apr_status_t rv;
 
-        /* Accepted into what becomes the tunnel's own pool. */
-        if (ptth_hub_accept(hub, l->sock, &sock, &p) != APR_SUCCESS) {
+        /* Into what becomes the connection's own pool. */
+        apr_pool_create(&p, hub->p);
+        rv = apr_socket_accept(&sock, lsock, p);
+        if (rv != APR_SUCCESS) {
+            apr_pool_destroy(p);
+            if (APR_STATUS_IS_EMFILE(rv) || APR_STATUS_IS_ENFILE(rv)
+                || APR_STATUS_IS_ENOMEM(rv) || rv == APR_FROM_OS_ERROR(ENOBUFS)) {
+                pause_accepting(hub, rv);
+            }
             return;
         }
-        if (!l->pool) {
-            /* Secure mode: the PTTH handshake decides (ptth_admission.c). */
-            ptth_pending_accept(hub, l, p, sock);
-            continue;
-        }
-        if (l->pool->n_tunnels >= hub->max_tunnels) {
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, hub->s, PTTHLOGNO(02302)
-                         "pool %s already has %d tunnels (PTTHMaxTunnels): "
-                         "refusing a new one on %s", l->pool->name,
-                         l->pool->n_tunnels, l->addr);
-            apr_socket_close(sock);
-            apr_pool_destroy(p);
-            continue;
-        }
-        if (ptth_tunnel_create(hub, l->pool, p, sock, &t) != APR_SUCCESS) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, hub->s, PTTHLOGNO(02303)
-                         "cannot set up a tunnel on %s", l->addr);
-            continue;
-        }
-        /* Plain mode: the peer's address is its identity. */
-        t->backend = t->peer_ip;
-        ptth_tunnel_flush(t);    /* the preface goes out at once */
-        ptth_pool_add_tunnel(l->pool, t);
+        on_accept(hub, baton, p, sock);
     }
+}
+
+static void on_tunnel_conn(ptth_hub *hub, void *baton, apr_pool_t *p,
+                           apr_socket_t *sock)
+{
+    ptth_hub_listener *l = baton;
+    ptth_tunnel *t;
+
+    if (!l->pool) {
+        /* Secure mode: the PTTH handshake decides (ptth_admission.c). */
+        ptth_pending_accept(hub, l, p, sock);
+        return;
+    }
+    if (l->pool->n_tunnels >= hub->max_tunnels) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, hub->s, PTTHLOGNO(02302)
+                     "pool %s already has %d tunnels (PTTHMaxTunnels): "
+                     "refusing a new one on %s", l->pool->name,
+                     l->pool->n_tunnels, l->addr);
+        apr_socket_close(sock);
+        apr_pool_destroy(p);
+        return;
+    }
+    if (ptth_tunnel_create(hub, l->pool, p, sock, &t) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, hub->s, PTTHLOGNO(02303)
+                     "cannot set up a tunnel on %s", l->addr);
+        return;
+    }
+    /* Plain mode: the peer's address is its identity. */
+    t->backend = t->peer_ip;
+    ptth_tunnel_flush(t);    /* the preface goes out at once */
+    ptth_pool_add_tunnel(l->pool, t);
 }
 
 static void hub_loop(ptth_hub *hub)
@@ -456,7 +441,7 @@ static void hub_loop(ptth_hub *hub)
         }
         hub_reap(hub);
         /* Everything the last round queued goes out before we sleep. */
-        for_each_tunnel(hub, flush_tunnel, NULL);
+        for_each_tunnel(hub, reap_tunnel, NULL);
         hub_reap(hub);
         now = apr_time_now();
         if (hub->state != PTTH_HUB_RUNNING) {
@@ -489,10 +474,10 @@ static void hub_loop(ptth_hub *hub)
             ptth_handle *h = out[i].client_data;
             switch (h->kind) {
             case PTTH_H_TUNNEL_LISTENER:
-                on_tunnel_accept(hub, (ptth_hub_listener *)h);
+                ptth_hub_accept(hub, h->pfd.desc.s, on_tunnel_conn, h);
                 break;
             case PTTH_H_LINK_LISTENER:
-                ptth_hublink_accept(hub, h->pfd.desc.s);
+                ptth_link_hub_accept(hub, h->pfd.desc.s);
                 break;
             case PTTH_H_TUNNEL:
                 if (!((ptth_tunnel *)h)->close_reason) {
@@ -500,14 +485,10 @@ static void hub_loop(ptth_hub *hub)
                 }
                 break;
             case PTTH_H_LINK:
-                if (!((ptth_hublink *)h)->dead) {
-                    ptth_hublink_on_event((ptth_hublink *)h, out[i].rtnevents);
-                }
+                ptth_link_hub_on_event((ptth_link_hub *)h, out[i].rtnevents);
                 break;
             case PTTH_H_PENDING:
-                if (!((ptth_pending *)h)->dead) {
-                    ptth_pending_on_event((ptth_pending *)h, out[i].rtnevents);
-                }
+                ptth_pending_on_event(h, out[i].rtnevents);
                 break;
             }
         }
@@ -515,9 +496,8 @@ static void hub_loop(ptth_hub *hub)
         now = apr_time_now();
         resume_accepting(hub, now);
         if (now >= next_tick) {
-            apr_hash_index_t *hi;
-            for (hi = apr_hash_first(NULL, hub->pools); hi; hi = apr_hash_next(hi)) {
-                ptth_pool_expire(apr_hash_this_val(hi), now);
+            for (i = 0; i < hub->pool_list->nelts; ++i) {
+                ptth_pool_expire(POOL_AT(hub, i), now);
             }
             for_each_tunnel(hub, tick_tunnel, &now);
             ptth_pending_tick(hub, now);
@@ -602,6 +582,7 @@ void ptth_hub_main(apr_pool_t *pool, server_rec *s,
     hub->state = PTTH_HUB_RUNNING;
     hub->started = apr_time_now();
     hub->pools = apr_hash_make(pool);
+    hub->pool_list = apr_array_make(pool, 8, sizeof(ptth_pool *));
     hub->listeners = apr_array_make(pool, lspecs->nelts, sizeof(ptth_hub_listener *));
     hub->ping_interval = ptth_router_ping_interval(hub->conf);
     hub->max_waiting = ptth_router_max_waiting(hub->conf);
@@ -615,10 +596,9 @@ void ptth_hub_main(apr_pool_t *pool, server_rec *s,
     hub->mem.limit = ptth_router_hub_memory(hub->conf);
     hub->generation = generation;
     hub->parent = getppid();
-    hub->pending_addrs = apr_hash_make(pool);
     ptth_buf_set_budget(&hub->mem);
-    APR_RING_INIT(&hub->links, ptth_hublink, link);
-    APR_RING_INIT(&hub->pendings, ptth_pending, link);
+    APR_RING_INIT(&hub->links, ptth_link_hub, link);
+    ptth_pending_init(hub);
     for (i = 0; i < hub->conf->pools->nelts; ++i) {
         ptth_pool_conf *cfg = APR_ARRAY_IDX(hub->conf->pools, i, ptth_pool_conf *);
         ptth_pool_get(hub, cfg->name, 1)->cfg = cfg;
@@ -638,20 +618,16 @@ void ptth_hub_main(apr_pool_t *pool, server_rec *s,
         l->pool = ls->pool_name ? ptth_pool_get(hub, ls->pool_name, 1) : NULL;
         l->tls = ls->tls;
         l->pools = ls->pools;
-        l->h.kind = PTTH_H_TUNNEL_LISTENER;
-        l->h.pfd.desc_type = APR_POLL_SOCKET;
-        l->h.pfd.desc.s = ls->sock;
-        l->h.pfd.client_data = &l->h;
-        l->h.pfd.p = pool;
-        ptth_hub_watch(hub, &l->h, APR_POLLIN);
+        ptth_handle_init(&l->h, PTTH_H_TUNNEL_LISTENER, ls->sock, pool);
+        if (ptth_hub_watch(hub, &l->h, APR_POLLIN) != APR_SUCCESS) {
+            exit(APEXIT_CHILDFATAL);
+        }
         APR_ARRAY_PUSH(hub->listeners, ptth_hub_listener *) = l;
     }
-    hub->link_listener.kind = PTTH_H_LINK_LISTENER;
-    hub->link_listener.pfd.desc_type = APR_POLL_SOCKET;
-    hub->link_listener.pfd.desc.s = link_sock;
-    hub->link_listener.pfd.client_data = &hub->link_listener;
-    hub->link_listener.pfd.p = pool;
-    ptth_hub_watch(hub, &hub->link_listener, APR_POLLIN);
+    ptth_handle_init(&hub->link_listener, PTTH_H_LINK_LISTENER, link_sock, pool);
+    if (ptth_hub_watch(hub, &hub->link_listener, APR_POLLIN) != APR_SUCCESS) {
+        exit(APEXIT_CHILDFATAL);
+    }
 
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, PTTHLOGNO(02308)
                  "hub started, pid %" APR_PID_T_FMT ", %d tunnel listener(s), "

@@ -16,16 +16,23 @@
 #define PTTH_HUB_H
 
 /* The tunnel hub: one process per generation, forked and supervised by
- * the httpd parent (ptth_supervisor.c).  It owns the tunnel listeners,
- * every tunnel's HTTP/2 client session (ptth_tunnel.c), the pools and
- * their balancing (ptth_pool.c) and the links from httpd children
- * (ptth_link_hub.c).  Single-threaded and event-driven: one pollset, no
- * thread or process per request or tunnel (DESIGN section 2). */
+ * the httpd parent (ptth_supervisor.c).  Single-threaded and
+ * event-driven: one pollset, no thread or process per request or tunnel
+ * (docs/architecture.md, "The hub").  Its objects, one file and one
+ * header each, and the only writer of its own state:
+ *
+ *   ptth_pool.h       the tunnels serving one ptth://NAME, its queue
+ *   ptth_tunnel.h     one backend's connection, its HTTP/2 session
+ *   ptth_exchange.h   one request/response, waiting or as a stream
+ *   ptth_link_hub.h   the hub's end of a link from an httpd child
+ *   ptth_admission.h  a secure listener's connection before its 101
+ *
+ * This header has the hub itself: its loop, listeners and the pollset
+ * every object registers with through a ptth_handle. */
 
 #include <apr_ring.h>
 #include <apr_poll.h>
 #include <apr_hash.h>
-#include <nghttp2/nghttp2.h>
 #include <openssl/ssl.h>
 
 #include "ptth_router.h"
@@ -36,7 +43,7 @@
 typedef struct ptth_hub ptth_hub;
 typedef struct ptth_pool ptth_pool;
 typedef struct ptth_tunnel ptth_tunnel;
-typedef struct ptth_hublink ptth_hublink;
+typedef struct ptth_link_hub ptth_link_hub;
 typedef struct ptth_exchange ptth_exchange;
 typedef struct ptth_pending ptth_pending;
 
@@ -89,14 +96,16 @@ struct ptth_hub {
     ptth_hub_state state;
     apr_time_t deadline;             /* when DRAINING/STOPPING must end */
     apr_hash_t *pools;               /* name -> ptth_pool */
+    apr_array_header_t *pool_list;   /* the same, for iterating */
     apr_array_header_t *listeners;   /* of ptth_hub_listener * */
     ptth_handle link_listener;
-    APR_RING_HEAD(ptth_hublink_ring, ptth_hublink) links;
+    APR_RING_HEAD(ptth_link_hub_ring, ptth_link_hub) links;
     int n_links;
     APR_RING_HEAD(ptth_pending_ring, ptth_pending) pendings;
     int n_pendings;
     apr_uint64_t refused;            /* handshakes refused or failed */
-    int reap;                        /* some link or tunnel wants closing */
+    int reap;                        /* some object wants attention before
+                                      * the next poll (ptth_hub.c) */
     apr_time_t started;
     apr_uint32_t next_tunnel_id;
     apr_uint32_t next_link_id;
@@ -104,7 +113,7 @@ struct ptth_hub {
     pid_t parent;                    /* the httpd parent */
     apr_time_t accept_resume;        /* accepting paused until (EMFILE) */
     apr_time_t accept_warned;
-    apr_hash_t *pending_addrs;       /* address -> ptth_addr_count */
+    apr_hash_t *pending_addrs;       /* address -> handshakes in progress */
     ptth_budget mem;                 /* PTTHHubMemoryLimit */
     apr_uint64_t links_refused;      /* connections from outside httpd */
     /* settings, with defaults applied */
@@ -118,157 +127,8 @@ struct ptth_hub {
     ptth_resp_limits resp_limits;
 };
 
-struct ptth_pool {
-    const char *name;
-    ptth_hub *hub;
-    ptth_pool_conf *cfg;           /* declared pool, NULL for plain= */
-    APR_RING_HEAD(ptth_tunnel_ring, ptth_tunnel) tunnels;
-    int n_tunnels;
-    APR_RING_HEAD(ptth_waiting_ring, ptth_exchange) waiting;
-    int n_waiting;
-    apr_uint32_t rr;                 /* rotates ties in least-outstanding */
-    apr_hash_t *claims;              /* "a.example" -> ptth_claim */
-    apr_hash_t *wild_claims;         /* ".example.org" -> ptth_claim */
-    apr_uint64_t requests;
-    apr_uint64_t retries;
-};
-
-/* The tunnels of a pool that claimed one host name (PTTH-Hosts), exact
- * or as "*.domain" (keyed by ".domain").  Requests for a claimed name go
- * only to these (docs/architecture.md, "Routing by host"). */
-typedef struct ptth_claim {
-    char *name;                      /* malloc'd, the hash key */
-    ptth_tunnel **tunnels;           /* malloc'd */
-    int n, cap;
-} ptth_claim;
-
-typedef enum {
-    PTTH_TUN_PREFACE,                /* connected, backend's SETTINGS not seen */
-    PTTH_TUN_OPEN,                   /* takes new streams */
-    PTTH_TUN_DRAINING,               /* no new streams: GOAWAY either way */
-    PTTH_TUN_CLOSED
-} ptth_tunnel_state;
-
-struct ptth_tunnel {
-    ptth_handle h;
-    APR_RING_ENTRY(ptth_tunnel) link;
-    apr_pool_t *p;
-    ptth_hub *hub;
-    ptth_pool *pool;
-    apr_socket_t *sock;
-    SSL *ssl;                        /* TLS, or NULL */
-    apr_uint32_t id;
-    const char *peer;                /* address:port */
-    const char *peer_ip;
-    const char *backend;             /* identity, for per-backend limits */
-    apr_array_header_t *hosts;       /* claimed names (PTTH-Hosts), lowercase */
-    nghttp2_session *ngh;
-    nghttp2_mem mem_fns;             /* charges the session's memory */
-    ptth_budget mem;                 /* what its HTTP/2 session allocated */
-    int mem_refused;                 /* the session hit its budget */
-    apr_int32_t glitches;            /* token bucket, see ptth_tunnel.c */
-    apr_time_t glitch_at;
-    int settings_seen;
-    int goaways_seen;
-    apr_uint32_t refusals;           /* streams refused in a row */
-    apr_time_t penalty_until;        /* not picked while others can serve */
-    apr_uint64_t bytes_in, bytes_out;
-    apr_interval_time_t rtt;         /* last PING round trip, -1: none */
-    const char *last_error;
-    ptth_tunnel_state state;
-    const char *close_reason;        /* set: destroy at the next reap */
-    int goaway_sent;
-    int dispatch;                    /* capacity changed: run the pool */
-    int reread;                      /* TLS holds decrypted input */
-    APR_RING_HEAD(ptth_stream_ring, ptth_exchange) streams;
-    int active;                      /* streams in flight */
-    ptth_buf out;                    /* serialized frames not yet written */
-    int want_flush;
-    apr_time_t opened;               /* connected (plain) or switched (101) */
-    apr_time_t last_read;
-    apr_time_t ping_sent;            /* 0: no PING outstanding */
-    apr_uint64_t served;
-    apr_uint32_t streams_opened;
-    int recycling;                   /* draining because of its age */
-};
-
-typedef enum {
-    PTTH_EX_WAITING,                 /* in pool->waiting */
-    PTTH_EX_OPEN,                    /* a stream on a tunnel */
-    PTTH_EX_ENDED                    /* response side finished or failed */
-} ptth_exchange_state;
-
-/* Streams one exchange may be sent as; each retry (the backend provably
- * did not process it, RFC 9113 8.7) avoids the tunnels that refused it
- * already, and the wait time bounds them all. */
-#define PTTH_EX_MAX_ATTEMPTS 8
-
-/* One request/response on a link, and its HTTP/2 stream once submitted. */
-struct ptth_exchange {
-    APR_RING_ENTRY(ptth_exchange) link;
-    apr_pool_t *p;
-    ptth_hub *hub;
-    ptth_hublink *hl;                /* NULL once the child moved on */
-    ptth_pool *pool;
-    ptth_tunnel *tunnel;
-    ptth_exchange_state state;
-    ptth_link_request req;
-    const char *host;                /* :authority without port, lowercase */
-    nghttp2_nv *nva;
-    size_t nvlen;
-    int has_body;                    /* request had no END_STREAM */
-    int head;                        /* HEAD: the response has no body */
-    int req_ended;                   /* child finished sending */
-    int req_end_sent;                /* END_STREAM (or trailers) went to
-                                      * the backend */
-    apr_array_header_t *req_trailers;
-    ptth_buf body;                   /* request body not yet given to nghttp2 */
-    ptth_buf replay;                 /* all of a small body, for a retry */
-    int replayable;                  /* replay holds every byte received */
-    int deferred;                    /* data provider waits for body */
-    apr_uint64_t body_sent;
-    int32_t stream_id;
-    int headers_sent;
-    int attempts;
-    apr_uint32_t tried[PTTH_EX_MAX_ATTEMPTS]; /* tunnel ids that refused it */
-    int resp_final;                  /* final RESPONSE sent to the child */
-    int resp_status;
-    apr_array_header_t *resp_headers;
-    ptth_resp_check rc;              /* the response's message rules */
-    int resp_bad;                    /* backend sent something we refuse */
-    int connect;                     /* sent as extended CONNECT (RFC 8441) */
-    int resp_upgraded;               /* its 2xx: the link becomes a pipe */
-    apr_size_t unconsumed;           /* DATA queued to the link, not yet
-                                      * acknowledged to the backend */
-    apr_time_t deadline;             /* WAITING: give up at */
-    apr_time_t last_activity;        /* OPEN: for timeout_ms */
-};
-
-struct ptth_hublink {
-    ptth_handle h;
-    APR_RING_ENTRY(ptth_hublink) link;
-    apr_pool_t *p;
-    ptth_hub *hub;
-    apr_socket_t *sock;
-    apr_uint32_t id;
-    ptth_buf in;
-    ptth_buf out;
-    ptth_exchange *ex;
-    pid_t peer_pid;                  /* the httpd child on the other end */
-    int goaway_sent;                 /* draining: no new exchange here */
-    int dead;                        /* destroy at the next reap */
-    int close_when_flushed;
-    int read_paused;                 /* request body buffer is full */
-    int kick;                        /* re-run frame processing at reap */
-    int flush_soon;                  /* frames queued, write at reap */
-    int raw;                         /* upgraded: a byte pipe, no frames */
-    int raw_in_eof;                  /* raw: the child shut down writing */
-    int raw_out_eof;                 /* raw: shut down writing once flushed */
-};
-
-/* ptth_hub.c */
-/* Runs the hub in the forked process; never returns. */
-/* generation: the configuration's (ap_state_query AP_SQ_CONFIG_GEN);
+/* Runs the hub in the forked process; never returns.
+ * generation: the configuration's (ap_state_query AP_SQ_CONFIG_GEN);
  * standby_fd: >= 0 makes this the standby hub, which serves only once
  * that pipe reports the end of the active hub (EOF); delay: rest this
  * long before serving (restarts throttled by the parent). */
@@ -276,110 +136,30 @@ void ptth_hub_main(apr_pool_t *pool, server_rec *s,
                    apr_array_header_t *lspecs, apr_socket_t *link_sock,
                    apr_uint32_t generation, int standby_fd,
                    apr_interval_time_t delay);
-/* Accept on a listener into a new pool; pauses accepting on EMFILE. */
-apr_status_t ptth_hub_accept(ptth_hub *hub, apr_socket_t *lsock,
-                             apr_socket_t **sock, apr_pool_t **pp);
-void ptth_hub_watch(ptth_hub *hub, ptth_handle *h, apr_int16_t events);
+
+/* Make h the pollset entry of sock (non-blocking, allocated in p). */
+void ptth_handle_init(ptth_handle *h, ptth_handle_kind kind,
+                      apr_socket_t *sock, apr_pool_t *p);
+
+/* Up to a round's worth of connections from a listener, each accepted
+ * into a pool of its own and given to on_accept (which owns both from
+ * then on).  Running out of descriptors pauses accepting for a while. */
+typedef void ptth_hub_accept_fn(ptth_hub *hub, void *baton, apr_pool_t *p,
+                                apr_socket_t *sock);
+void ptth_hub_accept(ptth_hub *hub, apr_socket_t *lsock,
+                     ptth_hub_accept_fn *on_accept, void *baton);
+
+/* (Re)register h for events.  A failure is logged and returned: the
+ * caller closes its object, which could never be polled again. */
+apr_status_t ptth_hub_watch(ptth_hub *hub, ptth_handle *h, apr_int16_t events);
 void ptth_hub_unwatch(ptth_hub *hub, ptth_handle *h);
 
-/* ptth_pool.c */
-ptth_pool *ptth_pool_get(ptth_hub *hub, const char *name, int create);
-void ptth_pool_add_tunnel(ptth_pool *pool, ptth_tunnel *t);
-void ptth_pool_remove_tunnel(ptth_pool *pool, ptth_tunnel *t);
-/* Queue ex or submit it at once; retry puts it at the head. */
-void ptth_pool_enqueue(ptth_pool *pool, ptth_exchange *ex, int retry);
-void ptth_pool_dequeue(ptth_pool *pool, ptth_exchange *ex);
-void ptth_pool_dispatch(ptth_pool *pool);
-int ptth_pool_has_capacity(ptth_pool *pool);
-void ptth_pool_fail_waiting(ptth_pool *pool, ptth_link_reset_t code);
-void ptth_pool_expire(ptth_pool *pool, apr_time_t now);
-apr_time_t ptth_pool_next_deadline(ptth_pool *pool);
+/* Ask for a pass over every object before the next poll: deferred
+ * writes, reaping the dead, re-reading TLS input. */
+#define ptth_hub_kick(hub) ((hub)->reap = 1)
 
-/* ptth_tunnel.c */
-/* Takes over p (in which sock was accepted) as the tunnel's pool, also
- * on failure. */
-apr_status_t ptth_tunnel_create(ptth_hub *hub, ptth_pool *pool, apr_pool_t *p,
-                                apr_socket_t *sock, ptth_tunnel **pt);
-/* Secure mode: the tunnel speaks through ssl (may be NULL) and the bytes
- * that arrived after the handshake are its first input. */
-apr_status_t ptth_tunnel_start(ptth_tunnel *t, SSL *ssl, const char *early,
-                               apr_size_t early_len);
-void ptth_tunnel_on_event(ptth_tunnel *t, apr_int16_t rtnevents);
-/* I/O on a plain or TLS socket (ssl may be NULL), non-blocking. */
-apr_status_t ptth_io_recv(apr_socket_t *sock, SSL *ssl, char *buf,
-                          apr_size_t *len, int *want_write);
-apr_status_t ptth_io_send(apr_socket_t *sock, SSL *ssl, const char *buf,
-                          apr_size_t *len);
-int ptth_tunnel_capacity(ptth_tunnel *t);
-apr_status_t ptth_tunnel_submit(ptth_tunnel *t, ptth_exchange *ex);
-void ptth_tunnel_flush(ptth_tunnel *t);
-void ptth_tunnel_resume_body(ptth_exchange *ex);
-/* Reset ex's stream with an HTTP/2 error code and take it off the
- * tunnel; cancel is reset with CANCEL (the user went away). */
-void ptth_tunnel_reset(ptth_exchange *ex, uint32_t code);
-void ptth_tunnel_cancel(ptth_exchange *ex);
-void ptth_tunnel_consume(ptth_exchange *ex);
-void ptth_tunnel_tick(ptth_tunnel *t, apr_time_t now);
-void ptth_tunnel_drain(ptth_tunnel *t);
-void ptth_tunnel_close(ptth_tunnel *t, const char *reason);
-void ptth_tunnel_destroy(ptth_tunnel *t);
-
-/* A connection on a secure listener, between accept and 101 (or refusal):
- * ptth_admission.c. */
-struct ptth_pending {
-    ptth_handle h;
-    APR_RING_ENTRY(ptth_pending) link;
-    apr_pool_t *p;
-    ptth_hub *hub;
-    apr_socket_t *sock;
-    SSL *ssl;
-    apr_uint32_t id;
-    const char *peer;                /* address:port */
-    const char *peer_ip;
-    ptth_hub_listener *l;
-    struct ptth_addr_count *addr;    /* handshakes from the same address */
-    int state;
-    char in[8192];
-    apr_size_t in_len;
-    const char *out;                 /* 101 or refusal being written */
-    apr_size_t out_len;
-    apr_size_t out_off;
-    apr_size_t head_len;
-    apr_time_t deadline;
-    ptth_pool *pool;                 /* accepted for */
-    const char *backend;             /* identity */
-    apr_array_header_t *hosts;       /* claimed (PTTH-Hosts) */
-    int dead;
-};
-
-/* ptth_admission.c */
-void ptth_pending_accept(ptth_hub *hub, ptth_hub_listener *l, apr_pool_t *p,
-                         apr_socket_t *sock);
-void ptth_pending_on_event(ptth_pending *pd, apr_int16_t rtnevents);
-void ptth_pending_tick(ptth_hub *hub, apr_time_t now);
-void ptth_pending_reap(ptth_hub *hub);
-void ptth_pending_close_all(ptth_hub *hub);
-
-/* ptth_link_hub.c */
-void ptth_hublink_accept(ptth_hub *hub, apr_socket_t *sock);
-void ptth_hublink_on_event(ptth_hublink *hl, apr_int16_t rtnevents);
-void ptth_hublink_destroy(ptth_hublink *hl);
-void ptth_hublink_flush_pending(ptth_hublink *hl);
-/* The hub drains: no new exchange on this link (GOAWAY when idle). */
-void ptth_hublink_drain(ptth_hublink *hl);
-/* Response side, called from the tunnel. */
-void ptth_exchange_response(ptth_exchange *ex, int status,
-                            apr_array_header_t *headers, int end_stream);
-void ptth_exchange_data(ptth_exchange *ex, const uint8_t *data, apr_size_t len,
-                        int end_stream);
-void ptth_exchange_trailers(ptth_exchange *ex, apr_array_header_t *headers);
-/* The stream is gone without a complete response: retry or fail. */
-void ptth_exchange_failed(ptth_exchange *ex, ptth_link_reset_t code);
-/* The stream left its tunnel (closed, reset or the tunnel died); the
- * exchange is already detached.  unprocessed: RFC 9113 8.7 guarantees the
- * backend did not act on it. */
-void ptth_exchange_stream_gone(ptth_exchange *ex, int unprocessed);
-void ptth_exchange_body_drained(ptth_exchange *ex);
-void ptth_exchange_tick(ptth_exchange *ex, apr_time_t now);
+/* ptth_hub_status.c: the hub's state as a JSON document (ptth_link.h,
+ * STATUS), allocated in p. */
+const char *ptth_hub_status_json(ptth_hub *hub, apr_pool_t *p);
 
 #endif /* PTTH_HUB_H */

@@ -33,7 +33,18 @@
 
 #include <apr_strings.h>
 
-#include "ptth_hub.h"
+#include "ptth_pool.h"
+#include "ptth_exchange.h"
+#include "ptth_tunnel.h"
+
+/* The tunnels of a pool that claimed one host name (PTTH-Hosts), exact
+ * or as "*.domain" (keyed by ".domain").  Requests for a claimed name go
+ * only to these. */
+typedef struct ptth_claim {
+    char *name;                      /* malloc'd, the hash key */
+    ptth_tunnel **tunnels;           /* malloc'd */
+    int n, cap;
+} ptth_claim;
 
 ptth_pool *ptth_pool_get(ptth_hub *hub, const char *name, int create)
 {
@@ -48,6 +59,7 @@ ptth_pool *ptth_pool_get(ptth_hub *hub, const char *name, int create)
         pool->claims = apr_hash_make(hub->p);
         pool->wild_claims = apr_hash_make(hub->p);
         apr_hash_set(hub->pools, pool->name, APR_HASH_KEY_STRING, pool);
+        APR_ARRAY_PUSH(hub->pool_list, ptth_pool *) = pool;
     }
     return pool;
 }
@@ -180,23 +192,11 @@ typedef struct pick_ctx {
     int best_penalized;
 } pick_ctx;
 
-static int tried_by(const ptth_exchange *ex, const ptth_tunnel *t)
-{
-    int i;
-
-    for (i = 0; ex && i < PTTH_EX_MAX_ATTEMPTS; ++i) {
-        if (ex->tried[i] == t->id) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 static void consider(pick_ctx *x, ptth_tunnel *t)
 {
     int penalized;
 
-    if (ptth_tunnel_capacity(t) <= 0 || tried_by(x->ex, t)) {
+    if (ptth_tunnel_capacity(t) <= 0 || (x->ex && ptth_exchange_tried(x->ex, t->id))) {
         return;
     }
     penalized = t->penalty_until > x->now;
@@ -269,8 +269,6 @@ int ptth_pool_has_capacity(ptth_pool *pool)
 
 void ptth_pool_enqueue(ptth_pool *pool, ptth_exchange *ex, int retry)
 {
-    ex->state = PTTH_EX_WAITING;
-    ex->tunnel = NULL;
     if (retry) {
         /* It already waited its turn once. The caller dispatches later:
          * this may run inside the dying stream's nghttp2 callback. */
@@ -287,6 +285,9 @@ void ptth_pool_enqueue(ptth_pool *pool, ptth_exchange *ex, int retry)
 
 void ptth_pool_dequeue(ptth_pool *pool, ptth_exchange *ex)
 {
+    if (APR_RING_NEXT(ex, link) == ex) {
+        return;     /* not queued (its ring entry is self-linked) */
+    }
     APR_RING_REMOVE(ex, link);
     APR_RING_ELEM_INIT(ex, link);
     pool->n_waiting--;
@@ -315,7 +316,6 @@ void ptth_pool_dispatch(ptth_pool *pool)
             /* That tunnel is draining now; pick() will skip it. */
             APR_RING_INSERT_BEFORE(next, ex, link);
             pool->n_waiting++;
-            ex->state = PTTH_EX_WAITING;
             next = ex;
         }
     }

@@ -98,8 +98,9 @@ typedef struct ptth_router_sconf {
 #define PTTH_DEFAULT_MAX_INTERIM    10
 /* What the hub's buffers and HTTP/2 sessions may hold together. */
 #define PTTH_DEFAULT_HUB_MEMORY     ((apr_off_t)256 * 1024 * 1024)
-/* mod_http2 keeps ~65 bytes per stream for a session's life (see the
- * spike): retire a tunnel after this many and let the backend re-dial. */
+/* mod_http2 keeps ~65 bytes per stream for a session's life
+ * (docs/architecture.md, "Tunnel recycling"): retire a tunnel after this
+ * many and let the backend re-dial. */
 #define PTTH_DEFAULT_TUNNEL_MAX_REQUESTS 100000
 
 ptth_router_sconf *ptth_router_sconf_get(server_rec *s);

@@ -20,7 +20,7 @@
  *   </Location>
  *
  * Any child can answer: it asks the hub over a link (PTTH_LF_STATUS),
- * which is where the tunnels live (DESIGN section 2). */
+ * which is where the tunnels live (docs/architecture.md, "The hub"). */
 
 #include <apr_strings.h>
 

@@ -12,9 +12,10 @@
  * limitations under the License.
  */
 
-/* The httpd parent's side of the hub (DESIGN section 2): open the tunnel
- * listeners and the hub's Unix socket, fork the hub, restart it when it
- * dies, and hand over to a new hub on graceful restart.
+/* The httpd parent's side of the hub (docs/architecture.md, "The hub"):
+ * open the tunnel listeners and the hub's Unix socket, fork the hub,
+ * restart it when it dies, and hand over to a new hub on graceful
+ * restart.
  *
  * Sockets are created on the process pool, which survives restarts (as
  * httpd's own listeners do, server/listen.c): tunnels keep their port and
@@ -213,9 +214,7 @@ static const char *tls_server_ctx(apr_pool_t *pconf, const ptth_router_listener 
 static apr_status_t reconcile_listeners(ptth_sup *sup, server_rec *s,
                                         ptth_router_sconf *conf, apr_pool_t *pconf)
 {
-    apr_array_header_t *keep = apr_array_make(sup->ppool, conf->listeners->nelts,
-                                              sizeof(sup_lsock *));
-    int i, j;
+    int i, j, k;
 
     sup->lspecs = apr_array_make(pconf, conf->listeners->nelts, sizeof(ptth_hub_lspec));
     for (i = 0; i < sup->lsocks->nelts; ++i) {
@@ -259,18 +258,19 @@ static apr_status_t reconcile_listeners(ptth_sup *sup, server_rec *s,
             }
         }
     }
-    /* Close what the new configuration no longer names. */
-    for (i = 0; i < sup->lsocks->nelts; ++i) {
+    /* Close what the new configuration no longer names (in place: the
+     * array lives in the process pool, across every restart). */
+    for (i = k = 0; i < sup->lsocks->nelts; ++i) {
         sup_lsock *ls = APR_ARRAY_IDX(sup->lsocks, i, sup_lsock *);
         if (ls->in_use) {
-            APR_ARRAY_PUSH(keep, sup_lsock *) = ls;
+            APR_ARRAY_IDX(sup->lsocks, k++, sup_lsock *) = ls;
         }
         else {
             apr_socket_close(ls->sock);
             apr_pool_destroy(ls->p);
         }
     }
-    sup->lsocks = keep;
+    sup->lsocks->nelts = k;
     return APR_SUCCESS;
 }
 
