@@ -103,15 +103,17 @@ void ptth_buf_consume(ptth_buf *b, apr_size_t n)
 {
     if (n >= b->len) {
         b->off = b->len = 0;
-        /* Give large idle buffers back: a tunnel that once carried a big
-         * burst should not keep its peak forever. */
-        if (b->cap > 256 * 1024) {
-            ptth_buf_free(b);
-        }
         return;
     }
     b->off += n;
     b->len -= n;
+}
+
+void ptth_buf_trim(ptth_buf *b, apr_size_t keep)
+{
+    if (b->len == 0 && b->cap > keep) {
+        ptth_buf_free(b);
+    }
 }
 
 void ptth_buf_free(ptth_buf *b)

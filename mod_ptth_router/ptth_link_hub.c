@@ -30,6 +30,8 @@
 
 /* Bytes read from a link before frames are processed. */
 #define PTTH_LINK_READ_MAX  (PTTH_LINK_HDR_LEN + PTTH_LINK_MAX_HEAD)
+/* Buffer a link keeps between exchanges. */
+#define PTTH_LINK_BUF_KEEP  (64 * 1024)
 
 static void link_watch(ptth_link_hub *hl)
 {
@@ -61,6 +63,8 @@ void ptth_link_hub_kill(ptth_link_hub *hl, const char *why)
 
 static void link_flush(ptth_link_hub *hl)
 {
+    apr_size_t queued = hl->out.len;
+
     while (hl->out.len && !hl->dead) {
         apr_size_t n = hl->out.len;
         apr_status_t rv = apr_socket_send(hl->sock, ptth_buf_head(&hl->out), &n);
@@ -74,10 +78,16 @@ static void link_flush(ptth_link_hub *hl)
             break;
         }
     }
+    if (hl->ex && hl->out.len < queued) {
+        /* What the socket took is the child's: the backend may send as
+         * much again while the rest is still being written (a window
+         * acknowledged only once all of it is out makes the transfer
+         * stop and go). */
+        ptth_exchange_link_flushed(hl->ex, hl->out.len);
+    }
     if (!hl->out.len) {
-        /* The child has everything: let the backend send more. */
-        if (hl->ex) {
-            ptth_exchange_link_flushed(hl->ex);
+        if (!hl->ex) {
+            ptth_buf_trim(&hl->out, PTTH_LINK_BUF_KEEP);
         }
         if (hl->raw_out_eof == 1) {
             /* The backend ended its direction of the pipe. */
@@ -153,6 +163,8 @@ void ptth_link_hub_resume(ptth_link_hub *hl)
 void ptth_link_hub_release(ptth_link_hub *hl)
 {
     hl->ex = NULL;
+    ptth_buf_trim(&hl->out, PTTH_LINK_BUF_KEEP);
+    ptth_buf_trim(&hl->in, PTTH_LINK_BUF_KEEP);
     if (hl->raw) {
         /* A pipe has no frame boundary to start the next exchange at. */
         ptth_link_hub_close(hl);

@@ -28,6 +28,8 @@
 /* What one tunnel's HTTP/2 session may allocate: HPACK tables, stream
  * state and queued frames (charged through tunnel_mem_*). */
 #define PTTH_TUNNEL_SESSION_MEM  (8 * 1024 * 1024)
+/* Output buffer a tunnel keeps once it is written out. */
+#define PTTH_TUNNEL_BUF_KEEP     (256 * 1024)
 /* A tunnel whose streams are refused is picked again only after a pause
  * growing with each refusal in a row, up to this (RFC 9113 8.7 lets us
  * retry elsewhere; no point in offering the same tunnel again). */
@@ -393,6 +395,8 @@ void ptth_tunnel_flush(ptth_tunnel *t)
             }
         }
     }
+    /* Everything is out: a burst does not keep its buffer. */
+    ptth_buf_trim(&t->out, PTTH_TUNNEL_BUF_KEEP);
     ptth_hub_watch(t->hub, &t->h, APR_POLLIN);
     if (!nghttp2_session_want_read(t->ngh) && !nghttp2_session_want_write(t->ngh)) {
         ptth_tunnel_close(t, t->goaway_sent ? "drained" : "session ended");

@@ -143,8 +143,10 @@ void ptth_tunnel_resume_body(ptth_exchange *ex);
  * tunnel; cancel resets with CANCEL (nobody wants the response). */
 void ptth_tunnel_reset(ptth_exchange *ex, uint32_t code);
 void ptth_tunnel_cancel(ptth_exchange *ex);
-/* The child has read what ex's stream delivered: open its window. */
-void ptth_tunnel_consume(ptth_exchange *ex);
+/* The link has written all but `queued` bytes of what it holds for ex:
+ * open the stream's window by what of its data is out (st.unconsumed
+ * beyond `queued`, which also counts frame headers: never too much). */
+void ptth_tunnel_consume(ptth_exchange *ex, apr_size_t queued);
 /* Take ex off t without a reset (its stream is gone). */
 void ptth_tunnel_detach(ptth_tunnel *t, ptth_exchange *ex);
 /* Draining with no stream left: say GOAWAY (RFC 9113 6.8). */

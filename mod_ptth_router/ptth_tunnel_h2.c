@@ -757,15 +757,17 @@ void ptth_tunnel_cancel(ptth_exchange *ex)
     ptth_tunnel_reset(ex, NGHTTP2_CANCEL);
 }
 
-void ptth_tunnel_consume(ptth_exchange *ex)
+void ptth_tunnel_consume(ptth_exchange *ex, apr_size_t queued)
 {
     ptth_tunnel *t = ex->st.tunnel;
 
-    if (t && ex->st.unconsumed) {
-        if (nghttp2_session_consume(t->ngh, ex->st.id, ex->st.unconsumed) != 0) {
-            nghttp2_session_consume_connection(t->ngh, ex->st.unconsumed);
+    if (t && ex->st.unconsumed > queued) {
+        apr_size_t n = ex->st.unconsumed - queued;
+
+        if (nghttp2_session_consume(t->ngh, ex->st.id, n) != 0) {
+            nghttp2_session_consume_connection(t->ngh, n);
         }
-        ex->st.unconsumed = 0;
+        ex->st.unconsumed = queued;
         t->want_flush = 1;
     }
 }
