@@ -455,13 +455,6 @@ static void hub_loop(ptth_hub *hub)
                 break;
             }
         }
-        if (hub->state == PTTH_HUB_RUNNING && getppid() != parent) {
-            /* The httpd parent is gone (kill -9): nobody supervises us. */
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, hub->s, PTTHLOGNO(02305)
-                         "hub %" APR_PID_T_FMT ": httpd parent died, exiting",
-                         getpid());
-            break;
-        }
 
         rv = apr_pollset_poll(hub->pollset, hub_timeout(hub, now), &n, &out);
         if (rv != APR_SUCCESS && !APR_STATUS_IS_EINTR(rv)
@@ -496,6 +489,14 @@ static void hub_loop(ptth_hub *hub)
         now = apr_time_now();
         resume_accepting(hub, now);
         if (now >= next_tick) {
+            if (hub->state == PTTH_HUB_RUNNING && getppid() != parent) {
+                /* The httpd parent is gone (kill -9): nobody supervises
+                 * us.  Asked on the tick, not on every round. */
+                ap_log_error(APLOG_MARK, APLOG_ERR, 0, hub->s, PTTHLOGNO(02305)
+                             "hub %" APR_PID_T_FMT ": httpd parent died, exiting",
+                             getpid());
+                break;
+            }
             for (i = 0; i < hub->pool_list->nelts; ++i) {
                 ptth_pool_expire(POOL_AT(hub, i), now);
             }

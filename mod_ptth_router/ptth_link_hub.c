@@ -326,7 +326,7 @@ static void link_read(ptth_link_hub *hl)
     int rounds;
 
     for (rounds = 0; rounds < 8 && !hl->dead && !hl->read_paused; ++rounds) {
-        apr_size_t len;
+        apr_size_t len, want;
         apr_status_t rv;
 
         if (hl->in.len >= PTTH_LINK_READ_MAX) {
@@ -336,7 +336,7 @@ static void link_read(ptth_link_hub *hl)
             ptth_link_hub_kill(hl, "out of memory");
             return;
         }
-        len = hl->in.cap - hl->in.off - hl->in.len;
+        want = len = hl->in.cap - hl->in.off - hl->in.len;
         rv = apr_socket_recv(hl->sock, ptth_buf_head(&hl->in) + hl->in.len, &len);
         hl->in.len += len;
         if (APR_STATUS_IS_EOF(rv) && hl->raw) {
@@ -357,6 +357,11 @@ static void link_read(ptth_link_hub *hl)
             if (!APR_STATUS_IS_EAGAIN(rv)) {
                 ptth_link_hub_kill(hl, "read error");
             }
+            break;
+        }
+        if (len < want) {
+            /* A short read took all there was: asking again would only
+             * say EAGAIN (a system call per request). */
             break;
         }
     }

@@ -28,6 +28,8 @@
 /* What one tunnel's HTTP/2 session may allocate: HPACK tables, stream
  * state and queued frames (charged through tunnel_mem_*). */
 #define PTTH_TUNNEL_SESSION_MEM  (8 * 1024 * 1024)
+/* Frames collected for one write to the tunnel. */
+#define PTTH_TUNNEL_WRITE_BATCH  (64 * 1024)
 /* Output buffer a tunnel keeps once it is written out. */
 #define PTTH_TUNNEL_BUF_KEEP     (256 * 1024)
 /* A tunnel whose streams are refused is picked again only after a pause
@@ -355,23 +357,13 @@ void ptth_tunnel_flush(ptth_tunnel *t)
         return;
     }
     for (;;) {
-        if (t->out.len) {
-            n = t->out.len;
-            rv = tunnel_send(t, ptth_buf_head(&t->out), &n);
-            ptth_buf_consume(&t->out, n);
-            t->bytes_out += n;
-            if (rv != APR_SUCCESS && !APR_STATUS_IS_EAGAIN(rv)) {
-                ptth_tunnel_close(t, "write error");
-                return;
-            }
-            if (t->out.len) {
-                ptth_hub_watch(t->hub, &t->h, APR_POLLIN | APR_POLLOUT);
-                return;
-            }
-        }
-        else {
+        /* nghttp2 hands out one frame at a time: the frames of a round
+         * (the HEADERS of every request that came in, WINDOW_UPDATEs)
+         * are collected and written together, not one write each. */
+        while (t->out.len < PTTH_TUNNEL_WRITE_BATCH) {
             const uint8_t *data;
             ssize_t len = nghttp2_session_mem_send(t->ngh, &data);
+
             if (len < 0) {
                 ptth_tunnel_close(t, t->mem_refused ? "session memory over budget"
                                                     : nghttp2_strerror((int)len));
@@ -380,19 +372,25 @@ void ptth_tunnel_flush(ptth_tunnel *t)
             if (len == 0) {
                 break;
             }
-            n = (apr_size_t)len;
-            rv = tunnel_send(t, (const char *)data, &n);
-            t->bytes_out += n;
-            if (rv != APR_SUCCESS && !APR_STATUS_IS_EAGAIN(rv)) {
-                ptth_tunnel_close(t, "write error");
-                return;
-            }
-            if (n < (apr_size_t)len
-                && ptth_buf_append(&t->out, data + n, (apr_size_t)len - n)
-                   != APR_SUCCESS) {
+            if (ptth_buf_append(&t->out, data, (apr_size_t)len) != APR_SUCCESS) {
                 ptth_tunnel_close(t, "out of memory");
                 return;
             }
+        }
+        if (!t->out.len) {
+            break;
+        }
+        n = t->out.len;
+        rv = tunnel_send(t, ptth_buf_head(&t->out), &n);
+        ptth_buf_consume(&t->out, n);
+        t->bytes_out += n;
+        if (rv != APR_SUCCESS && !APR_STATUS_IS_EAGAIN(rv)) {
+            ptth_tunnel_close(t, "write error");
+            return;
+        }
+        if (t->out.len) {
+            ptth_hub_watch(t->hub, &t->h, APR_POLLIN | APR_POLLOUT);
+            return;
         }
     }
     /* Everything is out: a burst does not keep its buffer. */
