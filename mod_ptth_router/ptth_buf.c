@@ -61,7 +61,9 @@ apr_status_t ptth_buf_reserve(ptth_buf *b, apr_size_t n)
         b->off = 0;
         return APR_SUCCESS;
     }
-    ncap = b->cap ? b->cap : 4096;
+    /* Small first: many buffers are live at once (a link per request in
+     * flight), most hold one small frame. */
+    ncap = b->cap ? b->cap : 1024;
     while (ncap - b->len < n) {
         ncap *= 2;
     }

@@ -90,6 +90,7 @@ void ptth_handle_init(ptth_handle *h, ptth_handle_kind kind,
 {
     h->kind = kind;
     h->registered = 0;
+    h->due = 0;
     h->pfd.desc_type = APR_POLL_SOCKET;
     h->pfd.desc.s = sock;
     h->pfd.client_data = h;
@@ -128,6 +129,18 @@ void ptth_hub_unwatch(ptth_hub *hub, ptth_handle *h)
     if (h->registered) {
         apr_pollset_remove(hub->pollset, &h->pfd);
         h->registered = 0;
+    }
+    if (h->due) {
+        APR_RING_REMOVE(h, due_link);
+        h->due = 0;
+    }
+}
+
+void ptth_hub_due(ptth_hub *hub, ptth_handle *h)
+{
+    if (!h->due) {
+        h->due = 1;
+        APR_RING_INSERT_TAIL(&hub->due, h, ptth_handle, due_link);
     }
 }
 
@@ -254,25 +267,28 @@ static void tick_tunnel(ptth_tunnel *t, void *baton)
     ptth_tunnel_tick(t, *(apr_time_t *)baton);
 }
 
-static void reap_tunnel(ptth_tunnel *t, void *baton)
-{
-    (void)baton;
-    ptth_tunnel_reap(t);
-}
-
+/* Visit the objects that asked (ptth_hub_due), also those that ask
+ * meanwhile: everything queued goes out before the hub polls again. */
 static void hub_reap(ptth_hub *hub)
 {
-    ptth_link_hub *hl, *next;
+    while (!APR_RING_EMPTY(&hub->due, ptth_handle, due_link)) {
+        ptth_handle *h = APR_RING_FIRST(&hub->due);
 
-    while (hub->reap) {
-        hub->reap = 0;
-        for (hl = APR_RING_FIRST(&hub->links);
-             hl != APR_RING_SENTINEL(&hub->links, ptth_link_hub, link); hl = next) {
-            next = APR_RING_NEXT(hl, link);
-            ptth_link_hub_reap(hl);
+        APR_RING_REMOVE(h, due_link);
+        h->due = 0;
+        switch (h->kind) {
+        case PTTH_H_LINK:
+            ptth_link_hub_reap((ptth_link_hub *)h);
+            break;
+        case PTTH_H_TUNNEL:
+            ptth_tunnel_reap((ptth_tunnel *)h);
+            break;
+        case PTTH_H_PENDING:
+            ptth_pending_reap(hub);
+            break;
+        default:
+            break;
         }
-        ptth_pending_reap(hub);
-        for_each_tunnel(hub, reap_tunnel, NULL);
     }
 }
 
@@ -440,9 +456,6 @@ static void hub_loop(ptth_hub *hub)
             hub_drain(hub);
         }
         hub_reap(hub);
-        /* Everything the last round queued goes out before we sleep. */
-        for_each_tunnel(hub, reap_tunnel, NULL);
-        hub_reap(hub);
         now = apr_time_now();
         if (hub->state != PTTH_HUB_RUNNING) {
             if (!hub_busy(hub)) {
@@ -599,6 +612,7 @@ void ptth_hub_main(apr_pool_t *pool, server_rec *s,
     hub->parent = getppid();
     ptth_buf_set_budget(&hub->mem);
     APR_RING_INIT(&hub->links, ptth_link_hub, link);
+    APR_RING_INIT(&hub->due, ptth_handle, due_link);
     ptth_pending_init(hub);
     for (i = 0; i < hub->conf->pools->nelts; ++i) {
         ptth_pool_conf *cfg = APR_ARRAY_IDX(hub->conf->pools, i, ptth_pool_conf *);
