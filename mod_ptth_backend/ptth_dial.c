@@ -35,6 +35,7 @@
 
 #include "ptth_backend.h"
 #include "ptth_dialer.h"
+#include "ptth_io.h"
 #include "ptth_serve.h"
 #include "ptth_secure.h"
 
@@ -148,7 +149,9 @@ static apr_status_t wait_preface(ptth_dialed *d, apr_socket_t *sock,
                 return APR_EINTR;
             }
         }
-        rv = ptth_dialed_wait(d, sock, APR_POLLIN, timeout);
+        /* TLS may need to write before it reads on (ptth_io_wants). */
+        rv = ptth_dialed_wait(d, sock, tls ? ptth_io_wants(tls->ssl, APR_POLLIN)
+                                           : APR_POLLIN, timeout);
         if (rv == APR_EINTR || rv == APR_TIMEUP) {
             continue;
         }

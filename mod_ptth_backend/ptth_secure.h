@@ -41,6 +41,7 @@ typedef struct ptth_secure_conf {
  * socket itself. */
 typedef struct ptth_tls_conn {
     SSL *ssl;                           /* freed with the pool it came in */
+    apr_socket_t *sock;                 /* the TCP connection it runs on */
     char early[PTTH_HS_MAX_HEAD];       /* cleartext the router sent after */
     apr_size_t early_len;               /* the answer's head: its preface */
 } ptth_tls_conn;

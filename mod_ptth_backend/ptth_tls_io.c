@@ -35,6 +35,13 @@
  * after mod_http2's GOAWAY) sends close_notify first (RFC 8446 section
  * 6.1), unless the session failed or the connection was aborted.
  *
+ * Not ptth_io_recv/ptth_io_send (ptth_io.h), which the handshake and the
+ * router's hub use: they run OpenSSL on the socket and answer "would
+ * block" for the caller to poll.  Here OpenSSL's BIOs read from and write
+ * to httpd's filters below, in the reader's blocking mode, and what the
+ * filter below said (APR_TIMEUP, APR_EAGAIN, APR_EOF, an error: in_rc)
+ * must reach mod_http2 as it was, which SSL_get_error() cannot tell.
+ *
  * Bounds on what the router controls: `raw` holds at most one read of
  * PTTH_TLS_RAW_READ bytes, `plain` at most PTTH_TLS_READ_MAX plus one
  * record (one call's reading, less what the reader took). */

@@ -33,6 +33,7 @@
 #include <openssl/err.h>
 
 #include "ptth_hub.h"
+#include "ptth_io.h"
 #include "ptth_util.h"
 #include "ptth_tls.h"
 #include "ptth_handshake.h"

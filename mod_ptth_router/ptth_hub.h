@@ -305,11 +305,6 @@ apr_status_t ptth_tunnel_create(ptth_hub *hub, ptth_pool *pool, apr_pool_t *p,
 apr_status_t ptth_tunnel_start(ptth_tunnel *t, SSL *ssl, const char *early,
                                apr_size_t early_len);
 void ptth_tunnel_on_event(ptth_tunnel *t, apr_int16_t rtnevents);
-/* I/O on a plain or TLS socket (ssl may be NULL), non-blocking. */
-apr_status_t ptth_io_recv(apr_socket_t *sock, SSL *ssl, char *buf,
-                          apr_size_t *len, int *want_write);
-apr_status_t ptth_io_send(apr_socket_t *sock, SSL *ssl, const char *buf,
-                          apr_size_t *len);
 int ptth_tunnel_capacity(ptth_tunnel *t);
 apr_status_t ptth_tunnel_submit(ptth_tunnel *t, ptth_exchange *ex);
 void ptth_tunnel_flush(ptth_tunnel *t);
