@@ -46,6 +46,12 @@
 #include "ptth_tls.h"
 #include "ptth_handshake.h"
 
+static apr_status_t tls_ctx_cleanup(void *data)
+{
+    SSL_CTX_free(data);
+    return APR_SUCCESS;
+}
+
 const char *ptth_secure_tls_ctx(apr_pool_t *p, const char *ca_file,
                                 const char *cert_file, const char *key_file,
                                 SSL_CTX **pctx)
@@ -69,6 +75,9 @@ const char *ptth_secure_tls_ctx(apr_pool_t *p, const char *ca_file,
         return err;
     }
     SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
+    /* Once per configuration read (twice at start, then per restart):
+     * freed with the generation's pconf, not kept for the process. */
+    apr_pool_cleanup_register(p, ctx, tls_ctx_cleanup, apr_pool_cleanup_null);
     *pctx = ctx;
     return NULL;
 }

@@ -69,7 +69,8 @@ apr_status_t ptth_secure_establish(const ptth_endpoint *ep,
  * else a TLS or socket error. */
 apr_status_t ptth_secure_first_bytes(ptth_tls_conn *tls);
 
-/* Build the TLS client context of a PTTHConnect (config time). */
+/* Build the TLS client context of a PTTHConnect (config time); it is
+ * freed with p (SSL objects made from it hold a reference of their own). */
 const char *ptth_secure_tls_ctx(apr_pool_t *p, const char *ca_file,
                                 const char *cert_file, const char *key_file,
                                 SSL_CTX **pctx);
