@@ -15,8 +15,8 @@
 /* One dial of a dialer thread (ptth_dialer.h): connect to the router,
  * secure mode's TLS and handshake (ptth_secure.c), wait for the router's
  * first bytes, serve the connection (ptth_serve.c), and decide how long to
- * wait before the next dial.  The dialed connection's state machine is in
- * ptth_dialed.h. */
+ * wait before the next dial (docs/protocol.md section 3, "Re-dial").  The
+ * dialed connection's state machine is in ptth_dialed.h. */
 
 #include <errno.h>
 #include <sys/socket.h>
@@ -242,9 +242,11 @@ apr_interval_time_t ptth_dial_once(ptth_dialer_thread *th)
                                    child->conf->connect_timeout, &tls, &ref);
         if (rv != APR_SUCCESS) {
             if (!ref.status) {
-                ap_log_error(APLOG_MARK, th->failures ? APLOG_DEBUG : APLOG_WARNING,
-                             0, s, PTTHLOGNO(03102) "tunnel to %s: %s",
-                             th->pc->ep.url, ref.why ? ref.why : "handshake failed");
+                ap_log_error(APLOG_MARK,
+                             th->failures ? APLOG_DEBUG : APLOG_WARNING, 0, s,
+                             PTTHLOGNO(03102) "tunnel to %s: %s",
+                             th->pc->ep.url,
+                             ref.why ? ref.why : "handshake failed");
             }
             apr_pool_destroy(ptrans);
             th->failures++;

@@ -14,7 +14,9 @@
 
 /* The dialer threads of one MPM child: seats, the dial loop, stop and
  * drain.  One dial is in ptth_dial.c; the dialed connection and its state
- * machine in ptth_dialed.h.
+ * machine in ptth_dialed.h.  The process model, and graceful restart and
+ * stop, are described in docs/architecture.md ("How the backend serves a
+ * dialed connection").
  *
  * How each MPM stops a child, and what we do about it:
  *

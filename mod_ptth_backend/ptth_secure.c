@@ -12,7 +12,8 @@
  * limitations under the License.
  */
 
-/* Secure mode, backend side.  The dialer thread calls
+/* Secure mode, backend side (docs/protocol.md section 2, "The handshake"
+ * in docs/architecture.md).  The dialer thread calls
  * ptth_secure_establish() on a freshly connected socket:
  *
  *   TLS      (https://) SSL_connect with the router's name checked
@@ -108,8 +109,11 @@ static apr_status_t send_all(apr_socket_t *sock, SSL *ssl, const char *buf,
             len -= n;
             continue;
         }
-        if (!APR_STATUS_IS_EAGAIN(rv)
-            || (rv = wait_until(sock, ssl, APR_POLLOUT, deadline)) != APR_SUCCESS) {
+        if (!APR_STATUS_IS_EAGAIN(rv)) {
+            return rv;
+        }
+        if ((rv = wait_until(sock, ssl, APR_POLLOUT, deadline))
+            != APR_SUCCESS) {
             return rv;
         }
     }

@@ -14,7 +14,8 @@
 
 /* Serving a dialed connection: build the conn_rec, give it a base server
  * that lets mod_http2 take it, run the connection hooks, and under an async
- * MPM (event) play the MPM's part between mod_http2's passes.
+ * MPM (event) play the MPM's part between mod_http2's passes (see "How the
+ * backend serves a dialed connection" in docs/architecture.md).
  *
  * Why not ap_process_connection(): it would pick the base server by local
  * address and run the hooks, but mod_http2 only serves prior-knowledge h2c
