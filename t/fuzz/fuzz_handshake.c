@@ -12,7 +12,8 @@
  * limitations under the License.
  */
 
-/* libFuzzer target for common/ptth_handshake.c (t/fuzz/run-fuzz.sh).
+/* libFuzzer target for the handshake, common/ptth_hs_*.c
+ * (t/fuzz/run-fuzz.sh).
  *
  * The first byte of an input picks what the rest is fed to:
  *   '>'  ptth_hs_parse_request

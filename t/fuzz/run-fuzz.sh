@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer target t/fuzz/fuzz_handshake.c (the PTTH handshake
-# parser/builder, common/ptth_handshake.c, with AddressSanitizer and UBSan)
+# parser/builder, common/ptth_hs_*.c, with AddressSanitizer and UBSan)
 # and runs it for a bounded time on a copy of the seed corpus.
 #
 # Exit status: 0 after a clean run; 1 on a crash, a sanitizer report, a
@@ -64,7 +64,8 @@ BIN=$SCRATCH/fuzz_handshake
 "$CC" -g -O1 -fno-omit-frame-pointer -std=gnu11 -Wall -Wextra -Werror \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -I"$ROOT/include" $(apr-1-config --cflags --cppflags --includes) \
-    "$ROOT/t/fuzz/fuzz_handshake.c" "$ROOT/common/ptth_handshake.c" \
+    "$ROOT/t/fuzz/fuzz_handshake.c" "$ROOT/common/ptth_hs_syntax.c" \
+    "$ROOT/common/ptth_hs_request.c" "$ROOT/common/ptth_hs_response.c" \
     $(apr-1-config --link-ld) -o "$BIN"
 
 mkdir -p "$SCRATCH/corpus" "$SCRATCH/artifacts"
