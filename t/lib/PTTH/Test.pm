@@ -16,6 +16,17 @@ package PTTH::Test;
 #   PTTH_SAN_PRELOAD  the LD_PRELOAD value to use (run-tests.sh sets it)
 #   APACHE2           httpd binary (default /usr/sbin/apache2)
 #   APACHE_MODULES    httpd's module dir (default /usr/lib/apache2/modules)
+#   PTTH_PORT_DIR     directory of the machine-wide port reservations
+#                     (default /tmp/ptth-ports; see free_port)
+#   PTTH_PORT_RANGE   LO-HI: the ports free_port hands out (default: the
+#                     12000 ports below the kernel's ephemeral range)
+#   PTTH_GOCACHE      Go build cache shared by the test files of a run
+#                     (default <scratch root>/.go/cache)
+#
+# Several test files run at once (prove -j, and other people's runs on the
+# same machine): nothing here may assume it is alone.  Each file has its
+# own scratch directory and reserves its ports machine-wide; Go programs
+# are built once per run, under a lock.
 
 use strict;
 use warnings;
@@ -25,6 +36,8 @@ use File::Basename qw(dirname basename);
 use File::Path qw(make_path remove_tree);
 use IO::Socket::INET;
 use POSIX qw(WNOHANG);
+use Fcntl qw(:flock O_RDWR O_CREAT O_EXCL);
+use Time::Local qw(timelocal);
 use Time::HiRes qw(time sleep);
 use Digest::SHA;
 use Test::More ();
@@ -35,6 +48,12 @@ our @EXPORT = qw(
     big_file hub_pid descendants alive kill9_tree go_build spawn stop_spawned
     finish give_up parse_env routed_count log_since in_background collect
     tunnel_count proc_kb
+);
+# Helpers added later are exported on request only, so that they never
+# clash with a sub of the same name in a test file.
+our @EXPORT_OK = qw(
+    ptth_status wait_log log_time log_matches kill_cgis
+    cgi_group cgi_arrived cgi_running cgi_release
 );
 
 my $ROOT = abs_path(dirname(__FILE__) . '/../../..');
@@ -48,7 +67,8 @@ our $CGI_DIR    = "$ROOT/t/cgi-bin";
 
 my $TEST_NAME = basename($0, '.t');
 $TEST_NAME =~ s/[^A-Za-z0-9_.-]/_/g;
-my $TMP = ($ENV{PTTH_TEST_TMP} || "$ROOT/t/tmp") . "/$TEST_NAME";
+my $TMP_ROOT = $ENV{PTTH_TEST_TMP} || "$ROOT/t/tmp";
+my $TMP = "$TMP_ROOT/$TEST_NAME";
 sub TMP () { $TMP }
 
 if ($> == 0 && !$ENV{PTTH_TEST_ALLOW_ROOT}) {
@@ -59,6 +79,7 @@ if ($> == 0 && !$ENV{PTTH_TEST_ALLOW_ROOT}) {
 remove_tree($TMP) if -d $TMP;
 make_path($TMP);
 make_path("$TMP/htdocs/$_") for qw(a b default big);
+make_path("$TMP/cgi");     # wait.cgi's groups (PTTH_TEST_SCRATCH)
 write_file("$TMP/htdocs/a/index.html", "A");
 write_file("$TMP/htdocs/b/index.html", "B");
 write_file("$TMP/htdocs/default/index.html", "DEFAULT");
@@ -66,7 +87,7 @@ write_file("$TMP/htdocs/default/index.html", "DEFAULT");
 my $OWNER = $$;   # forked helpers must not stop servers at their exit
 my @SERVERS;      # every PTTH::Test::Httpd created (started or not)
 my @SPAWNED;      # [pid, name] of background helpers (Go programs)
-my %PORTS;        # ports handed out by free_port
+my %PORTS;        # port => lock file handle, for the ports we reserved
 my $SERIAL = 0;
 my $FINISHED = 0;
 
@@ -102,17 +123,127 @@ sub sha256_file {
 
 sub sha256_str { Digest::SHA::sha256_hex($_[0]) }
 
-# A loopback TCP port that nobody listens on right now, never handed out
-# twice by this process.
+# ---------------------------------------------------------------- ports
+#
+# free_port() reserves a loopback TCP port machine-wide for the life of the
+# test process: test files run in parallel, and other people's runs share
+# the machine.  A reservation is an exclusive flock(2) on the file
+# $PORT_DIR/<port>, held through a descriptor this process keeps open (not
+# inherited across exec).  The kernel drops the lock when the process
+# ends, however it ends, so a crashed run leaves no stale reservation and
+# no owner check or clean-up is needed: the files themselves are only
+# names (0666, in a sticky 1777 directory, so that every user can lock
+# every one) and stay.  A port is handed out when its lock is ours and
+# nothing listens on it.
+#
+# The ports come from below the kernel's ephemeral range
+# (/proc/sys/net/ipv4/ip_local_port_range), where no outgoing connection
+# (curl, a backend dialing its router) is ever given a local port, so a
+# reserved port cannot be taken by a client between free_port and the
+# server's bind.  PTTH_PORT_RANGE=LO-HI overrides the range.
+
+my $PORT_DIR = $ENV{PTTH_PORT_DIR} || '/tmp/ptth-ports';
+my ($PORT_LO, $PORT_HI);
+
+sub port_range {
+    return ($PORT_LO, $PORT_HI) if defined $PORT_LO;
+    if (($ENV{PTTH_PORT_RANGE} // '') =~ /^\s*(\d+)\s*-\s*(\d+)\s*$/
+        && $1 >= 1024 && $2 <= 65535 && $1 < $2) {
+        return ($PORT_LO, $PORT_HI) = ($1, $2);
+    }
+    my ($elo, $ehi) = (32768, 60999);
+    my $l = read_file('/proc/sys/net/ipv4/ip_local_port_range');
+    ($elo, $ehi) = ($1, $2) if defined $l && $l =~ /^\s*(\d+)\s+(\d+)/;
+    if ($elo - 1 - 1024 >= 2000) {
+        my $lo = $elo - 12000 < 1024 ? 1024 : $elo - 12000;
+        return ($PORT_LO, $PORT_HI) = ($lo, $elo - 1);
+    }
+    if (65535 - $ehi >= 2000) {
+        return ($PORT_LO, $PORT_HI) = ($ehi + 1, $ehi + 12000 > 65535 ? 65535 : $ehi + 12000);
+    }
+    return ($PORT_LO, $PORT_HI) = (0, 0);   # no room: ask the kernel
+}
+
+sub port_dir {
+    return $PORT_DIR if -d $PORT_DIR && -w _;
+    my $old = umask 0;
+    mkdir $PORT_DIR, 01777;
+    umask $old;
+    chmod 01777, $PORT_DIR if -o $PORT_DIR;
+    return $PORT_DIR if -d $PORT_DIR && -w _;
+    # Somebody made it unusable for us: keep to our own reservations.
+    my $own = "$PORT_DIR-$<";
+    mkdir $own, 0700;
+    die "free_port: neither $PORT_DIR nor $own is a writable directory\n"
+        unless -d $own && -w _;
+    print STDERR "# free_port: $PORT_DIR is not writable, using $own "
+        . "(no coordination with other users)\n";
+    return $PORT_DIR = $own;
+}
+
+# Nothing listens on 127.0.0.1:$p (httpd binds with SO_REUSEADDR too, so
+# connections in TIME_WAIT do not matter).
+sub port_bindable {
+    my ($p) = @_;
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $p,
+                                  Proto => 'tcp', ReuseAddr => 1, Listen => 1)
+        or return 0;
+    close $s;
+    return 1;
+}
+
+# Takes the machine-wide reservation of $p; 1 when it is ours now.
+sub reserve_port {
+    my ($p) = @_;
+    return 1 if $PORTS{$p};
+    my $f = port_dir() . "/$p";
+    my $fh;
+    unless (sysopen($fh, $f, O_RDWR)) {
+        return 0 unless $!{ENOENT};
+        # O_EXCL: of two processes creating it, one opens the other's file.
+        unless (sysopen($fh, $f, O_RDWR | O_CREAT | O_EXCL, 0666)) {
+            return 0 unless $!{EEXIST};
+            sysopen($fh, $f, O_RDWR) or return 0;
+        }
+        chmod 0666, $f;
+    }
+    unless (flock($fh, LOCK_EX | LOCK_NB)) {
+        close $fh;
+        return 0;
+    }
+    unless (port_bindable($p)) {
+        close $fh;            # releases the lock
+        return 0;
+    }
+    # Who holds it, for people looking at the directory.
+    truncate($fh, 0);
+    syswrite($fh, "$$ $0\n");
+    $PORTS{$p} = $fh;
+    return 1;
+}
+
+# A loopback TCP port that nobody listens on and nobody else has reserved;
+# it stays reserved until this test process exits.
 sub free_port {
+    my ($lo, $hi) = port_range();
+    if ($hi) {
+        my $n = $hi - $lo + 1;
+        my $start = int(rand($n));
+        for my $i (0 .. $n - 1) {
+            my $p = $lo + ($start + $i) % $n;
+            next if $PORTS{$p};
+            return $p if reserve_port($p);
+        }
+    }
+    # No range (or all taken): ports the kernel picks, reserved the same way.
     for (1 .. 100) {
         my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
                                       Proto => 'tcp', Listen => 1)
             or die "free_port: bind: $!";
         my $p = $s->sockport;
         close $s;
-        next if $PORTS{$p}++;
-        return $p;
+        next if $PORTS{$p};
+        return $p if reserve_port($p);
     }
     die "free_port: no free port";
 }
@@ -545,10 +676,102 @@ sub log_since {
     return length($c) > $off ? substr($c, $off) : '';
 }
 
+# ------------------------------------------------------------ log helpers
+
+my %MON = (Jan => 0, Feb => 1, Mar => 2, Apr => 3, May => 4, Jun => 5,
+           Jul => 6, Aug => 7, Sep => 8, Oct => 9, Nov => 10, Dec => 11);
+
+# The time (epoch seconds, with httpd's microseconds) of an error_log line
+# "[Sat Nov 29 14:40:00.123456 2025] ...", or undef.
+sub log_time {
+    my ($line) = @_;
+    return undef unless defined $line
+        && $line =~ /^\[\w{3} (\w{3}) +(\d+) (\d\d):(\d\d):(\d\d)(\.\d+)? (\d{4})\]/;
+    return undef unless exists $MON{$1};
+    return timelocal($5, $4, $3, $2, $MON{$1}, $7) + ($6 // 0);
+}
+
+# The lines of a log (a server's error_log, or a path) that match $re,
+# from byte offset $from on.
+sub log_matches {
+    my ($what, $re, $from) = @_;
+    my $path = ref $what ? $what->{errlog} : $what;
+    return grep { /$re/ } split /\n/, log_since($path, $from // 0);
+}
+
+# Bounded poll until a log has at least $o{count} (default 1) lines that
+# match $re (from byte offset $o{from}, within $o{timeout} seconds,
+# default 10).  Returns those lines, or nothing on timeout.
+sub wait_log {
+    my ($what, $re, %o) = @_;
+    my $count = $o{count} // 1;
+    my @l;
+    wait_for($o{timeout} // 10, sub {
+        @l = log_matches($what, $re, $o{from});
+        return @l >= $count;
+    }) or return ();
+    return @l;
+}
+
+# SIGTERM the processes below $server whose command line matches $re
+# (default: CGI scripts), e.g. CGIs still sleeping for requests that were
+# given up on; waits until they are gone.  Returns how many there were.
+sub kill_cgis {
+    my ($server, $re) = @_;
+    $re //= qr/\.cgi/;
+    my @p = grep { (read_file("/proc/$_/cmdline") // '') =~ $re } descendants($server->pid);
+    kill 'TERM', @p if @p;
+    wait_for(5, sub { !grep { alive($_) } @p });
+    return scalar @p;
+}
+
+# Groups of t/cgi-bin/wait.cgi requests (see there): cgi_group() names a
+# new one ("/cgi-bin/wait.cgi?g=$g&n=20", "...?g=$g&t=30"), cgi_arrived($g)
+# counts the requests of the group that reached a backend, cgi_running($g)
+# those whose CGI still runs, cgi_release($g) lets those that wait for it
+# answer.
+my $GROUP = 0;
+sub cgi_group { my ($label) = @_; return ($label // 'g') . '-' . (++$GROUP) . "-$$" }
+
+sub cgi_arrived {
+    my ($g) = @_;
+    opendir(my $d, "$TMP/cgi/wait-$g") or return 0;
+    my $n = grep { /^\d+$/ } readdir $d;
+    closedir $d;
+    return $n;
+}
+
+sub cgi_running {
+    my ($g) = @_;
+    opendir(my $d, "$TMP/cgi/wait-$g") or return 0;
+    my $n = grep { /^(\d+)$/ && alive($1) } readdir $d;
+    closedir $d;
+    return $n;
+}
+
+sub cgi_release {
+    my ($g) = @_;
+    make_path("$TMP/cgi/wait-$g");
+    write_file("$TMP/cgi/wait-$g/release", '');
+}
+
+# The router's status (SetHandler ptth-status; router(status => 1) maps it
+# at /ptth-status) as a hash, or undef.
+sub ptth_status {
+    my ($router, $path) = @_;
+    my $res = http(port => $router->{port}, path => $path // '/ptth-status', max_time => 5);
+    return undef unless $res->{status} == 200;
+    require JSON::PP;
+    return eval { JSON::PP::decode_json($res->{body}) };
+}
+
 # ------------------------------------------------------------ Go helpers
 
 # Build t/go/<name>.go in GOPATH mode against Debian's golang.org/x/net.
 # Returns the binary path, or undef with a reason (go missing, build error).
+# The test files of a run share one build cache and one binary per source
+# (<scratch root>/.go/bin/<name>-<sha256 of the source>); builds take a
+# lock, so files running at once neither race nor build a program twice.
 sub go_build {
     my ($name) = @_;
     my $go = '';
@@ -559,16 +782,32 @@ sub go_build {
         unless $go;
     return (undef, 'golang.org/x/net/http2 is missing (apt-get install golang-golang-x-net-dev)')
         unless -d '/usr/share/gocode/src/golang.org/x/net/http2';
-    make_path("$TMP/go", "$TMP/gocache");
-    my $bin = "$TMP/go/$name";
+    my $src = "$ROOT/t/go/$name.go";
+    return (undef, "go build $name failed: no $src") unless -f $src;
+    my $gdir = "$TMP_ROOT/.go";
+    make_path("$gdir/bin");
+    my $bin = "$gdir/bin/$name-" . substr(sha256_file($src), 0, 16);
+    return ($bin, undef) if -x $bin;
+    open(my $lock, '>>', "$gdir/lock") or return (undef, "go build $name: $gdir/lock: $!");
+    my $locked = wait_for(1800, sub { flock($lock, LOCK_EX | LOCK_NB) }, 0.2);
+    return (undef, "go build $name: another build held $gdir/lock for 1800 s") unless $locked;
+    if (-x $bin) {              # built by another test file meanwhile
+        close $lock;
+        return ($bin, undef);
+    }
     local $ENV{GO111MODULE} = 'off';
     local $ENV{GOPATH} = '/usr/share/gocode';
-    local $ENV{GOCACHE} = $ENV{PTTH_GOCACHE} || "$TMP/gocache";
-    local $ENV{HOME} = $ENV{HOME} && -w $ENV{HOME} ? $ENV{HOME} : $TMP;
+    local $ENV{GOCACHE} = $ENV{PTTH_GOCACHE} || "$gdir/cache";
+    local $ENV{HOME} = $ENV{HOME} && -w $ENV{HOME} ? $ENV{HOME} : $gdir;
     local $ENV{GOFLAGS} = '';
     local $ENV{CGO_ENABLED} = '0';   # pure Go: no C toolchain needed
-    my $out = `$go build -o '$bin' '$ROOT/t/go/$name.go' 2>&1`;
-    return (undef, "go build $name failed: $out") if $? != 0 || !-x $bin;
+    # A cold build cache costs about 15 s of CPU; on a loaded machine much
+    # longer, hence the generous limit.
+    my $out = `timeout -k 5 1200 '$go' build -o '$bin.tmp.$$' '$src' 2>&1`;
+    my $ok = $? == 0 && -x "$bin.tmp.$$" && rename("$bin.tmp.$$", $bin);
+    unlink "$bin.tmp.$$";
+    close $lock;
+    return (undef, "go build $name failed: $out") unless $ok;
     return ($bin, undef);
 }
 
@@ -751,6 +990,7 @@ my %MPM_DEFAULTS = (
 #   proxy     arrayref of lines replacing the default ProxyPass lines
 #   pre_proxy string/arrayref of lines written before the ProxyPass lines
 #   preserve_host  (default 1) ProxyPreserveHost On; 0: Off; undef: not written
+#   status    1: SetHandler ptth-status at /ptth-status (see ptth_status)
 # backend:
 #   tport     router's tunnel port (required unless connect is given)
 #   connect   PTTHConnect argument (default tcp://127.0.0.1:<tport>)
@@ -857,6 +1097,10 @@ sub write_conf {
         $c .= "PTTHWaitTimeout $self->{wait_timeout}\n" if defined $self->{wait_timeout};
         $c .= "ProxyPreserveHost " . ($self->{preserve_host} ? 'On' : 'Off') . "\n"
             if defined $self->{preserve_host};
+        if ($self->{status}) {
+            $c .= "<Location /ptth-status>\n  SetHandler ptth-status\n</Location>\n"
+                . "ProxyPass /ptth-status !\n";
+        }
         $c .= "$_\n" for lines($self->{pre_proxy});
         my @pp = $self->{proxy} ? @{ $self->{proxy} }
                : ("ProxyPass / ptth://$self->{pool}/",
@@ -896,7 +1140,8 @@ sub write_conf {
                 . "  Alias /big/ \"$TMP/htdocs/big/\"\n"
                 . "  Redirect /old http://backend.internal/new\n"
                 . "  Redirect /rel /new\n"
-                . "  Header always set X-Backend-Vhost $sn\n";
+                . "  Header always set X-Backend-Vhost $sn\n"
+                . "  SetEnv PTTH_TEST_SCRATCH \"$TMP/cgi\"\n";
             $c .= "  $_\n" for lines($self->{vhost_extra});
             $c .= "</VirtualHost>\n";
         }
