@@ -54,7 +54,7 @@ for my $i (1 .. 6) {
 is($ok, 6, 'requests around a GOAWAY(0) all answered by the real backend');
 like(read_file($log2) // '', qr/refused stream \d+ \(goaway\)/,
      'the GOAWAY backend did get a stream before it went away');
-ok(wait_for(5, sub { tunnel_count($r->{tport}) == 1 }), 'its tunnel is gone again');
+ok(wait_for(20, sub { tunnel_count($r->{tport}) == 1 }), 'its tunnel is gone again');
 my $res = http(port => $r->{port}, host => 'a.example', path => '/');
 is($res->{body}, 'A', 'router still serves');
 stop_spawned();
