@@ -7,7 +7,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
-use PTTH::Test;
+use PTTH::Test qw(:DEFAULT http_quick);
 
 my $r = router();
 $r->start or give_up('router does not start');
@@ -61,8 +61,8 @@ is(parse_env($res->{body})->{REQUEST_METHOD}, 'DELETE', 'method DELETE arrives')
 # when it cleans it up, possibly after the response went out: poll).
 is($env->{SERVER_PROTOCOL}, 'HTTP/2.0', 'the CGI ran in an HTTP/2.0 request at the backend');
 my @lines;
-wait_for(10, sub {
-    http(port => $r->{port}, host => 'a.example', path => '/', max_time => 5);
+wait_for(20, sub {
+    http_quick(port => $r->{port}, host => 'a.example', path => '/', max_time => 5);
     @lines = grep { /env\.cgi/ } split /\n/, (read_file($b->{acclog}) // '');
     return @lines >= 1;
 });

@@ -85,7 +85,7 @@ my $bw = backend(name => 'bW', tport => 1,
                  connect => "https://127.0.0.1:$sport/pc ca=$pki->{ca_crt} name=router.test"
                           . " token_file=$fbad");
 $bw->start or give_up('backend W does not start');
-ok(wait_for(10, sub { (read_file($bw->{errlog}) // '') =~ /refused the tunnel with 401/ }),
+ok(wait_for(30, sub { (read_file($bw->{errlog}) // '') =~ /refused the tunnel with 401/ }),
    'wrong token: the backend logs the 401');
 # PTTHReconnect 100ms 2s: after each refusal the next dial waits longer
 # (jittered doubling: 50-100 ms, 100-200, 200-400, 400-800, ...).
@@ -103,7 +103,7 @@ my $bv = backend(name => 'bV', tport => 1,
                  connect => "https://127.0.0.1:$sport/pa ca=$pki->{otherca_crt} name=router.test"
                           . " token_file=$fa");
 $bv->start or give_up('backend V does not start');
-ok(wait_for(10, sub { (read_file($bv->{errlog}) // '') =~ /cannot verify the router's certificate/ }),
+ok(wait_for(30, sub { (read_file($bv->{errlog}) // '') =~ /cannot verify the router's certificate/ }),
    'untrusted router certificate: the backend refuses and logs why');
 $bv->stop;
 
@@ -112,7 +112,7 @@ my $bx = backend(name => 'bX', tport => 1,
                  connect => "https://127.0.0.1:$sport/pa ca=$pki->{ca_crt} name=router.test"
                           . " token_file=$fa hosts=evil.example");
 $bx->start or give_up('backend X does not start');
-ok(wait_for(10, sub { (read_file($bx->{errlog}) // '') =~ /refused the tunnel with 403/ }),
+ok(wait_for(30, sub { (read_file($bx->{errlog}) // '') =~ /refused the tunnel with 403/ }),
    'claiming a host outside PTTHAllowHosts: 403');
 $bx->stop;
 
@@ -131,7 +131,7 @@ my $bf = backend(name => 'bF', tport => 1, tunnels => 2,
                  connect => "http://127.0.0.1:$fport/pf token_file=$fa");
 $bf->start or give_up('backend F does not start');
 ok(defined wait_for_tunnel($r2, path => '/pf/'), 'pool pf: one tunnel admitted');
-ok(wait_for(10, sub { (read_file($bf->{errlog}) // '') =~ /refused the tunnel with 429/ }),
+ok(wait_for(30, sub { (read_file($bf->{errlog}) // '') =~ /refused the tunnel with 429/ }),
    'the second tunnel is refused with 429');
 my ($wait) = map { /next dial in (\d+)ms/ ? $1 : () }
              wait_log($bf, qr/next dial in (?:[1-9]\d{3,})ms/);

@@ -11,7 +11,7 @@ use PTTH::Test qw(:DEFAULT wait_log);
 
 sub settle {   # wait until the count is $n, then check it stays $n for 1 s
     my ($tport, $n, $timeout) = @_;
-    wait_for($timeout // 10, sub { tunnel_count($tport) == $n }) or return 0;
+    wait_for($timeout // 30, sub { tunnel_count($tport) == $n }) or return 0;
     my $t0 = time;
     while (time - $t0 < 1) {
         return 0 if tunnel_count($tport) != $n;
@@ -35,7 +35,7 @@ for my $c (['event', 3, 1], ['prefork', 1, 3], ['worker', 2, 3]) {
        . "exactly $n tunnel(s) (" . tunnel_count($r->{tport}) . ")");
     ok(defined wait_for_tunnel($r), "$mpm: requests go through");
     $b->stop;
-    ok(wait_for(10, sub { tunnel_count($r->{tport}) == 0 }), "$mpm backend stopped: no tunnel left");
+    ok(wait_for(30, sub { tunnel_count($r->{tport}) == 0 }), "$mpm backend stopped: no tunnel left");
 }
 
 # A lost tunnel is replaced: kill the backend child that holds one.
@@ -54,7 +54,7 @@ for my $c (['event', 3, 1], ['prefork', 1, 3], ['worker', 2, 3]) {
     # the router's log says that a tunnel left.
     ok(wait_log($r, qr/left pool app/, from => $roff, timeout => 20),
        'the router lost its tunnel(s)');
-    my $again = settle($r->{tport}, 2, 15);
+    my $again = settle($r->{tport}, 2, 30);
     ok($again, sprintf('two tunnels again after %.1f s', time - $t0));
     ok(defined wait_for_tunnel($r), 'requests go through');
     $b->stop;

@@ -50,7 +50,7 @@ sub overlap {
 # Requests queue for a stream slot within PTTHWaitTimeout: with 8 slots
 # the last of 20 one-second requests waits about 2 s, and below the queue
 # waits for the backend to start.
-my $r = router(wait_timeout => '20s', status => 1);
+my $r = router(wait_timeout => '60s', status => 1);
 $r->start or give_up('router does not start');
 my $b = backend(tport => $r->{tport}, tunnels => 1);
 $b->start or give_up('backend does not start');
@@ -99,10 +99,10 @@ my $roff = length(read_file($r->{errlog}) // '');
 my $bg = in_background(sub {
     my @res = http_parallel(map { { port => $r->{port}, host => 'a.example',
                                     path => "/cgi-bin/sleep.cgi?s=1&q=$_",
-                                    max_time => 40 } } 1 .. 20);
+                                    max_time => 90 } } 1 .. 20);
     return join ',', map { $_->{status} } @res;
 });
-ok(wait_for(15, sub { my $st = PTTH::Test::ptth_status($r) or return 0;
+ok(wait_for(40, sub { my $st = PTTH::Test::ptth_status($r) or return 0;
                       my ($app) = grep { $_->{name} eq 'app' } @{ $st->{pools} || [] };
                       return $app && $app->{waiting} >= 20 }),
    'the 20 requests wait in the router for a tunnel');

@@ -22,7 +22,7 @@ my $b2 = backend(name => 'backend-2', tport => $r->{tport}, tunnels => 1,
                  vhost_extra => 'Header always set X-Served-By backend-2');
 $b1->start or give_up('backend 1 does not start');
 $b2->start or give_up('backend 2 does not start');
-ok(wait_for(10, sub { tunnel_count($r->{tport}) == 2 }), 'two tunnels in pool app');
+ok(wait_for(30, sub { tunnel_count($r->{tport}) == 2 }), 'two tunnels in pool app');
 ok(defined wait_for_tunnel($r), 'requests go through');
 
 my @res = http_parallel(map { { port => $r->{port}, host => 'a.example',

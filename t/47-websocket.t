@@ -17,7 +17,7 @@ use Test::More;
 use IO::Socket::INET;
 use JSON::PP;
 use Time::HiRes qw(time sleep);
-use PTTH::Test;
+use PTTH::Test qw(:DEFAULT http_quick);
 
 my ($wsecho, $why) = go_build('wsecho');
 unless ($wsecho) {
@@ -30,11 +30,11 @@ unless ($wsecho) {
 
 my $app_port = free_port();
 spawn('wsecho', PTTH::Test::TMP() . '/wsecho.log', $wsecho, '-listen', "127.0.0.1:$app_port");
-ok(wait_for(10, sub { PTTH::Test::port_open($app_port) }), 'WebSocket application listening')
+ok(wait_for(30, sub { PTTH::Test::port_open($app_port) }), 'WebSocket application listening')
     or give_up('wsecho does not listen');
 
 sub app_stats {
-    my $res = http(url => "http://127.0.0.1:$app_port/stats");
+    my $res = http_quick(port => $app_port, path => '/stats');
     return $res->{body} =~ /open=(\d+) served=(\d+)/ ? ($1, $2) : (-1, -1);
 }
 
@@ -119,18 +119,23 @@ my ($open_before) = app_stats();
 cmp_ok($open_before, '>=', 1, "application has the connection open ($open_before)");
 close $s;
 
-ok(wait_for(10, sub { (app_stats())[0] == 0 }),
+ok(wait_for(30, sub { (app_stats())[0] == 0 }),
    'every WebSocket is closed at the application once its client has gone')
     or diag(join ' ', app_stats());
 
 # The hub freed every stream.
 sub hub_status {
-    return eval { decode_json(http(port => $r->{port}, path => '/ptth-status')->{body}) } || {};
+    return eval { decode_json(http_quick(port => $r->{port}, path => '/ptth-status')->{body}) } || {};
 }
-my $st = hub_status();
-my ($pool) = grep { $_->{name} eq 'app' } @{ $st->{pools} || [] };
-my $active = 0;
-$active += $_->{active} for @{ $pool->{tunnels} || [] };
+# (The application saw the close first; the stream's end then travels
+# back through backend and tunnel: poll.)
+my $active;
+wait_for(20, sub {
+    my ($pool) = grep { $_->{name} eq 'app' } @{ hub_status()->{pools} || [] };
+    $active = 0;
+    $active += $_->{active} for @{ $pool->{tunnels} || [] };
+    return $active == 0;
+});
 is($active, 0, 'no stream left open on the tunnel');
 
 # The application closes first, five times: each time the close reaches

@@ -59,13 +59,13 @@ ok($res->{status} == 200 && $res->{body} eq 'B', 'new backend: b.example -> B');
 
 # A request that waits for a tunnel gets one: start it before the backend.
 $b2->kill9;
-my $r2 = router(wait_timeout => '10s', tport => undef, status => 1);
+my $r2 = router(wait_timeout => '60s', tport => undef, status => 1);
 $r2->start or give_up('router 2 does not start');
 my $bg2 = in_background(sub {
-    my $res = http(port => $r2->{port}, host => 'a.example', max_time => 20);
+    my $res = http(port => $r2->{port}, host => 'a.example', max_time => 90);
     return "$res->{status} $res->{time} $res->{body}";
 });
-ok(wait_for(8, sub { my $st = PTTH::Test::ptth_status($r2) or return 0;
+ok(wait_for(30, sub { my $st = PTTH::Test::ptth_status($r2) or return 0;
                      my ($app) = grep { $_->{name} eq 'app' } @{ $st->{pools} || [] };
                      return $app && $app->{waiting} >= 1 }),
    'the request waits in router 2, which has no tunnel yet');

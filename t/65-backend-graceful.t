@@ -13,7 +13,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use PTTH::Test qw(:DEFAULT cgi_group cgi_arrived cgi_running cgi_release);
 
-my $r = router(wait_timeout => '10s');
+my $r = router(wait_timeout => '30s');
 $r->start or give_up('router does not start');
 
 my %extra = (prefork => ['H2MinWorkers 4', 'H2MaxWorkers 25']);
@@ -44,7 +44,7 @@ for my $mpm (qw(event worker prefork)) {
         my $i = $_;
         in_background(sub {
             my $res = http(port => $r->{port}, host => 'b.example',
-                           path => "/?during=$i", max_time => 30);
+                           path => "/?during=$i", max_time => 60);
             return "$res->{status} $res->{body}";
         })
     } 1 .. 4;

@@ -10,7 +10,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use PTTH::Test qw(:DEFAULT cgi_group cgi_arrived cgi_running cgi_release);
 
-my $r = router(wait_timeout => '5s');
+my $r = router(wait_timeout => '20s');
 $r->start or give_up('router does not start');
 my $b = backend(tport => $r->{tport}, tunnels => 2);
 $b->start or give_up('backend does not start');
