@@ -52,7 +52,7 @@ our @EXPORT = qw(
 # Helpers added later are exported on request only, so that they never
 # clash with a sub of the same name in a test file.
 our @EXPORT_OK = qw(
-    ptth_status wait_log log_time log_matches kill_cgis
+    ptth_status wait_log log_time log_matches
     cgi_group cgi_arrived cgi_running cgi_release http_batch http_quick
 );
 
@@ -822,18 +822,6 @@ sub wait_log {
         return @l >= $count;
     }) or return ();
     return @l;
-}
-
-# SIGTERM the processes below $server whose command line matches $re
-# (default: CGI scripts), e.g. CGIs still sleeping for requests that were
-# given up on; waits until they are gone.  Returns how many there were.
-sub kill_cgis {
-    my ($server, $re) = @_;
-    $re //= qr/\.cgi/;
-    my @p = grep { (read_file("/proc/$_/cmdline") // '') =~ $re } descendants($server->pid);
-    kill 'TERM', @p if @p;
-    wait_for(5, sub { !grep { alive($_) } @p });
-    return scalar @p;
 }
 
 # Groups of t/cgi-bin/wait.cgi requests (see there): cgi_group() names a
