@@ -15,7 +15,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time);
 use List::Util qw(max);
-use PTTH::Test qw(:DEFAULT cgi_group);
+use PTTH::Test qw(:DEFAULT cgi_group http_batch);
 
 # $n requests that each wait until 6 of them are at the backend (at most
 # 25 s: the router's Timeout is 30 s).
@@ -23,9 +23,8 @@ sub in_parallel {
     my ($r, $n, $label) = @_;
     my $g = cgi_group('par');
     my $t0 = time;
-    my @res = http_parallel(map { { port => $r->{port}, host => 'a.example',
-                                    path => "/cgi-bin/wait.cgi?g=$g&n=6&t=25&i=$_",
-                                    max_time => 60 } } 1 .. $n);
+    my @res = http_batch(port => $r->{port}, host => 'a.example', max_time => 60,
+                         paths => [map { "/cgi-bin/wait.cgi?g=$g&n=6&t=25&i=$_" } 1 .. $n]);
     my $wall = time - $t0;
     my @bad = grep { $_->{status} != 200 || $_->{body} !~ /^ok \d+$/ } @res;
     is(scalar @bad, 0, sprintf("$label: $n requests, at least 6 in flight at the backend at once "
@@ -38,9 +37,8 @@ sub in_parallel {
 sub overlap {
     my ($r, $n, $s, $label) = @_;
     my $g = cgi_group('ovl');
-    my @res = http_parallel(map { { port => $r->{port}, host => 'a.example',
-                                    path => "/cgi-bin/wait.cgi?g=$g&s=$s&i=$_",
-                                    max_time => 60 } } 1 .. $n);
+    my @res = http_batch(port => $r->{port}, host => 'a.example', max_time => 60,
+                         paths => [map { "/cgi-bin/wait.cgi?g=$g&s=$s&i=$_" } 1 .. $n]);
     my @bad = grep { $_->{status} != 200 || $_->{body} !~ /^max \d+$/ } @res;
     is(scalar @bad, 0, "$label: $n x $s s: all 200")
         or diag(join ', ', map { "$_->{status} '$_->{body}' ($_->{err})" } @bad);
@@ -97,9 +95,8 @@ unlike(read_file($b8->{errlog}) // '', qr/FRAME_SIZE_ERROR|PROTOCOL_ERROR|REFUSE
 $b8->stop;
 my $roff = length(read_file($r->{errlog}) // '');
 my $bg = in_background(sub {
-    my @res = http_parallel(map { { port => $r->{port}, host => 'a.example',
-                                    path => "/cgi-bin/sleep.cgi?s=1&q=$_",
-                                    max_time => 90 } } 1 .. 20);
+    my @res = http_batch(port => $r->{port}, host => 'a.example', max_time => 90,
+                         paths => [map { "/cgi-bin/sleep.cgi?s=1&q=$_" } 1 .. 20]);
     return join ',', map { $_->{status} } @res;
 });
 ok(wait_for(40, sub { my $st = PTTH::Test::ptth_status($r) or return 0;

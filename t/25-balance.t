@@ -9,7 +9,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time);
 use List::Util qw(max);
-use PTTH::Test;
+use PTTH::Test qw(:DEFAULT http_batch);
 
 my $r = router(wait_timeout => '10s');
 $r->start or give_up('router does not start');
@@ -25,11 +25,11 @@ $b2->start or give_up('backend 2 does not start');
 ok(wait_for(30, sub { tunnel_count($r->{tport}) == 2 }), 'two tunnels in pool app');
 ok(defined wait_for_tunnel($r), 'requests go through');
 
-my @res = http_parallel(map { { port => $r->{port}, host => 'a.example',
-                                path => "/cgi-bin/sleep.cgi?s=1&spread=$_", max_time => 30 } } 1 .. 20);
+my @res = http_batch(port => $r->{port}, host => 'a.example', max_time => 30, want => ['X-Served-By'],
+                     paths => [map { "/cgi-bin/sleep.cgi?s=1&spread=$_" } 1 .. 20]);
 is(scalar(grep { $_->{status} == 200 } @res), 20, '20 parallel requests: all 200');
 my %by;
-$by{ $_->{headers}{'x-served-by'} // 'none' }++ for @res;
+$by{ $_->{headers}{'x-served-by'} || 'none' }++ for @res;
 my ($n1, $n2) = map { $by{$_} // 0 } qw(backend-1 backend-2);
 is($n1 + $n2, 20, 'each response names the backend that served it');
 cmp_ok($n1, '>=', 5, "backend 1 served $n1 of them (>= 5)");

@@ -8,7 +8,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time);
-use PTTH::Test qw(:DEFAULT cgi_group);
+use PTTH::Test qw(:DEFAULT cgi_group http_batch);
 
 my $r = router();
 $r->start or give_up('router does not start');
@@ -35,9 +35,8 @@ for my $mpm (qw(event worker prefork)) {
     }
     my $g = cgi_group($mpm);
     my $t0 = time;
-    my @res = http_parallel(map { { port => $r->{port}, host => 'b.example',
-                                    path => "/cgi-bin/wait.cgi?g=$g&n=6&t=25&i=$_",
-                                    max_time => 60 } } 1 .. 20);
+    my @res = http_batch(port => $r->{port}, host => 'b.example', max_time => 60,
+                         paths => [map { "/cgi-bin/wait.cgi?g=$g&n=6&t=25&i=$_" } 1 .. 20]);
     my $wall = time - $t0;
     is(scalar(grep { $_->{status} == 200 && $_->{body} =~ /^ok \d+$/ } @res), 20,
        sprintf("$mpm backend: 20 parallel requests, at least 6 in flight at once, all 200 (%.2f s)",

@@ -7,7 +7,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
-use PTTH::Test qw(:DEFAULT cgi_group cgi_arrived);
+use PTTH::Test qw(:DEFAULT cgi_group cgi_arrived http_batch);
 
 my $r = router(wait_timeout => '2s');
 $r->start or give_up('router does not start');
@@ -44,7 +44,8 @@ for my $i (1 .. 3) {
                                         $res->{time}));
 }
 # Several at once, too.
-my @res = http_parallel(map { { port => $r->{port}, host => 'b.example', max_time => 20 } } 1 .. 5);
+my @res = http_batch(port => $r->{port}, host => 'b.example', max_time => 20,
+                     paths => [map { "/?p=$_" } 1 .. 5]);
 is(scalar(grep { $_->{status} == 503 && $_->{time} < 5 } @res), 5,
    'no backend: 5 parallel requests all 503 in < 5 s')
     or diag(join ', ', map { "$_->{status} $_->{time}" } @res);

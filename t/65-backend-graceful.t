@@ -11,7 +11,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
-use PTTH::Test qw(:DEFAULT cgi_group cgi_arrived cgi_running cgi_release);
+use PTTH::Test qw(:DEFAULT cgi_group cgi_arrived cgi_running cgi_release http_batch);
 
 my $r = router(wait_timeout => '30s');
 $r->start or give_up('router does not start');
@@ -61,8 +61,8 @@ for my $mpm (qw(event worker prefork)) {
     is($b->pid, $pid_before, "$mpm: same parent after graceful");
     my $t = wait_for_tunnel($r, host => 'b.example', expect => 'B', timeout => 15);
     ok(defined $t, "$mpm: service up after the graceful restart");
-    my @res = http_parallel(map { { port => $r->{port}, host => 'a.example',
-                                    path => "/?after=$_" } } 1 .. 10);
+    my @res = http_batch(port => $r->{port}, host => 'a.example',
+                         paths => [map { "/?after=$_" } 1 .. 10]);
     is(scalar(grep { $_->{status} == 200 && $_->{body} eq 'A' } @res), 10,
        "$mpm: 10 requests after the restart all 200");
     my $err = $b->stop;

@@ -8,7 +8,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
-use PTTH::Test qw(:DEFAULT cgi_group cgi_arrived cgi_running cgi_release);
+use PTTH::Test qw(:DEFAULT cgi_group cgi_arrived cgi_running cgi_release http_batch);
 
 my $r = router(wait_timeout => '20s');
 $r->start or give_up('router does not start');
@@ -32,7 +32,7 @@ cmp_ok($back, '<', 15, 'service back within 15 s');
 my $hub2 = hub_pid($r, exclude => $hub);
 ok($hub2 && $hub2 != $hub, "a new hub runs (pid " . ($hub2 // '?') . ")");
 ok(alive($r->pid), 'router parent still alive');
-my @res = http_parallel(map { { port => $r->{port}, host => 'b.example', path => "/?$_" } } 1 .. 10);
+my @res = http_batch(port => $r->{port}, host => 'b.example', paths => [map { "/?$_" } 1 .. 10]);
 is(scalar(grep { $_->{status} == 200 && $_->{body} eq 'B' } @res), 10,
    '10 parallel requests after the hub restart: all 200');
 
@@ -69,7 +69,7 @@ $t = wait_for_tunnel($r, host => 'b.example', expect => 'B', timeout => 20);
 ok(defined $t, 'service up after the router graceful restart');
 $hub3 = hub_pid($r, exclude => $hub2);
 ok($hub3 && $hub3 != $hub2, 'new generation has a new hub');
-@res = http_parallel(map { { port => $r->{port}, host => 'a.example', path => "/?$_" } } 1 .. 10);
+@res = http_batch(port => $r->{port}, host => 'a.example', paths => [map { "/?$_" } 1 .. 10]);
 is(scalar(grep { $_->{status} == 200 && $_->{body} eq 'A' } @res), 10,
    '10 parallel requests on the new generation: all 200');
 

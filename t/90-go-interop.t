@@ -11,7 +11,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
-use PTTH::Test qw(:DEFAULT wait_log log_time cgi_group);
+use PTTH::Test qw(:DEFAULT wait_log log_time cgi_group http_batch);
 use List::Util qw(max);
 
 my ($seedrouter, $why1) = go_build('seedrouter');
@@ -41,7 +41,7 @@ my ($mid, $mid_sha) = big_file('mid.bin', 1024 * 1024 + 7);
     my $t = wait_for_tunnel($r, path => '/foo', expect => 'bar', timeout => 20);
     ok(defined $t, 'our router -> Go backend: GET /foo -> "bar"')
         or diag(read_file($log));
-    my @res = http_parallel(map { { port => $r->{port}, path => "/foo?$_" } } 1 .. 20);
+    my @res = http_batch(port => $r->{port}, paths => [map { "/foo?$_" } 1 .. 20]);
     is(scalar(grep { $_->{status} == 200 && $_->{body} eq 'bar' } @res), 20,
        'our router -> Go backend: 20 parallel requests all "bar"');
     my $res = http(port => $r->{port}, host => 'a.example', path => '/host');
@@ -54,8 +54,8 @@ my ($mid, $mid_sha) = big_file('mid.bin', 1024 * 1024 + 7);
     is($res->{body}, "sha256=$big_sha\nlength=" . (10 * 1024 * 1024) . "\n",
        'our router -> Go backend: chunked 10 MB POST intact');
     # Ten requests that each wait until all ten are at the Go backend.
-    @res = http_parallel(map { { port => $r->{port}, path => "/wait?g=go$$&n=10&t=25&i=$_",
-                                 max_time => 40 } } 1 .. 10);
+    @res = http_batch(port => $r->{port}, max_time => 40,
+                      paths => [map { "/wait?g=go$$&n=10&t=25&i=$_" } 1 .. 10]);
     is(scalar(grep { $_->{status} == 200 && $_->{body} =~ /^ok 10$/ } @res), 10,
        'our router -> Go backend: 10 requests in flight at once, all 200')
         or diag(join ', ', map { "$_->{status} '$_->{body}'" } @res);
@@ -112,8 +112,8 @@ my ($mid, $mid_sha) = big_file('mid.bin', 1024 * 1024 + 7);
     # 1 s each (the backend's Timeout is 2 s), each CGI counting how many
     # of them run at the same time (t/cgi-bin/wait.cgi ?s=).
     my $g = cgi_group('go');
-    my @res = http_parallel(map { { port => $hport, host => 'b.example',
-                                    path => "/cgi-bin/wait.cgi?g=$g&s=1&i=$_", max_time => 20 } } 1 .. 10);
+    my @res = http_batch(port => $hport, host => 'b.example', max_time => 20,
+                         paths => [map { "/cgi-bin/wait.cgi?g=$g&s=1&i=$_" } 1 .. 10]);
     is(scalar(grep { $_->{status} == 200 && $_->{body} =~ /^max \d+$/ } @res), 10,
        'Go router -> our backend: 10 parallel 1 s CGI requests all 200')
         or diag(join ', ', map { "$_->{status} '$_->{body}'" } @res);

@@ -259,20 +259,24 @@ sub port_open {
 }
 
 # True when something listens on TCP $port (per /proc/net/tcp*), without
-# connecting to it (a connection to a tunnel port would be a tunnel).
+# connecting to it (a connection to a tunnel port would be a tunnel).  A
+# reading can miss a line while other processes open and close sockets
+# (see established_inodes): "not listening" is read three times.
 sub port_listening {
     my ($port) = @_;
-    for my $f ('/proc/net/tcp', '/proc/net/tcp6') {
-        open(my $fh, '<', $f) or next;
-        while (my $l = <$fh>) {
-            my @f = split ' ', $l;
-            next unless @f > 3 && $f[1] =~ /:([0-9A-F]{4})$/;
-            if (hex($1) == $port && $f[3] eq '0A') {
-                close $fh;
-                return 1;
+    for my $try (1 .. 3) {
+        for my $f ('/proc/net/tcp', '/proc/net/tcp6') {
+            open(my $fh, '<', $f) or next;
+            while (my $l = <$fh>) {
+                my @f = split ' ', $l;
+                next unless @f > 3 && $f[1] =~ /:([0-9A-F]{4})$/;
+                if (hex($1) == $port && $f[3] eq '0A') {
+                    close $fh;
+                    return 1;
+                }
             }
+            close $fh;
         }
-        close $fh;
     }
     return 0;
 }
@@ -423,9 +427,11 @@ sub http_parallel {
 
 # Many requests by one curl process, all at once (curl --parallel): far
 # less CPU than a curl per request (http_parallel) when the status and the
-# body are all that matter.  Options: port, paths => [...] (or urls =>
-# [...]), host, headers => [...], max_time (default 15).  Returns, in
-# order, hashes with status (0 on failure), body, size, time, url.
+# body (and a few response headers) are all that matter.  Options: port,
+# paths => [...] (or urls => [...]), host, headers => [...] (sent),
+# want => [...] (response header names to return), max_time (default 15).
+# Returns, in order, hashes with status (0 on failure), body, size, time,
+# url, headers (the wanted ones, lower-case names, '' when absent).
 sub http_batch {
     my (%a) = @_;
     my @urls = $a{urls} ? @{ $a{urls} }
@@ -437,23 +443,29 @@ sub http_batch {
     my @cmd = ('curl', '-s', '-S', '-g', '--max-time', $a{max_time} || 15,
                '--parallel', '--parallel-immediate', '--parallel-max', scalar(@urls),
                '--stderr', "$base.err",
-               '-w', '%{url_effective} %{http_code} %{time_total} %{size_download}\n');
+               '-w', join("\t", '%{url_effective}', '%{http_code}', '%{time_total}',
+                                '%{size_download}', map { "%header{$_}" } @{ $a{want} || [] })
+                     . "\n");
     push @cmd, '-H', "Host: $a{host}" if defined $a{host};
     push @cmd, map { ('-H', $_) } @{ $a{headers} || [] };
     push @cmd, map { ('-o', "$base.$_.body", $urls[$_]) } 0 .. $#urls;
     my %by_url;
     if (open(my $fh, '-|', @cmd)) {
         while (my $l = <$fh>) {
-            my ($url, $code, $t, $dl) = split ' ', $l;
+            chomp $l;
+            my ($url, $code, $t, $dl, @h) = split /\t/, $l, -1;
+            next unless defined $url;
+            my %h = map { lc($a{want}[$_]) => $h[$_] // '' } 0 .. $#{ $a{want} || [] };
             push @{ $by_url{$url} }, { status => ($code // 0) + 0, time => $t // 0,
-                                       size => $dl // 0 } if defined $url;
+                                       size => $dl // 0, headers => \%h };
         }
         close $fh;
     }
     my $err = read_file("$base.err") // '';
     my @res;
     for my $i (0 .. $#urls) {
-        my $r = shift(@{ $by_url{ $urls[$i] } || [] }) || { status => 0, time => 0, size => 0 };
+        my $r = shift(@{ $by_url{ $urls[$i] } || [] })
+             || { status => 0, time => 0, size => 0, headers => {} };
         $r->{url} = $urls[$i];
         $r->{body} = read_file("$base.$i.body") // '';
         $r->{err} = $err;
@@ -711,20 +723,32 @@ sub hub_pid {
 
 # Socket inodes of the ESTABLISHED TCP connections whose local port (or,
 # with $peer true, whose remote port) is $port, from /proc/net/tcp*: one
-# entry per connection (not yet accepted ones have inode 0).
+# entry per connection (not yet accepted ones have inode 0).  The kernel
+# writes those files a page per read(), walking its hash tables anew each
+# time, so a reading taken while other processes open and close
+# connections (parallel tests) can skip or repeat lines: entries are
+# deduplicated by address pair, and the files are read again until two
+# readings in a row agree.
 sub established_inodes {
     my ($port, $peer) = @_;
-    my @inodes;
-    for my $f ('/proc/net/tcp', '/proc/net/tcp6') {
-        open(my $fh, '<', $f) or next;
-        while (my $l = <$fh>) {
-            my @f = split ' ', $l;
-            next unless @f > 9 && $f[$peer ? 2 : 1] =~ /:([0-9A-F]{4})$/;
-            push @inodes, $f[9] if hex($1) == $port && $f[3] eq '01';
+    my ($prev, %conn);
+    for my $try (1 .. 6) {
+        %conn = ();
+        for my $f ('/proc/net/tcp', '/proc/net/tcp6') {
+            open(my $fh, '<', $f) or next;
+            while (my $l = <$fh>) {
+                my @f = split ' ', $l;
+                next unless @f > 9 && $f[3] eq '01'
+                    && $f[$peer ? 2 : 1] =~ /:([0-9A-F]{4})$/ && hex($1) == $port;
+                $conn{"$f[1] $f[2]"} = $f[9];
+            }
+            close $fh;
         }
-        close $fh;
+        my $now = join ',', sort keys %conn;
+        last if defined $prev && $now eq $prev;
+        $prev = $now;
     }
-    return @inodes;
+    return values %conn;
 }
 
 # Established TCP connections whose local port is $tport (the router's
@@ -868,9 +892,11 @@ sub ptth_status {
 
 # Build t/go/<name>.go in GOPATH mode against Debian's golang.org/x/net.
 # Returns the binary path, or undef with a reason (go missing, build error).
-# The test files of a run share one build cache and one binary per source
-# (<scratch root>/.go/bin/<name>-<sha256 of the source>); builds take a
-# lock, so files running at once neither race nor build a program twice.
+# One build cache and one binary per input: <bin dir>/<name>-<key>, the key
+# a SHA-256 of the source, the go tool and the installed x/net.  The bin
+# dir is $PTTH_GOCACHE/ptth-bin when the build cache is kept between runs
+# (run-tests.sh), else <scratch root>/.go/bin.  Builds take a lock, so
+# files running at once neither race nor build a program twice.
 sub go_build {
     my ($name) = @_;
     my $go = '';
@@ -884,19 +910,27 @@ sub go_build {
     my $src = "$ROOT/t/go/$name.go";
     return (undef, "go build $name failed: no $src") unless -f $src;
     my $gdir = "$TMP_ROOT/.go";
-    make_path("$gdir/bin");
-    my $bin = "$gdir/bin/$name-" . substr(sha256_file($src), 0, 16);
+    my $cache = $ENV{PTTH_GOCACHE} || "$gdir/cache";
+    my $bdir = $ENV{PTTH_GOCACHE} ? "$ENV{PTTH_GOCACHE}/ptth-bin" : "$gdir/bin";
+    make_path($gdir, $bdir);
+    my $key = Digest::SHA->new(256);
+    $key->add(read_file($src) // '');
+    my $xnet = '/var/lib/dpkg/info/golang-golang-x-net-dev.list';
+    $key->add(join ',', map { defined $_ ? $_ : '-' }
+                            (stat $go)[7, 9], (stat $xnet)[7, 9],
+                            (stat '/usr/share/gocode/src/golang.org/x/net/http2')[9]);
+    my $bin = "$bdir/$name-" . substr($key->hexdigest, 0, 16);
     return ($bin, undef) if -x $bin;
-    open(my $lock, '>>', "$gdir/lock") or return (undef, "go build $name: $gdir/lock: $!");
+    open(my $lock, '>>', "$bdir/lock") or return (undef, "go build $name: $bdir/lock: $!");
     my $locked = wait_for(1800, sub { flock($lock, LOCK_EX | LOCK_NB) }, 0.2);
-    return (undef, "go build $name: another build held $gdir/lock for 1800 s") unless $locked;
+    return (undef, "go build $name: another build held $bdir/lock for 1800 s") unless $locked;
     if (-x $bin) {              # built by another test file meanwhile
         close $lock;
         return ($bin, undef);
     }
     local $ENV{GO111MODULE} = 'off';
     local $ENV{GOPATH} = '/usr/share/gocode';
-    local $ENV{GOCACHE} = $ENV{PTTH_GOCACHE} || "$gdir/cache";
+    local $ENV{GOCACHE} = $cache;
     local $ENV{HOME} = $ENV{HOME} && -w $ENV{HOME} ? $ENV{HOME} : $gdir;
     local $ENV{GOFLAGS} = '';
     local $ENV{CGO_ENABLED} = '0';   # pure Go: no C toolchain needed
