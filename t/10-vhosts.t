@@ -39,7 +39,12 @@ is($res->{status}, 404, '404 from the backend passes through (not 502)');
 $res = http(port => $r->{port}, host => 'a.example', path => '/', method => 'HEAD',
             headers => []);
 is($res->{status}, 200, 'HEAD: 200');
-is($res->{size}, 0, 'HEAD: no body');
+is($res->{headers}{'content-length'}, 1, 'HEAD: the Content-Length of the GET');
+# Read to the end of the connection (Connection: close): nothing follows
+# the header block.
+$res = http_quick(port => $r->{port}, host => 'a.example', path => '/', method => 'HEAD');
+ok($res->{status} == 200 && $res->{body} eq '', 'HEAD: no body')
+    or diag("$res->{status}: " . length($res->{body}) . ' bytes after the head');
 
 $res = http(port => $r->{port}, host => 'a.example',
             path => '/cgi-bin/env.cgi?q=a%2Fb&r=1&s=%20x',

@@ -46,7 +46,7 @@ sub overlap {
 }
 
 # Requests queue for a stream slot within PTTHWaitTimeout: with 8 slots
-# the last of 20 one-second requests waits about 2 s, and below the queue
+# the last of 20 half-second requests waits about 1 s, and below the queue
 # waits for the backend to start.
 my $r = router(wait_timeout => '60s', status => 1);
 $r->start or give_up('router does not start');
@@ -83,7 +83,7 @@ my $b8 = backend(tport => $r->{tport}, tunnels => 1,
                  extra => ['H2MaxSessionStreams 8']);
 $b8->start or give_up('backend (8 streams) does not start');
 ok(defined wait_for_tunnel($r), 'tunnel to the 8-stream backend up');
-my $most = overlap($r, 20, 1, 'SETTINGS_MAX_CONCURRENT_STREAMS=8');
+my $most = overlap($r, 20, 0.5, 'SETTINGS_MAX_CONCURRENT_STREAMS=8');
 ok($most >= 2 && $most <= 8, "8 streams max: at most 8 of the 20 ran at once, in parallel ($most)");
 unlike(read_file($b8->{errlog}) // '', qr/FRAME_SIZE_ERROR|PROTOCOL_ERROR|REFUSED_STREAM/i,
        'backend saw no protocol error and refused no stream');
@@ -96,7 +96,7 @@ $b8->stop;
 my $roff = length(read_file($r->{errlog}) // '');
 my $bg = in_background(sub {
     my @res = http_batch(port => $r->{port}, host => 'a.example', max_time => 90,
-                         paths => [map { "/cgi-bin/sleep.cgi?s=1&q=$_" } 1 .. 20]);
+                         paths => [map { "/cgi-bin/sleep.cgi?s=0.5&q=$_" } 1 .. 20]);
     return join ',', map { $_->{status} } @res;
 });
 ok(wait_for(40, sub { my $st = PTTH::Test::ptth_status($r) or return 0;

@@ -10,7 +10,8 @@ use Test::More;
 use Time::HiRes qw(time);
 use PTTH::Test qw(:DEFAULT cgi_group http_batch);
 
-my $r = router();
+# PTTHWaitTimeout 1s: the 503 once a backend has stopped comes sooner.
+my $r = router(wait_timeout => '1s');
 $r->start or give_up('router does not start');
 
 my %extra = (

@@ -9,7 +9,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use PTTH::Test qw(:DEFAULT cgi_group cgi_arrived http_batch);
 
-my $r = router(wait_timeout => '2s');
+my $r = router(wait_timeout => '1s');
 $r->start or give_up('router does not start');
 my $b = backend(tport => $r->{tport});
 $b->start or give_up('backend does not start');
@@ -35,7 +35,7 @@ is($st, 502, 'in-flight request: 502 (it had reached the backend)');
 cmp_ok($after_kill, '<', 5, sprintf('in-flight request ended %.2f s after the kill (< 5 s)',
                                     $after_kill));
 
-# New requests: 503 after PTTHWaitTimeout (2 s), not a hang (curl's
+# New requests: 503 after PTTHWaitTimeout (1 s), not a hang (curl's
 # limit is 20 s).
 for my $i (1 .. 3) {
     my $res = http(port => $r->{port}, host => 'a.example', max_time => 20);

@@ -34,7 +34,7 @@ my ($mid, $mid_sha) = big_file('mid.bin', 1024 * 1024 + 7);
 # ---------------------------------------------------------------------
 # Our router, Go backend.
 {
-    my $r = router();
+    my $r = router(wait_timeout => '1s');    # the 503 once the Go backend is gone
     $r->start or give_up('router does not start');
     my $log = TMP . '/seedbackend.log';
     my $gb = spawn('seedbackend', $log, $seedbackend, '-connect', "127.0.0.1:$r->{tport}");

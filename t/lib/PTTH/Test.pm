@@ -490,13 +490,16 @@ sub http_cmd {
         my $path = $a->{path} // '/';
         $url = "http://127.0.0.1:$a->{port}$path";
     }
+    # HEAD: --head, or curl would wait for the body Content-Length
+    # announces until the server closes the connection.
+    my $head = uc($a->{method} // '') eq 'HEAD' && !$a->{upload_file};
     my @cmd = ('curl', '-s', '-S', '-g', '--max-time', $a->{max_time} || 15,
-               '-o', ($a->{discard} ? '/dev/null' : $a->{_body}),
+               '-o', ($a->{discard} || $head ? '/dev/null' : $a->{_body}),
                '-D', $a->{_hdr}, '--stderr', $a->{_err},
                '-w', '%{http_code} %{time_total} %{size_download}');
     push @cmd, '--http2-prior-knowledge' if $a->{http2};
     push @cmd, '-H', "Host: $a->{host}" if defined $a->{host};
-    push @cmd, '-X', $a->{method} if $a->{method} && !$a->{upload_file};
+    push @cmd, $head ? '--head' : ('-X', $a->{method}) if $a->{method} && !$a->{upload_file};
     push @cmd, '--interface', $a->{interface} if $a->{interface};
     push @cmd, '--resolve', $a->{resolve} if $a->{resolve};
     push @cmd, map { ('-H', $_) } @{ $a->{headers} || [] };
@@ -544,7 +547,7 @@ sub http_result {
         unlink $a->{_body};
     }
     else {
-        $r{size} = 0;
+        $r{size} = $r{downloaded} + 0;    # HEAD, discard: what curl read
         $r{body} = '' unless $a->{sha};
     }
     $r{body} = '' if !defined $r{body} && !$a->{sha};
@@ -620,8 +623,10 @@ sub wait_for_tunnel {
 
 # One GET over HTTP/1.1 from this process (no curl): for polls, where
 # starting a client process per attempt would cost more than the request.
-# Options: port, host, path (default "/"), max_time (default 5).  Returns
-# a hash: status (0 on failure), body, headers (lower-case names).
+# Options: port, host, path (default "/"), method (default GET), max_time
+# (default 5).  Returns a hash: status (0 on failure), body (everything
+# after the header block until the server closed: for HEAD, nothing),
+# headers (lower-case names).
 sub http_quick {
     my (%a) = @_;
     my $path = $a{path} // '/';
@@ -632,7 +637,8 @@ sub http_quick {
                                   Proto => 'tcp', Timeout => $a{max_time} || 5)
         or return \%fail;
     $s->blocking(0);
-    my $req = "GET $path HTTP/1.1\r\nHost: $host\r\nConnection: close\r\n"
+    my $method = $a{method} // 'GET';
+    my $req = "$method $path HTTP/1.1\r\nHost: $host\r\nConnection: close\r\n"
             . "User-Agent: PTTH-Test-poll\r\n\r\n";
     my ($in, $sent) = ('', 0);
     while (1) {
