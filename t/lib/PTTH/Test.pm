@@ -1123,6 +1123,7 @@ my %MPM_DEFAULTS = (
 #   extra     string or arrayref of config lines appended at the end
 #   port      Listen port (default: a free one)
 #   modules   arrayref of extra httpd module names to load (e.g. proxy_http)
+#   asan_options  more ASAN_OPTIONS for this server under make test-asan
 # router:
 #   tport     tunnel port (default: a free one); pool  (default "app")
 #   wait_timeout  PTTHWaitTimeout (default "2s"); undef => not written
@@ -1323,11 +1324,12 @@ sub selftest_rewrite {
 
 sub san_env {
     my ($self) = @_;
-    return san_env_dir("$self->{dir}/san");
+    return san_env_dir("$self->{dir}/san", $self->{asan_options});
 }
 
+# $extra: more ASAN_OPTIONS (the Httpd option asan_options).
 sub san_env_dir {
-    my ($d) = @_;
+    my ($d, $extra) = @_;
     return () unless $ENV{PTTH_SANITIZE};
     my %e;
     $e{LD_PRELOAD} = $ENV{PTTH_SAN_PRELOAD} if $ENV{PTTH_SAN_PRELOAD};
@@ -1337,7 +1339,8 @@ sub san_env_dir {
     # httpd, ASan's own thread teardown (UnsetAlternateSignalStack) reports
     # a false stack-use-after-scope at every thread exit.
     $e{ASAN_OPTIONS} = "halt_on_error=1:abort_on_error=0:detect_leaks=0:"
-        . "use_sigaltstack=0:log_path=$d/asan:verify_asan_link_order=0";
+        . "use_sigaltstack=0:log_path=$d/asan:verify_asan_link_order=0"
+        . (defined $extra && length $extra ? ":$extra" : '');
     $e{UBSAN_OPTIONS} = "halt_on_error=1:print_stacktrace=1:log_path=$d/ubsan";
     return %e;
 }
