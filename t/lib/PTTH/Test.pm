@@ -1138,7 +1138,8 @@ my %MPM_DEFAULTS = (
 #   http2     load mod_http2 (default 1)
 #   h2_directives  also write "Protocols h2c http/1.1" + "H2Direct on"
 #   remoteip  (default 1) RemoteIPHeader X-Forwarded-For from 127.0.0.1
-#   vhost_extra  lines added inside every <VirtualHost>
+#   vhost_extra  lines added inside every <VirtualHost>; or a hash
+#             { ServerName => lines } for some of them
 sub new {
     my ($class, %o) = @_;
     my $self = bless { %o }, $class;
@@ -1282,7 +1283,8 @@ sub write_conf {
                 . "  Redirect /rel /new\n"
                 . "  Header always set X-Backend-Vhost $sn\n"
                 . "  SetEnv PTTH_TEST_SCRATCH \"$TMP/cgi\"\n";
-            $c .= "  $_\n" for lines($self->{vhost_extra});
+            my $vx = $self->{vhost_extra};
+            $c .= "  $_\n" for lines(ref $vx eq 'HASH' ? $vx->{$sn} : $vx);
             $c .= "</VirtualHost>\n";
         }
     }
