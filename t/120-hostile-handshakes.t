@@ -56,20 +56,20 @@ sub attack {
 }
 
 my ($t, $got) = attack(bytes => join('', map { chr(int rand 256) } 1 .. 512));
-ok($t < 3, sprintf('random bytes: closed after %.1f s', $t));
+ok($t < 4.5, sprintf('random bytes: closed after %.1f s', $t));
 like($got, qr/^(HTTP\/1\.1 400|)/, 'random bytes: 400 or nothing');
 
 # A TLS ClientHello (record header 0x16 0x03 0x01) to the cleartext port.
 ($t, $got) = attack(bytes => "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" . ("\0" x 160));
-ok($t < 3, sprintf('TLS ClientHello to a cleartext port: closed after %.1f s', $t));
+ok($t < 4.5, sprintf('TLS ClientHello to a cleartext port: closed after %.1f s', $t));
 
 ($t, $got) = attack(bytes => "GET /sec HTTP/1.0\r\n\r\n");
 like($got, qr/^HTTP\/1\.1 [45]\d\d/, 'HTTP/1.0: an HTTP error');
-ok($t < 3, 'HTTP/1.0: closed at once');
+ok($t < 4.5, sprintf('HTTP/1.0: closed after %.1f s', $t));
 
 ($t, $got) = attack(bytes => "GET /sec HTTP/1.1\r\nHost: x\r\nX-Big: " . ('a' x (1024 * 1024)) . "\r\n\r\n");
 like($got, qr/^HTTP\/1\.1 431/, '1 MB header block: 431');
-ok($t < 3, sprintf('1 MB header block: closed after %.1f s', $t));
+ok($t < 4.5, sprintf('1 MB header block: closed after %.1f s', $t));
 
 ($t, $got) = attack(bytes => "GET /sec HTTP/1.1\r\nHost: x\r\n", chunk => 1, gap => 1, limit => 12);
 ok($t >= 2.5 && $t < 7, sprintf('one byte per second: closed by the handshake timeout (3 s) after %.1f s', $t));
