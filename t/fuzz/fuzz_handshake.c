@@ -15,6 +15,8 @@
 /* libFuzzer target for the handshake, common/ptth_hs_*.c
  * (t/fuzz/run-fuzz.sh).
  *
+ * FUZZ-SOURCES: common/ptth_hs_syntax.c common/ptth_hs_request.c common/ptth_hs_response.c
+ *
  * The first byte of an input picks what the rest is fed to:
  *   '>'  ptth_hs_parse_request
  *   '<'  ptth_hs_parse_response
