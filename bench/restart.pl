@@ -6,8 +6,13 @@
 #   perl bench/restart.pl --reconnect '100ms 2s'   # a PTTHReconnect line
 #
 # One router (event MPM, PTTHListen plain=app) and one backend httpd
-# (PTTHConnect tcp:// with PTTHTunnels N, default 2; the backend's
-# PTTHReconnect is its default unless --reconnect gives one).  Per round:
+# (PTTHConnect tcp:// with PTTHTunnels N, default 8; the backend's
+# PTTHReconnect is its default unless --reconnect gives one).  Before each
+# restart every tunnel has served a request (small GETs in parallel until
+# ptth-status says so): a backend re-dials a tunnel that served, or that
+# lived 5 s, at once when the router closes it, and one that did neither
+# only after its backoff (docs/protocol.md 3); --no-warm leaves that out.
+# Per round:
 #
 #   graceful   apache2 -k graceful on the router; the time until the new
 #              hub (another pid in ptth-status) reports all N tunnels open
@@ -38,8 +43,8 @@ BEGIN {
 use PTTH::Test;
 use PTTH::Bench qw(loadavg bench_httpd median fmt_num);
 
-my %opt = (rounds => 3, tunnels => 2, down => 1);
-GetOptions(\%opt, 'rounds=i', 'tunnels=i', 'down=f', 'reconnect=s', 'json=s', 'help')
+my %opt = (rounds => 3, tunnels => 8, down => 1, warm => 1);
+GetOptions(\%opt, 'rounds=i', 'tunnels=i', 'down=f', 'reconnect=s', 'json=s', 'help', 'warm!')
     or die "bad options (see --help)\n";
 if ($opt{help}) {
     open(my $fh, '<', __FILE__) or die;
@@ -107,6 +112,22 @@ sub hub_state {
     return ($st->{hub}{pid} // 0, $open);
 }
 
+# Small GETs in parallel until every open tunnel has served one (at most
+# 10 bursts).  Returns how many tunnels had served.
+sub warm {
+    my $n = 0;
+    for (1 .. 10) {
+        h2load({ limit => 30 }, '--h1', '-t1', '-c', 2 * $N, '-n', 8 * $N,
+               "http://127.0.0.1:$router->{port}/small.txt");
+        my $res = http(port => $router->{port}, path => '/ptth-status', max_time => 2);
+        my $st = $res->{status} == 200 ? eval { decode_json($res->{body}) } : undef;
+        my @t = map { @{ $_->{tunnels} || [] } } @{ ($st || {})->{pools} || [] };
+        $n = grep { $_->{served} } @t;
+        last if @t >= $N && $n >= @t;
+    }
+    return $n;
+}
+
 # Poll every 20 ms from $t0 until the hub is not $old_hub and has N tunnels
 # open; probe a request each time.  Returns the times (s after $t0).
 sub watch {
@@ -136,6 +157,7 @@ die "the $N tunnels did not come up within 60 s\n" unless $hub;
 note("$N tunnels open (hub $hub)");
 my (@graceful, @restart);
 for my $round (1 .. $opt{rounds}) {
+    note("round $round: " . warm() . " tunnels have served") if $opt{warm};
     my $t0 = time;
     $router->graceful or die "graceful restart failed\n";
     my $g = watch($t0, $hub);
@@ -145,6 +167,7 @@ for my $round (1 .. $opt{rounds}) {
                  . " %s s, %d of %d probes failed", $round, $N, fmt_num($g->{all}, '%.2f'),
                  fmt_num($g->{first_ok}, '%.2f'), $g->{failed}, $g->{probes}));
 
+    warm() if $opt{warm};
     my $err = $router->stop;
     die "$err\n" if $err;
     sleep $opt{down};
@@ -164,8 +187,9 @@ my $load_after = loadavg();
 my $med = sub { my ($l, $k) = @_; median(grep { defined } map { $_->{$k} } @$l) };
 my $range = sub { my ($l, $k) = @_; my @v = sort { $a <=> $b } grep { defined } map { $_->{$k} } @$l;
                   @v ? sprintf('%.2f-%.2f', $v[0], $v[-1]) : '-' };
-printf "mod_ptth bench/restart.pl: %d tunnels, %d rounds, %g s down; PTTHReconnect %s\n",
-       $N, $opt{rounds}, $opt{down}, $opt{reconnect} // 'default';
+printf "mod_ptth bench/restart.pl: %d tunnels, %d rounds, %g s down; PTTHReconnect %s;"
+     . " tunnels %s before each restart\n", $N, $opt{rounds}, $opt{down},
+       $opt{reconnect} // 'default', $opt{warm} ? 'served' : 'not warmed';
 printf "load average before %s, after %s\n", $load_before, $load_after;
 printf "%-22s %18s %18s %12s\n", '', 'all tunnels (s)', 'first 200 (s)', 'probes failed';
 for my $x (['graceful restart', \@graceful], ['stop, start', \@restart]) {
@@ -182,7 +206,7 @@ print "times: median [min-max] over the rounds; graceful from apache2 -k gracefu
     . " from when the router listens again\n";
 if ($opt{json}) {
     write_file($opt{json}, JSON::PP->new->canonical->pretty->encode(
-        { tunnels => $N, rounds => $opt{rounds}, down => $opt{down},
+        { tunnels => $N, rounds => $opt{rounds}, down => $opt{down}, warm => $opt{warm},
           reconnect => $opt{reconnect}, load_before => $load_before, load_after => $load_after,
           graceful => \@graceful, restart => \@restart }));
 }
