@@ -199,7 +199,14 @@ static void on_status(ptth_link_hub *hl)
     const char *json;
     apr_size_t len;
 
-    apr_pool_create(&p, hl->p);
+    /* A pool with an allocator of its own: the document is about 270
+     * octets a tunnel and its making takes a few times that; destroyed,
+     * the memory goes back to the system instead of staying on the hub's
+     * free list for good. */
+    if (apr_pool_create_unmanaged_ex(&p, NULL, NULL) != APR_SUCCESS) {
+        ptth_link_hub_kill(hl, "out of memory");
+        return;
+    }
     json = ptth_hub_status_json(hl->hub, p);
     len = strlen(json);
     if (len > PTTH_LINK_MAX_STATUS) {
