@@ -108,6 +108,12 @@ typedef struct ptth_sup {
 #define PTTH_HUB_STABLE_AFTER   apr_time_from_sec(10)
 #define PTTH_HUB_RESTART_MIN    apr_time_from_msec(250)
 #define PTTH_HUB_RESTART_MAX    apr_time_from_sec(10)
+/* The hub socket's backlog.  Every request in flight holds a link, and a
+ * burst of new requests (thousands of user streams opening at once) must
+ * not find the backlog full while the hub serves a round: the children
+ * would only retry until PTTHWaitTimeout.  The kernel caps it at
+ * net.core.somaxconn (4096 by default since Linux 5.4). */
+#define PTTH_HUB_BACKLOG        4096
 
 static const char *link_path_g;
 
@@ -292,7 +298,8 @@ static apr_status_t open_link_socket(ptth_sup *sup, server_rec *s, const char *p
      * socket is CLOEXEC: CGI and piped loggers must never hold it
      * (children close their inherited copy in child_init, see below). */
     apr_pool_create(&sup->link_p, sup->ppool);
-    rv = ptth_unix_listen(&sup->link_sock, path, ap_unixd_config.user_id, 511,
+    rv = ptth_unix_listen(&sup->link_sock, path, ap_unixd_config.user_id,
+                          PTTH_HUB_BACKLOG,
                           sup->link_p, &what);
     if (rv != APR_SUCCESS) {
         if (rv == APR_ENAMETOOLONG) {
