@@ -49,8 +49,9 @@
  * exchange: the child ends its (empty) body with DATA END_STREAM.
  *
  * Outside an exchange a child may send STATUS (empty payload); the hub
- * answers with one STATUS frame holding a JSON document that describes
- * its pools and tunnels (ptth_status.c serves it as "ptth-status").
+ * answers with one STATUS frame holding the status document of its pools
+ * and tunnels (ptth_status_doc.h; ptth_status.c serves it as
+ * "ptth-status" and in mod_status).
  *
  * GOAWAY (hub -> child, empty payload) says that the hub takes no new
  * exchange on this link: it is draining (graceful restart).  A child that
@@ -74,7 +75,7 @@
 #define PTTH_LINK_MAX_DATA       (16 * 1024)     /* DATA payload per frame */
 #define PTTH_LINK_MAX_HEAD       (256 * 1024)    /* REQUEST/RESPONSE payload */
 #define PTTH_LINK_MAX_STATUS     (16 * 1024 * 1024) /* STATUS (hub -> child):
-                                                  * ~400 octets a tunnel */
+                                                  * ~200 octets a tunnel */
 
 typedef enum {
     PTTH_LF_REQUEST  = 1,
@@ -83,7 +84,7 @@ typedef enum {
     PTTH_LF_TRAILERS = 4,
     PTTH_LF_RESET    = 5,
     PTTH_LF_STATUS   = 6,  /* outside an exchange: child asks (empty),
-                            * hub answers with a JSON document */
+                            * hub answers with a status document */
     PTTH_LF_GOAWAY   = 7   /* hub -> child: no new exchange on this link */
 } ptth_link_ftype_t;
 
