@@ -108,7 +108,7 @@ static int accept_pick(request_rec *r, unsigned want)
         if (params) {
             *params++ = '\0';
         }
-        range = apr_collapse_spaces(range, range);
+        apr_collapse_spaces(range, range);   /* (it returns the end) */
         if (!strcasecmp(range, "text/html")
             || !strcasecmp(range, "application/xhtml+xml")) {
             fmt = PTTH_OUT_HTML;

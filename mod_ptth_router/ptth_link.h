@@ -34,6 +34,12 @@
  *
  *   RESPONSE (status 1xx)*       interim responses
  *   RESPONSE [END_STREAM]        final response head
+ *
+ * A RESPONSE says which tunnel carried the stream, the backend identity
+ * of that tunnel and how many streams the hub opened for the exchange
+ * (2 or more: retried on another tunnel, RFC 9113 8.7), for the child's
+ * logs (PTTH_TUNNEL, PTTH_BACKEND, PTTH_ATTEMPTS).  Children and hub of
+ * one generation are built together: the frame has no version.
  *   DATA* [last: END_STREAM]     response body
  *   TRAILERS                     optional response trailers (end the body)
  *   RESET(code)                  hub gave up: see ptth_link_reset_t
@@ -132,6 +138,9 @@ typedef struct ptth_link_request {
 typedef struct ptth_link_response {
     int status;
     int upgraded;                /* encode: set PTTH_LF_UPGRADED */
+    apr_uint32_t tunnel_id;      /* the tunnel that carried the stream */
+    apr_uint32_t attempts;       /* streams opened for the exchange */
+    const char *backend;         /* that tunnel's backend identity */
     apr_array_header_t *headers; /* of ptth_nv */
 } ptth_link_response;
 
