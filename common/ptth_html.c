@@ -39,8 +39,10 @@ static const char css[] =
     "tr:nth-child(even) td{background:#f6f6f6}\n"
     "td.n{text-align:right;font-variant-numeric:tabular-nums}\n"
     "td.w{white-space:normal;max-width:28em;overflow-wrap:anywhere}\n"
-    ".s-open,.s-connected{color:#070}.s-preface,.s-dialing,.s-handshake{color:#05a}"
-    ".s-draining,.s-waiting{color:#a60}.s-closed,.s-refused{color:#b00}\n"
+    "td.s-open,td.s-connected,span.s-open{color:#070}"
+    "td.s-preface,td.s-dialing,td.s-handshake{color:#05a}"
+    "td.s-draining,td.s-waiting,span.s-draining{color:#a60}"
+    "td.s-closed,td.s-refused{color:#b00}\n"
     ".err{color:#b00}.muted{color:#777}\n"
     "address{margin-top:1.5em;color:#555;font-style:normal;font-size:.9em}\n";
 

@@ -20,33 +20,14 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP;
-use IPC::Open3;
 use PTTH::Test;
-use PTTH::PKI qw(make_pki);
+use PTTH::PKI qw(make_pki make_client_cert);
 
 my $pki = make_pki(TMP . '/pki');
 # A certificate whose name has every character that means something in
 # HTML, JSON or a metrics label (the router lowercases certificate names).
 my $EVIL_CN = q{x<b>"&'\\y};
-my $evil = TMP . '/pki/evil';
-{
-    open(my $ext, '>', "$evil.ext") or die;
-    print $ext "basicConstraints=CA:FALSE\n";
-    close $ext;
-    my $subj = '/CN=' . ($EVIL_CN =~ s/\\/\\\\/gr);
-    for my $cmd (["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", $subj,
-                  "-keyout", "$evil.key", "-out", "$evil.csr"],
-                 ["openssl", "x509", "-req", "-in", "$evil.csr", "-CA", $pki->{ca_crt},
-                  "-CAkey", $pki->{ca_key}, "-CAcreateserial", "-days", "30",
-                  "-extfile", "$evil.ext", "-out", "$evil.crt"]) {
-        my $pid = open3(my $in, my $out, undef, @$cmd);
-        local $/;
-        my $o = <$out>;
-        waitpid($pid, 0);
-        die "@$cmd: $o" if $?;
-    }
-    chmod 0644, "$evil.key";
-}
+my ($evil_crt, $evil_key) = make_client_cert(TMP . '/pki', 'evil', $EVIL_CN);
 my $EVIL_ID = "cert:$EVIL_CN";
 
 my $sport = free_port();
@@ -75,7 +56,7 @@ my $b = backend(tport => $r->{tport}, tunnels => 2);
 $b->start or give_up('backend does not start');
 my $be = backend(name => 'evil', tport => 1, tunnels => 1,
                  connect => "https://127.0.0.1:$sport/certs ca=$pki->{ca_crt}"
-                          . " cert=$evil.crt key=$evil.key name=router.test"
+                          . " cert=$evil_crt key=$evil_key name=router.test"
                           . " hosts=a.example,b.example");
 $be->start or give_up('certificate backend does not start');
 ok(wait_for(15, sub { tunnel_count($r->{tport}) == 2 && tunnel_count($sport) == 1 }),
