@@ -37,6 +37,10 @@
  *                           before a tunnel is served
  *   ptth_tls_io.c           the connection filters that run a secure
  *                           tunnel's TLS in the thread serving it
+ *   ptth_backend_status.c   the "ptth-backend-status" handler (each seat's
+ *                           record, ptth_seat.h), PTTH_ROUTER/PTTH_TUNNEL
+ *                           for the access log, configtest warnings
+ *   ptth_backend_status_out.c  that status as HTML, JSON and metrics
  */
 
 #include <httpd.h>

@@ -99,6 +99,9 @@ static const char *state_name(ptth_tunnel_state st)
     return "?";
 }
 
+/* The seat's record for the status handler (ptth_seat.h), or -1. */
+#define SEAT_INDEX(t) ((t)->seat >= 0 ? (t)->pc->seat_base + (t)->seat : -1)
+
 void ptth_tunnel_transit(ptth_tunnel *t, ptth_tunnel_state st, const char *why)
 {
     if (t->state != st) {
@@ -106,6 +109,8 @@ void ptth_tunnel_transit(ptth_tunnel *t, ptth_tunnel_state st, const char *why)
                      "tunnel %s: %s -> %s (%s)", t->name,
                      state_name(t->state), state_name(st), why);
         t->state = st;
+        ptth_seat_note_state(t->child->conf->seats, SEAT_INDEX(t),
+                             t->child->pid, (int)st, st == PTTH_TUN_ST_CLOSED);
     }
 }
 
@@ -177,6 +182,7 @@ void ptth_tunnel_streams(ptth_tunnel *t, apr_uint32_t open,
                          apr_uint32_t opened)
 {
     apr_atomic_set32(&t->requests, opened);
+    ptth_seat_note_streams(t->child->conf->seats, SEAT_INDEX(t), open, opened);
     if (apr_atomic_xchg32(&t->inflight, open) != 0 && open == 0
         && ptth_tunnel_stopping(t)) {
         /* A drain may be waiting for this. */
@@ -367,6 +373,12 @@ static apr_interval_time_t tunnel_once(ptth_tunnel *t)
                      "tunnel %s: cannot connect%s", t->name,
                      APR_STATUS_IS_TIMEUP(rv) ? " (PTTHConnectTimeout)" : "");
         t->failures++;
+        {
+            char why[PTTH_SEAT_REASON_LEN];
+            apr_snprintf(why, sizeof(why), "cannot connect: %pm%s", &rv,
+                         APR_STATUS_IS_TIMEUP(rv) ? " (PTTHConnectTimeout)" : "");
+            ptth_seat_note_failure(child->conf->seats, SEAT_INDEX(t), 0, why);
+        }
         ptth_tunnel_transit(t, PTTH_TUN_ST_CLOSED, "connect failed");
         return ptth_backoff_next(&t->backoff);
     }
@@ -391,6 +403,8 @@ static apr_interval_time_t tunnel_once(ptth_tunnel *t)
                              0, s, PTTHLOGNO(03102) "tunnel to %s: %s",
                              t->pc->ep.url, ref.why ? ref.why : "handshake failed");
             }
+            ptth_seat_note_failure(child->conf->seats, SEAT_INDEX(t), ref.status,
+                                   ref.why ? ref.why : "handshake failed");
             apr_pool_destroy(ptrans);
             t->failures++;
             ptth_tunnel_transit(t, PTTH_TUN_ST_CLOSED, "handshake failed");
@@ -409,6 +423,11 @@ static apr_interval_time_t tunnel_once(ptth_tunnel *t)
                      tls ? " (TLS)" : "");
     }
     t->failures = 0;
+    {
+        char addr[PTTH_SEAT_ADDR_LEN];
+        apr_snprintf(addr, sizeof(addr), "%pI", local);
+        ptth_seat_note_connected(child->conf->seats, SEAT_INDEX(t), addr);
+    }
 
     ptth_tunnel_transit(t, PTTH_TUN_ST_WAIT_PREFACE, "connected");
     rv = wait_preface(t, sock, tls);
@@ -522,6 +541,7 @@ static void *APR_THREAD_FUNC tunnel_main(apr_thread_t *thd, void *data)
         }
         if (delay > 0) {
             ptth_tunnel_transit(t, PTTH_TUN_ST_BACKOFF, "waiting to re-dial");
+            ptth_seat_note_retry(conf->seats, SEAT_INDEX(t), apr_time_now() + delay);
             ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, child->s, PTTHLOGNO(03016)
                          "tunnel %s: next dial in %" APR_TIME_T_FMT "ms",
                          t->name, apr_time_as_msec(delay));

@@ -459,6 +459,13 @@ static ptth_serve_conn *tunnel_of(conn_rec *c)
     return ap_get_module_config(c->master->conn_config, &ptth_backend_module);
 }
 
+ptth_tunnel *ptth_serve_tunnel_of(conn_rec *c)
+{
+    ptth_serve_conn *sc = tunnel_of(c);
+
+    return sc ? sc->t : NULL;
+}
+
 int ptth_serve_pre_connection(conn_rec *c, void *csd)
 {
     ptth_serve_conn *sc = tunnel_of(c);

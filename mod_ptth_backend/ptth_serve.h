@@ -47,4 +47,7 @@ int ptth_serve_pre_connection(conn_rec *c, void *csd);
 /** post_read_request: requests on a tunnel use the real virtual host. */
 int ptth_serve_post_read_request(request_rec *r);
 
+/** The tunnel a per-stream connection belongs to, or NULL. */
+ptth_tunnel *ptth_serve_tunnel_of(conn_rec *c);
+
 #endif /* PTTH_SERVE_H */

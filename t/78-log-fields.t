@@ -21,6 +21,9 @@ use PTTH::Test;
 # As in the manual.
 my $ROUTER_FMT = '"%h %l %u %t \"%r\" %>s %b pool=%{PTTH_POOL}e tunnel=%{PTTH_TUNNEL}e '
                . 'backend=%{PTTH_BACKEND}e attempts=%{PTTH_ATTEMPTS}e" ptth_router';
+my $BACKEND_FMT = '"%h %l %u %t \"%r\" %>s %b router=%{PTTH_ROUTER}e tunnel=%{PTTH_TUNNEL}e" '
+                . 'ptth_backend';
+my @BACKEND_LOG = ("LogFormat $BACKEND_FMT", "CustomLog logs/ptth_log ptth_backend");
 
 my $tok = 'T-' . sha256_hex(rand());
 my $ftok = write_file(TMP . '/tok', "$tok\n", 0600);
@@ -43,7 +46,7 @@ my $rlog = "$r->{dir}/logs/ptth_log";
 
 sub site_backend {
     my ($name, $host) = @_;
-    my $b = backend(name => $name, tport => 1,
+    my $b = backend(name => $name, tport => 1, extra => [@BACKEND_LOG],
                     connect => "http://127.0.0.1:$sport/sites token_file=$ftok id=$name hosts=$host");
     $b->start or give_up("backend $name does not start");
     return $b;
@@ -74,8 +77,8 @@ sub lines_with {
     return @l;
 }
 
-for my $c (['a.example', 'one'], ['b.example', 'two']) {
-    my ($host, $who) = @$c;
+for my $c (['a.example', 'one', $b1], ['b.example', 'two', $b2]) {
+    my ($host, $who, $be) = @$c;
     my $ok = 0;
     $ok += http(port => $r->{port}, host => $host, path => "/?who=$who&i=$_")->{status} == 200
         for 1 .. 3;
@@ -85,6 +88,10 @@ for my $c (['a.example', 'one'], ['b.example', 'two']) {
     my $want = "pool=sites tunnel=$id_of{\"token#1/$who\"} backend=token#1/$who attempts=1";
     is(scalar(grep { /\Q$want\E$/ } @l), 3, "router: each says '$want'")
         or diag(join "\n", @l);
+    my @bl = lines_with("$be->{dir}/logs/ptth_log", "who=$who&", 3);
+    my $bwant = "router=http://127.0.0.1:$sport/sites tunnel=0";
+    is(scalar(grep { /\Q$bwant\E$/ } @bl), 3, "backend $who: each of its 3 lines says '$bwant'")
+        or diag(join "\n", @bl);
 }
 
 # ---- a retry: the only tunnel refuses, the next one serves
@@ -99,13 +106,16 @@ my $bg = in_background(sub {
 });
 ok(wait_for(10, sub { (read_file($rflog) // '') =~ /^refused stream/m }),
    'it refused the request (REFUSED_STREAM): the request waits for another tunnel');
-my $real = backend(name => 'real', tport => $r->{tport});
+my $real = backend(name => 'real', tport => $r->{tport}, extra => [@BACKEND_LOG]);
 $real->start or give_up('real backend does not start');
 is(collect($bg), '200 A', 'the request is served by the backend that joined');
 my ($real_t) = grep { $_->{backend} eq '127.0.0.1' } tunnels_of('app');
 my @l = lines_with($rlog, 'retried=1', 1);
 my $want = 'pool=app tunnel=' . ($real_t ? $real_t->{id} : '?') . ' backend=127.0.0.1 attempts=2';
 like($l[0] // '', qr/\Q$want\E$/, "router: the retried request logs '$want'");
+my @bl = lines_with("$real->{dir}/logs/ptth_log", 'retried=1', 1);
+like($bl[0] // '', qr{ 200 \d+ router=tcp://127\.0\.0\.1:$r->{tport} tunnel=0$},
+     'backend: it came over tcp://... seat 0');
 stop_spawned();
 
 # A request that never reached a tunnel: the pool, and no tunnel.
