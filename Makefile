@@ -20,7 +20,7 @@ HEADERS     = $(wildcard include/*.h mod_ptth_router/*.h mod_ptth_backend/*.h)
 ROUTER_SO  = mod_ptth_router/.libs/mod_ptth_router.so
 BACKEND_SO = mod_ptth_backend/.libs/mod_ptth_backend.so
 
-.PHONY: all router backend test test-asan asan demo install clean deps lognos deb
+.PHONY: all router backend test test-asan asan demo install clean deps lognos deb fuzz
 
 # Without apxs (package apache2-dev) nothing builds: say how to get it
 # rather than failing with the shell's "Error 127".
@@ -70,6 +70,16 @@ test:
 # The same suite with AddressSanitizer and UBSan in both modules.
 test-asan asan:
 	@PTTH_SANITIZE=1 build/run-tests.sh
+
+# Long fuzzing runs: every libFuzzer target t/fuzz/fuzz_*.c (or those in
+# FUZZ_TARGETS, e.g. FUZZ_TARGETS=handshake) for FUZZ_SECONDS each, one
+# after the other.  Scratch (binaries, grown corpora, logs, crash
+# artifacts): build/fuzz/<target>/, kept.  `make test` fuzzes briefly (t/07).
+FUZZ_SECONDS ?= 300
+FUZZ_TARGETS ?=
+fuzz:
+	@PTTH_FUZZ_SECONDS=$(FUZZ_SECONDS) PTTH_FUZZ_TMP=$(CURDIR)/build/fuzz \
+	    t/fuzz/run-fuzz.sh $(FUZZ_TARGETS)
 
 demo:
 	@build/demo.sh

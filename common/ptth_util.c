@@ -25,6 +25,8 @@
 #include <httpd.h>
 #include <http_config.h>
 
+#include <openssl/crypto.h>
+
 #include "ptth_util.h"
 
 const char *ptth_parse_duration(apr_pool_t *p, const char *directive,
@@ -175,18 +177,13 @@ apr_interval_time_t ptth_backoff_next(ptth_backoff *b)
 
 int ptth_ct_equal(const void *a, apr_size_t alen, const void *b, apr_size_t blen)
 {
-    const volatile unsigned char *x = a, *y = b;
-    apr_size_t i, n = alen > blen ? alen : blen;
-    unsigned char d = (unsigned char)(alen != blen);
-
-    /* Walk the longer length so the time does not reveal the common
-     * prefix; out-of-range bytes compare against themselves. */
-    for (i = 0; i < n; ++i) {
-        unsigned char cx = i < alen ? x[i] : 0;
-        unsigned char cy = i < blen ? y[i] : 0;
-        d |= (unsigned char)(cx ^ cy);
+    /* Lengths are not secret (a token's length is seen on the wire, a
+     * hash's is fixed); the bytes are compared in time that does not
+     * reveal a common prefix. */
+    if (alen != blen) {
+        return 0;
     }
-    return d == 0;
+    return alen == 0 || CRYPTO_memcmp(a, b, alen) == 0;
 }
 
 const char *ptth_read_token_file(apr_pool_t *p, apr_pool_t *ptemp,

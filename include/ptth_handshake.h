@@ -16,7 +16,8 @@
 #define PTTH_HANDSHAKE_H
 
 /* The PTTH Upgrade handshake (draft-kazuho-ptth-ptth; docs/protocol.md),
- * shared by both modules (common/ptth_handshake.c):
+ * shared by both modules (common/ptth_hs_syntax.c, ptth_hs_request.c,
+ * ptth_hs_response.c):
  *
  *   backend -> router   GET /<endpoint> HTTP/1.1
  *                       Host: <router name>

@@ -92,7 +92,8 @@ const char *ptth_read_token_file(apr_pool_t *p, apr_pool_t *ptemp,
                                  const char *path, apr_array_header_t **tokens);
 
 /* Compare two byte strings in time that depends only on their lengths, for
- * secrets (tokens).  Returns 1 when equal. */
+ * secrets (tokens, their hashes): OpenSSL's CRYPTO_memcmp.  Returns 1 when
+ * equal. */
 int ptth_ct_equal(const void *a, apr_size_t alen, const void *b, apr_size_t blen);
 
 #endif /* PTTH_UTIL_H */

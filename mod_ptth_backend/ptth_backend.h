@@ -18,29 +18,45 @@
 /* Private declarations shared by the files of mod_ptth_backend.
  *
  * mod_ptth_backend makes an httpd dial OUT to one or more ptth routers and
- * serve its own virtual hosts on those connections: it is the TCP client
- * but the HTTP/2 server (DESIGN.md section 3).  The files:
+ * serve its own virtual hosts on those connections: it is the TCP (and
+ * TLS) client but the HTTP/2 server, through mod_http2.  How it works is
+ * "How the backend serves a dialed connection" in docs/architecture.md;
+ * the wire protocol is docs/protocol.md.  The files, in the order a
+ * tunnel meets them:
  *
- *   mod_ptth_backend.c      module record, hook registration, directives
- *   ptth_backend_config.c   directives, server config, startup checks
- *   ptth_seat.c             "seats": how many tunnels the whole server keeps
+ *   mod_ptth_backend.c      module record, hook registration and its order
+ *                           against mod_http2
+ *   ptth_backend_config.c   directives, server config, check_config and
+ *                           post_config (the generation's seats)
+ *   ptth_seat.c             seats: how many tunnels the whole server keeps
  *                           per endpoint, in shared memory across children
- *   ptth_dialer.c           per-child dialer threads, the tunnel state
- *                           machine, connect, backoff, stop and drain
- *   ptth_serve.c            turning a dialed socket into a conn_rec that
- *                           mod_http2 serves, the event "mini MPM" loop and
- *                           the hooks on the per-stream connections
+ *   ptth_dialer.c           per MPM child: the dialer threads, claiming
+ *                           seats, the dial loop, stop and drain
+ *   ptth_dial.c             one dial: connect, secure mode, wait for the
+ *                           router's first bytes, serve, the next delay
+ *   ptth_dialed.c           the dialed connection (ptth_dialed, the
+ *                           router's ptth_tunnel seen from here): its state
+ *                           machine, the stop as it sees it, an
+ *                           interruptible wait, the count of open streams
+ *   ptth_secure.c           secure mode while dialing: TLS client and the
+ *                           PTTH handshake (common/ptth_hs_*.c)
+ *   ptth_serve.c            the dialed connection as a conn_rec that
+ *                           mod_http2 serves: virtual host, hooks, the
+ *                           event "mini MPM" loop, per-stream connections
+ *   ptth_tls_io.c           a secure tunnel's TLS, run by connection
+ *                           filters in the thread that serves it
  *   ptth_gate.c             connection filters that count the streams open
- *                           on a tunnel and hold back new ones while the
+ *                           on a tunnel and hold new ones back while the
  *                           child stops
- *   ptth_secure.c           secure mode: TLS client and the PTTH handshake
- *                           before a tunnel is served
- *   ptth_tls_io.c           the connection filters that run a secure
- *                           tunnel's TLS in the thread serving it
+ *   ptth_h2walk.c           the HTTP/2 frame walker of the gate
  *   ptth_backend_status.c   the "ptth-backend-status" handler (each seat's
  *                           record, ptth_seat.h), PTTH_ROUTER/PTTH_TUNNEL
  *                           for the access log, configtest warnings
  *   ptth_backend_status_out.c  that status as HTML, JSON and metrics
+ *
+ * Includes go one way: ptth_dialer.h (private to ptth_dialer.c and
+ * ptth_dial.c) includes ptth_dialed.h; serving (ptth_serve.h, ptth_gate.h,
+ * ptth_tls_io.h) never includes ptth_dialer.h.
  */
 
 #include <httpd.h>

@@ -84,6 +84,7 @@
 #include "ptth_seat.h"
 #include "ptth_secure.h"
 #include "ptth_handshake.h"
+#include "ptth_version.h"
 
 void *ptth_backend_create_sconf(apr_pool_t *p, server_rec *s)
 {
@@ -456,6 +457,9 @@ int ptth_backend_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     }
     conf->total_seats = total;
 
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, PTTHLOGNO(03004)
+                 "mod_ptth_backend/" MOD_PTTH_VERSION " started: %d tunnel "
+                 "seat(s) to %d router(s)", total, conf->connects->nelts);
     for (i = 0; i < conf->connects->nelts; ++i) {
         const ptth_connect *pc = &APR_ARRAY_IDX(conf->connects, i, ptth_connect);
         const char *vaddr = pc->vaddr_arg ? pc->vaddr_arg

@@ -41,7 +41,7 @@
 #include "ptth_backend_config.h"
 #include "ptth_backend_status.h"
 #include "ptth_conf_audit.h"
-#include "ptth_dialer.h"
+#include "ptth_dialed.h"
 #include "ptth_negotiate.h"
 #include "ptth_serve.h"
 
@@ -52,15 +52,15 @@ const char *ptth_bst_state(const ptth_bst_seat *seat)
     if (!seat->owner) {
         return "free";
     }
-    switch ((ptth_tunnel_state)seat->info.state) {
-    case PTTH_TUN_ST_IDLE:         return "idle";
-    case PTTH_TUN_ST_CONNECTING:   return "dialing";
-    case PTTH_TUN_ST_WAIT_PREFACE: return "waiting";
-    case PTTH_TUN_ST_SERVING:      return "serving";
-    case PTTH_TUN_ST_DRAINING:     return "draining";
-    case PTTH_TUN_ST_CLOSED:       return "closed";
-    case PTTH_TUN_ST_BACKOFF:      return "backoff";
-    case PTTH_TUN_ST_DONE:         return "done";
+    switch ((ptth_dialed_state)seat->info.state) {
+    case PTTH_DIALED_IDLE:         return "idle";
+    case PTTH_DIALED_CONNECTING:   return "dialing";
+    case PTTH_DIALED_WAIT_PREFACE: return "waiting";
+    case PTTH_DIALED_SERVING:      return "serving";
+    case PTTH_DIALED_DRAINING:     return "draining";
+    case PTTH_DIALED_CLOSED:       return "closed";
+    case PTTH_DIALED_BACKOFF:      return "backoff";
+    case PTTH_DIALED_DONE:         return "done";
     }
     return "unknown";
 }
@@ -98,7 +98,7 @@ static ptth_bst *snapshot(request_rec *r, ptth_backend_sconf *conf)
             ptth_bst_seat *seat = &rt->seats[j];
             seat->no = j;
             ptth_seat_read(conf->seats, pc->seat_base + j, &seat->info, &seat->owner);
-            rt->serving += seat->owner && seat->info.state == PTTH_TUN_ST_SERVING;
+            rt->serving += seat->owner && seat->info.state == PTTH_DIALED_SERVING;
         }
     }
     return st;
@@ -157,12 +157,12 @@ static int status_handler(request_rec *r)
  * came over, for %{PTTH_ROUTER}e and %{PTTH_TUNNEL}e. */
 static int note_request(request_rec *r)
 {
-    ptth_tunnel *t = ptth_serve_tunnel_of(r->connection);
+    ptth_dialed *d = ptth_serve_dialed_of(r->connection);
 
-    if (t && t->seat >= 0) {
-        apr_table_setn(r->subprocess_env, "PTTH_ROUTER", t->pc->ep.url);
+    if (d && d->seat_index >= 0) {
+        apr_table_setn(r->subprocess_env, "PTTH_ROUTER", d->router);
         apr_table_setn(r->subprocess_env, "PTTH_TUNNEL",
-                       apr_itoa(r->pool, t->seat));
+                       apr_itoa(r->pool, d->seat_no));
     }
     return DECLINED;
 }

@@ -30,7 +30,7 @@
 #include "ptth_h2walk.h"
 
 typedef struct ptth_gate {
-    ptth_tunnel *t;
+    ptth_dialed *d;
     conn_rec *c;
     ptth_h2_walk in, out;
     apr_uint32_t max_stream;       /* highest stream opened to mod_http2 */
@@ -50,7 +50,7 @@ static ap_filter_rec_t *gate_out_rec;
 
 static void streams_publish(ptth_gate *g)
 {
-    ptth_tunnel_streams(g->t, (apr_uint32_t)g->open->nelts, g->opened);
+    ptth_dialed_streams(g->d, (apr_uint32_t)g->open->nelts, g->opened);
 }
 
 static void stream_open(ptth_gate *g, apr_uint32_t sid)
@@ -85,7 +85,7 @@ static int gate_stopping(ptth_gate *g)
 
     /* mod_http2 decides on AP_MPMQ_MPM_STATE, in this same thread and
      * before it reads: when it has seen STOPPING, so do we. */
-    return ptth_tunnel_stopping(g->t) != PTTH_RUNNING
+    return ptth_dialed_stopping(g->d) != PTTH_RUNNING
            || (ap_mpm_query(AP_MPMQ_MPM_STATE, &state) == APR_SUCCESS
                && state == AP_MPMQ_STOPPING);
 }
@@ -101,7 +101,7 @@ static int gate_in_frame(void *ctx, const ptth_h2_frame *fh)
         ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, g->c, PTTHLOGNO(03040)
                       "tunnel %s: stopping, holding back the streams the "
                       "router opens from stream %u on (it may retry them "
-                      "after the GOAWAY)", g->t->name, (unsigned)fh->sid);
+                      "after the GOAWAY)", g->d->name, (unsigned)fh->sid);
     }
     if (g->held_from
         && (fh->type == PTTH_H2_HEADERS || fh->type == PTTH_H2_CONTINUATION
@@ -194,11 +194,11 @@ void ptth_gate_register(void)
                                              AP_FTYPE_CONNECTION);
 }
 
-void ptth_gate_add(conn_rec *c, ptth_tunnel *t)
+void ptth_gate_add(conn_rec *c, ptth_dialed *d)
 {
     ptth_gate *g = apr_pcalloc(c->pool, sizeof(*g));
 
-    g->t = t;
+    g->d = d;
     g->c = c;
     ptth_h2_walk_init(&g->in, 1, gate_in_frame, g);
     ptth_h2_walk_init(&g->out, 0, gate_out_frame, g);

@@ -50,12 +50,12 @@
 #include <httpd.h>
 #include <util_filter.h>
 
-#include "ptth_dialer.h"
+#include "ptth_dialed.h"
 
 /** Register the filters (register_hooks). */
 void ptth_gate_register(void);
 
 /** Put a gate on the tunnel connection c (after pre_connection). */
-void ptth_gate_add(conn_rec *c, ptth_tunnel *t);
+void ptth_gate_add(conn_rec *c, ptth_dialed *d);
 
 #endif /* PTTH_GATE_H */

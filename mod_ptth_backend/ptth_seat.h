@@ -40,7 +40,7 @@
 
 typedef struct ptth_seat_info {
     volatile apr_uint32_t seq;
-    apr_uint32_t state;            /* the owner's tunnel state (ptth_dialer.h) */
+    apr_uint32_t state;            /* the owner's ptth_dialed_state (ptth_dialed.h) */
     apr_uint32_t active;           /* streams open now */
     apr_uint32_t failures;         /* failed dials in a row */
     apr_uint32_t refusal_status;   /* last refusal: the router's HTTP status,

@@ -12,7 +12,8 @@
  * limitations under the License.
  */
 
-/* Secure mode, backend side.  The dialer thread calls
+/* Secure mode, backend side (docs/protocol.md section 2, "The handshake"
+ * in docs/architecture.md).  The dialer thread calls
  * ptth_secure_establish() on a freshly connected socket:
  *
  *   TLS      (https://) SSL_connect with the router's name checked
@@ -30,8 +31,6 @@
  * router's preface right behind it stays in the socket for mod_http2. */
 
 #include <errno.h>
-#include <poll.h>
-#include <unistd.h>
 #include <sys/socket.h>
 
 #include <apr_strings.h>
@@ -43,9 +42,16 @@
 #include <http_main.h>
 
 #include "ptth_backend.h"
+#include "ptth_io.h"
 #include "ptth_secure.h"
 #include "ptth_tls.h"
 #include "ptth_handshake.h"
+
+static apr_status_t tls_ctx_cleanup(void *data)
+{
+    SSL_CTX_free(data);
+    return APR_SUCCESS;
+}
 
 const char *ptth_secure_tls_ctx(apr_pool_t *p, const char *ca_file,
                                 const char *cert_file, const char *key_file,
@@ -70,76 +76,44 @@ const char *ptth_secure_tls_ctx(apr_pool_t *p, const char *ca_file,
         return err;
     }
     SSL_CTX_set_alpn_protos(ctx, alpn, sizeof(alpn) - 1);
+    /* Once per configuration read (twice at start, then per restart):
+     * freed with the generation's pconf, not kept for the process. */
+    apr_pool_cleanup_register(p, ctx, tls_ctx_cleanup, apr_pool_cleanup_null);
     *pctx = ctx;
     return NULL;
 }
 
-/* Wait for fd to become ready for events, until the deadline. */
-static apr_status_t wait_fd(int fd, short events, apr_time_t deadline)
+/* Wait until the handshake can go on, or the deadline.  dir is what the
+ * step does (APR_POLLIN: read, APR_POLLOUT: write); TLS may need the
+ * other direction first (ptth_io_wants). */
+static apr_status_t wait_until(apr_socket_t *sock, SSL *ssl, apr_int16_t dir,
+                               apr_time_t deadline)
 {
-    for (;;) {
-        struct pollfd pfd;
-        apr_interval_time_t left = deadline - apr_time_now();
-        int n;
+    apr_interval_time_t left = deadline - apr_time_now();
 
-        if (left <= 0) {
-            return APR_TIMEUP;
-        }
-        pfd.fd = fd;
-        pfd.events = events;
-        pfd.revents = 0;
-        n = poll(&pfd, 1, (int)(apr_time_as_msec(left) + 1));
-        if (n > 0) {
-            return APR_SUCCESS;
-        }
-        if (n < 0 && errno != EINTR) {
-            return APR_FROM_OS_ERROR(errno);
-        }
+    if (left <= 0) {
+        return APR_TIMEUP;
     }
+    return ptth_wait_socket(sock, ptth_io_wants(ssl, dir), left, NULL);
 }
 
-/* SSL operation with the non-blocking socket and a deadline. */
-static apr_status_t ssl_wait(SSL *ssl, int fd, int ret, apr_time_t deadline)
-{
-    switch (SSL_get_error(ssl, ret)) {
-    case SSL_ERROR_WANT_READ:
-        return wait_fd(fd, POLLIN, deadline);
-    case SSL_ERROR_WANT_WRITE:
-        return wait_fd(fd, POLLOUT, deadline);
-    case SSL_ERROR_ZERO_RETURN:
-        return APR_EOF;
-    default:
-        return APR_EGENERAL;
-    }
-}
-
-static apr_status_t send_all(SSL *ssl, int fd, const char *buf, apr_size_t len,
-                             apr_time_t deadline)
+static apr_status_t send_all(apr_socket_t *sock, SSL *ssl, const char *buf,
+                             apr_size_t len, apr_time_t deadline)
 {
     while (len) {
-        apr_status_t rv;
-        if (ssl) {
-            int n;
-            ERR_clear_error();
-            n = SSL_write(ssl, buf, (int)len);
-            if (n > 0) {
-                buf += n;
-                len -= (apr_size_t)n;
-                continue;
-            }
-            rv = ssl_wait(ssl, fd, n, deadline);
+        apr_size_t n = len;
+        apr_status_t rv = ptth_io_send(sock, ssl, buf, &n);
+
+        if (rv == APR_SUCCESS) {
+            buf += n;
+            len -= n;
+            continue;
         }
-        else {
-            ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-            if (n > 0) {
-                buf += n;
-                len -= (apr_size_t)n;
-                continue;
-            }
-            rv = (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-                 ? wait_fd(fd, POLLOUT, deadline) : APR_FROM_OS_ERROR(errno);
+        if (!APR_STATUS_IS_EAGAIN(rv)) {
+            return rv;
         }
-        if (rv != APR_SUCCESS) {
+        if ((rv = wait_until(sock, ssl, APR_POLLOUT, deadline))
+            != APR_SUCCESS) {
             return rv;
         }
     }
@@ -147,27 +121,35 @@ static apr_status_t send_all(SSL *ssl, int fd, const char *buf, apr_size_t len,
 }
 
 /* Read the answer's head.  Over TLS whatever follows it is kept in
- * early[]; in cleartext only the head leaves the socket. */
-static apr_status_t read_answer(SSL *ssl, int fd, apr_pool_t *p,
+ * early[]; in cleartext only the head leaves the socket: the answer is
+ * peeked at (APR has no MSG_PEEK) until its head is complete, then
+ * exactly the head is read. */
+static apr_status_t read_answer(apr_socket_t *sock, SSL *ssl, apr_pool_t *p,
                                 apr_time_t deadline, char *buf,
                                 apr_size_t *len, apr_size_t *head_len,
                                 ptth_hs_response *resp, const char **why)
 {
+    apr_os_sock_t fd;
     apr_status_t rv;
 
+    apr_os_sock_get(&fd, sock);
     *len = 0;
     for (;;) {
         if (ssl) {
-            int n;
-            ERR_clear_error();
-            n = SSL_read(ssl, buf + *len, (int)(PTTH_HS_MAX_HEAD - *len));
-            if (n <= 0) {
-                if ((rv = ssl_wait(ssl, fd, n, deadline)) != APR_SUCCESS) {
+            apr_size_t n = PTTH_HS_MAX_HEAD - *len;
+
+            rv = ptth_io_recv(sock, ssl, buf + *len, &n, NULL);
+            if (APR_STATUS_IS_EAGAIN(rv)) {
+                if ((rv = wait_until(sock, ssl, APR_POLLIN, deadline))
+                    != APR_SUCCESS) {
                     return rv;
                 }
                 continue;
             }
-            *len += (apr_size_t)n;
+            if (rv != APR_SUCCESS) {
+                return rv;
+            }
+            *len += n;
         }
         else {
             ssize_t n = recv(fd, buf, PTTH_HS_MAX_HEAD, MSG_PEEK);
@@ -178,14 +160,16 @@ static apr_status_t read_answer(SSL *ssl, int fd, apr_pool_t *p,
                 if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
                     return APR_FROM_OS_ERROR(errno);
                 }
-                if ((rv = wait_fd(fd, POLLIN, deadline)) != APR_SUCCESS) {
+                if ((rv = wait_until(sock, NULL, APR_POLLIN, deadline))
+                    != APR_SUCCESS) {
                     return rv;
                 }
                 continue;
             }
             if ((apr_size_t)n == *len) {
                 /* Nothing new since the last look: wait for more. */
-                if ((rv = wait_fd(fd, POLLIN, deadline)) != APR_SUCCESS) {
+                if ((rv = wait_until(sock, NULL, APR_POLLIN, deadline))
+                    != APR_SUCCESS) {
                     return rv;
                 }
                 apr_sleep(apr_time_from_msec(1));
@@ -199,14 +183,14 @@ static apr_status_t read_answer(SSL *ssl, int fd, apr_pool_t *p,
         }
     }
     if (rv == APR_SUCCESS && !ssl) {
-        /* Take exactly the head off the socket. */
+        /* Take exactly the head off the socket (it is there: peeked). */
         apr_size_t got = 0;
         while (got < *head_len) {
-            ssize_t n = recv(fd, buf + got, *head_len - got, 0);
-            if (n <= 0) {
+            apr_size_t n = *head_len - got;
+            if (apr_socket_recv(sock, buf + got, &n) != APR_SUCCESS || !n) {
                 return APR_EOF;
             }
-            got += (apr_size_t)n;
+            got += n;
         }
         *len = *head_len;
     }
@@ -228,36 +212,20 @@ static apr_status_t tls_cleanup(void *data)
 
 apr_status_t ptth_secure_first_bytes(ptth_tls_conn *tls)
 {
-    int n;
+    apr_size_t n = sizeof(tls->early);
+    apr_status_t rv;
 
     if (tls->early_len > 0 || SSL_pending(tls->ssl) > 0) {
         return APR_SUCCESS;
     }
     /* Records without application data (TLS 1.3 session tickets) may come
      * first: SSL_read processes them and reads on while the socket has
-     * more, and says WANT_READ when it has not. */
-    ERR_clear_error();
-    n = SSL_read(tls->ssl, tls->early, (int)sizeof(tls->early));
-    if (n > 0) {
-        tls->early_len = (apr_size_t)n;
-        return APR_SUCCESS;
+     * more, and says "would block" when it has not. */
+    rv = ptth_io_recv(tls->sock, tls->ssl, tls->early, &n, NULL);
+    if (rv == APR_SUCCESS) {
+        tls->early_len = n;
     }
-    switch (SSL_get_error(tls->ssl, n)) {
-    case SSL_ERROR_WANT_READ:
-        return APR_EAGAIN;
-    case SSL_ERROR_ZERO_RETURN:
-        return APR_EOF;
-    case SSL_ERROR_SYSCALL:
-        return errno ? APR_FROM_OS_ERROR(errno) : APR_EOF;
-    default:
-#ifdef SSL_R_UNEXPECTED_EOF_WHILE_READING
-        if (ERR_GET_REASON(ERR_peek_error())
-            == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-            return APR_EOF;    /* closed without close_notify */
-        }
-#endif
-        return APR_EGENERAL;
-    }
+    return rv;
 }
 
 static int refusal_level(int status)
@@ -289,9 +257,9 @@ apr_status_t ptth_secure_establish(const ptth_endpoint *ep,
     apr_os_sock_get(&fd, sock);
 
     if (ep->scheme == PTTH_EP_HTTPS) {
-        int n;
         tls = apr_pcalloc(p, sizeof(*tls));
         apr_pool_cleanup_register(p, tls, tls_cleanup, apr_pool_cleanup_null);
+        tls->sock = sock;
         ssl = tls->ssl = SSL_new(sc->tls);
         if (!ssl || SSL_set_fd(ssl, fd) != 1
             || SSL_set_tlsext_host_name(ssl, sc->verify_name) != 1
@@ -300,12 +268,17 @@ apr_status_t ptth_secure_establish(const ptth_endpoint *ep,
             return APR_EGENERAL;
         }
         for (;;) {
+            int n, err;
+
             ERR_clear_error();
             n = SSL_connect(ssl);
             if (n == 1) {
                 break;
             }
-            rv = ssl_wait(ssl, fd, n, deadline);
+            err = SSL_get_error(ssl, n);
+            rv = (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+                 ? wait_until(sock, ssl, APR_POLLIN, deadline)
+                 : (err == SSL_ERROR_ZERO_RETURN) ? APR_EOF : APR_EGENERAL;
             if (rv != APR_SUCCESS) {
                 long vr = SSL_get_verify_result(ssl);
                 ref->why = (vr != X509_V_OK)
@@ -314,7 +287,7 @@ apr_status_t ptth_secure_establish(const ptth_endpoint *ep,
                                    X509_verify_cert_error_string(vr))
                     : APR_STATUS_IS_TIMEUP(rv) ? "TLS handshake timed out"
                     : apr_pstrcat(p, "TLS handshake failed: ", ptth_tls_errors(p), NULL);
-                return rv == APR_SUCCESS ? APR_EGENERAL : rv;
+                return rv;
             }
         }
     }
@@ -325,12 +298,12 @@ apr_status_t ptth_secure_establish(const ptth_endpoint *ep,
         ref->why = "PTTHConnect parameters do not fit in a handshake";
         return APR_EINVAL;
     }
-    if ((rv = send_all(ssl, fd, req, strlen(req), deadline)) != APR_SUCCESS) {
+    if ((rv = send_all(sock, ssl, req, strlen(req), deadline)) != APR_SUCCESS) {
         ref->why = "cannot send the handshake";
         return rv;
     }
     buf = tls ? tls->early : apr_palloc(p, PTTH_HS_MAX_HEAD);
-    rv = read_answer(ssl, fd, p, deadline, buf, &len, &head_len, &resp, &why);
+    rv = read_answer(sock, ssl, p, deadline, buf, &len, &head_len, &resp, &why);
     if (rv != APR_SUCCESS) {
         ref->why = APR_STATUS_IS_TIMEUP(rv) ? "no answer to the handshake in time"
                  : rv == APR_EOF ? "the router closed during the handshake"

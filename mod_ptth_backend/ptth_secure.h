@@ -41,6 +41,7 @@ typedef struct ptth_secure_conf {
  * socket itself. */
 typedef struct ptth_tls_conn {
     SSL *ssl;                           /* freed with the pool it came in */
+    apr_socket_t *sock;                 /* the TCP connection it runs on */
     char early[PTTH_HS_MAX_HEAD];       /* cleartext the router sent after */
     apr_size_t early_len;               /* the answer's head: its preface */
 } ptth_tls_conn;
@@ -68,7 +69,8 @@ apr_status_t ptth_secure_establish(const ptth_endpoint *ep,
  * else a TLS or socket error. */
 apr_status_t ptth_secure_first_bytes(ptth_tls_conn *tls);
 
-/* Build the TLS client context of a PTTHConnect (config time). */
+/* Build the TLS client context of a PTTHConnect (config time); it is
+ * freed with p (SSL objects made from it hold a reference of their own). */
 const char *ptth_secure_tls_ctx(apr_pool_t *p, const char *ca_file,
                                 const char *cert_file, const char *key_file,
                                 SSL_CTX **pctx);

@@ -14,7 +14,8 @@
 
 /* Serving a dialed connection: build the conn_rec, give it a base server
  * that lets mod_http2 take it, run the connection hooks, and under an async
- * MPM (event) play the MPM's part between mod_http2's passes.
+ * MPM (event) play the MPM's part between mod_http2's passes (see "How the
+ * backend serves a dialed connection" in docs/architecture.md).
  *
  * Why not ap_process_connection(): it would pick the base server by local
  * address and run the hooks, but mod_http2 only serves prior-knowledge h2c
@@ -51,7 +52,7 @@
 #include <util_filter.h>
 
 #include "ptth_backend.h"
-#include "ptth_dialer.h"
+#include "ptth_dialed.h"
 #include "ptth_gate.h"
 #include "ptth_serve.h"
 #include "ptth_tls_io.h"
@@ -71,7 +72,7 @@
  * find it through c->master.
  */
 typedef struct ptth_serve_conn {
-    ptth_tunnel *t;
+    ptth_dialed *d;
     conn_rec *c;
     apr_socket_t *sock;
     server_rec *orig;       /* the server the virtual address selected */
@@ -162,19 +163,19 @@ static apr_status_t flush_output(conn_rec *c)
  * Returns NULL when the socket is ready, else why the connection ends. */
 static const char *wait_io(ptth_serve_conn *sc, apr_int16_t events, int idle)
 {
-    ptth_tunnel *t = sc->t;
+    ptth_dialed *d = sc->d;
 
     for (;;) {
         if ((events & APR_POLLIN) && sc->tls
             && ptth_tls_io_input_pending(sc->tls)
-            && ptth_tunnel_stopping(t) != PTTH_STOP_NOW) {
+            && ptth_dialed_stopping(d) != PTTH_STOP_NOW) {
             return NULL;
         }
-        ptth_stop_mode mode = ptth_tunnel_stopping(t);
+        ptth_stop_mode mode = ptth_dialed_stopping(d);
         /* Waiting to write is never "quiet": output that the router does
          * not take within Timeout ends the tunnel, streams or not. */
         int quiet = !(events & APR_POLLOUT)
-                    && (idle || apr_atomic_read32(&t->inflight) == 0);
+                    && (idle || apr_atomic_read32(&d->inflight) == 0);
         apr_interval_time_t timeout = quiet ? -1 : sc->orig->timeout;
         int io_limit = !quiet;
         apr_status_t rv;
@@ -185,7 +186,7 @@ static const char *wait_io(ptth_serve_conn *sc, apr_int16_t events, int idle)
         if (mode == PTTH_STOP_GRACEFUL) {
             apr_time_t now = apr_time_now(), drain, handover, limit;
 
-            ptth_tunnel_deadlines(t, &drain, &handover);
+            ptth_dialed_deadlines(d, &drain, &handover);
             if (quiet) {
                 if (now >= handover) {
                     return "stopping, nothing in flight";
@@ -193,7 +194,7 @@ static const char *wait_io(ptth_serve_conn *sc, apr_int16_t events, int idle)
                 limit = handover;
             }
             else {
-                ptth_tunnel_transit(t, PTTH_TUN_ST_DRAINING,
+                ptth_dialed_transit(d, PTTH_DIALED_DRAINING,
                                     "stopping, requests in flight");
                 if (now >= drain) {
                     return "PTTHDrainTimeout reached";
@@ -206,7 +207,7 @@ static const char *wait_io(ptth_serve_conn *sc, apr_int16_t events, int idle)
             }
         }
 
-        rv = ptth_tunnel_wait(t, sc->sock, events, timeout);
+        rv = ptth_dialed_wait(d, sc->sock, events, timeout);
         if (rv == APR_SUCCESS) {
             return NULL;
         }
@@ -220,7 +221,7 @@ static const char *wait_io(ptth_serve_conn *sc, apr_int16_t events, int idle)
             continue;   /* a stop deadline: look again */
         }
         ap_log_cerror(APLOG_MARK, APLOG_ERR, rv, sc->c, PTTHLOGNO(03030)
-                      "tunnel %s: poll failed", t->name);
+                      "tunnel %s: poll failed", d->name);
         return "poll failed";
     }
 }
@@ -312,7 +313,7 @@ static const char *serve_async(ptth_serve_conn *sc, int rc)
                 ap_log_cerror(APLOG_MARK, APLOG_WARNING, 0, c, PTTHLOGNO(03031)
                               "tunnel %s: a module suspended the connection, "
                               "which tunnels do not support; closing",
-                              sc->t->name);
+                              sc->d->name);
             }
             return NULL;
         }
@@ -348,10 +349,10 @@ static const char *end_reason(ptth_serve_conn *sc, apr_socket_t *sock)
     return "HTTP/2 session ended";
 }
 
-apr_status_t ptth_serve(ptth_tunnel *t, apr_pool_t *ptrans, apr_socket_t *sock,
-                        ptth_tls_conn *tls, long id, apr_sockaddr_t *vaddr, const char **why)
+apr_status_t ptth_serve(ptth_dialed *d, apr_pool_t *ptrans, apr_socket_t *sock,
+                        ptth_tls_conn *tls, long id, apr_sockaddr_t *vaddr,
+                        const char **why)
 {
-    ptth_dialer_child *child = t->child;
     ptth_serve_conn *sc;
     conn_rec *c;
     int rc;
@@ -364,7 +365,7 @@ apr_status_t ptth_serve(ptth_tunnel *t, apr_pool_t *ptrans, apr_socket_t *sock,
         apr_socket_close(sock);
         return APR_EGENERAL;
     }
-    c->current_thread = t->thread;
+    c->current_thread = d->thread;
 
     /* Virtual host selection as for a connection accepted on vaddr: the
      * IP-based set, or the name-based set of *:port; the names are
@@ -376,7 +377,7 @@ apr_status_t ptth_serve(ptth_tunnel *t, apr_pool_t *ptrans, apr_socket_t *sock,
     ap_update_vhost_given_ip(c);
 
     sc = apr_pcalloc(c->pool, sizeof(*sc));
-    sc->t = t;
+    sc->d = d;
     sc->c = c;
     sc->sock = sock;
     sc->orig = c->base_server;
@@ -384,11 +385,11 @@ apr_status_t ptth_serve(ptth_tunnel *t, apr_pool_t *ptrans, apr_socket_t *sock,
     c->base_server = sc->tunnel_s;
     ap_set_module_config(c->conn_config, &ptth_backend_module, sc);
 
-    if (child->event_module) {
-        ap_set_module_config(c->conn_config, child->event_module,
+    if (d->mpm->event_module) {
+        ap_set_module_config(c->conn_config, d->mpm->event_module,
                              apr_pcalloc(c->pool, PTTH_EVENT_CONN_STATE_SIZE));
     }
-    if (child->async) {
+    if (d->mpm->async) {
         /* Without c->cs mod_http2 cannot tell us "idle, call again" from
          * "done" (h2_c1_run). */
         c->cs = apr_pcalloc(c->pool, sizeof(*c->cs));
@@ -397,11 +398,11 @@ apr_status_t ptth_serve(ptth_tunnel *t, apr_pool_t *ptrans, apr_socket_t *sock,
     }
 
     ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, c, PTTHLOGNO(03032)
-                  "tunnel %s: serving as %pI, virtual host %s:%u", t->name,
+                  "tunnel %s: serving as %pI, virtual host %s:%u", d->name,
                   c->local_addr, sc->orig->server_hostname,
                   (unsigned)c->local_addr->port);
 
-    ptth_tunnel_set_socket(t, sock);
+    ptth_dialed_set_socket(d, sock);
     rc = ap_run_pre_connection(c, sock);
     if (rc != OK && rc != DONE) {
         c->aborted = 1;
@@ -413,11 +414,11 @@ apr_status_t ptth_serve(ptth_tunnel *t, apr_pool_t *ptrans, apr_socket_t *sock,
         if (!sc->tls) {
             ap_log_cerror(APLOG_MARK, APLOG_ERR, 0, c, PTTHLOGNO(03033)
                           "tunnel %s: cannot set up the TLS filters",
-                          t->name);
+                          d->name);
             c->aborted = 1;
         }
     }
-    ptth_gate_add(c, t);
+    ptth_gate_add(c, d);
     /* core_pre_connection set the socket timeout from our base server;
      * blocking writes to the router keep the virtual host's Timeout. */
     apr_socket_timeout_set(sock, sc->orig->timeout);
@@ -430,14 +431,14 @@ apr_status_t ptth_serve(ptth_tunnel *t, apr_pool_t *ptrans, apr_socket_t *sock,
     }
     if (!*why) {
         *why = c->aborted ? "connection aborted"
-             : ptth_tunnel_stopping(t) ? "stopping, drained"
+             : ptth_dialed_stopping(d) ? "stopping, drained"
              : end_reason(sc, sock);
     }
 
     /* Withdraw the socket before it is closed, so a drain never shuts down
      * a reused descriptor. */
-    ptth_tunnel_set_socket(t, NULL);
-    if (ptth_tunnel_stopping(t) == PTTH_STOP_NOW) {
+    ptth_dialed_set_socket(d, NULL);
+    if (ptth_dialed_stopping(d) == PTTH_STOP_NOW) {
         /* No lingering: pre_close hooks still run. */
         c->aborted = 1;
     }
@@ -459,11 +460,11 @@ static ptth_serve_conn *tunnel_of(conn_rec *c)
     return ap_get_module_config(c->master->conn_config, &ptth_backend_module);
 }
 
-ptth_tunnel *ptth_serve_tunnel_of(conn_rec *c)
+ptth_dialed *ptth_serve_dialed_of(conn_rec *c)
 {
     ptth_serve_conn *sc = tunnel_of(c);
 
-    return sc ? sc->t : NULL;
+    return sc ? sc->d : NULL;
 }
 
 int ptth_serve_pre_connection(conn_rec *c, void *csd)

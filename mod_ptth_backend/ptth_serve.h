@@ -24,12 +24,13 @@
  * mod_http2 worker thread: name-based virtual hosts by :authority, access
  * control, handlers, filters, logs. */
 
-#include "ptth_dialer.h"
+#include "ptth_dialed.h"
 #include "ptth_secure.h"
 
 /**
- * Serve one connection until it ends.  Runs in the tunnel's thread.
- * @param t       the tunnel
+ * Serve one dialed connection until it ends.  Runs in the thread that
+ * dialed it (ptth_dialer.c).
+ * @param d       the dialed connection
  * @param ptrans  pool for this connection (destroyed by the caller)
  * @param sock    the connected socket, with the router's first bytes ready
  * @param tls     secure mode over TLS: the session (ptth_tls_io.h), or NULL
@@ -37,8 +38,9 @@
  * @param vaddr   the virtual local address, NULL to keep the real one
  * @param why     set to the reason the connection ended, for the log
  */
-apr_status_t ptth_serve(ptth_tunnel *t, apr_pool_t *ptrans, apr_socket_t *sock,
-                        ptth_tls_conn *tls, long id, apr_sockaddr_t *vaddr, const char **why);
+apr_status_t ptth_serve(ptth_dialed *d, apr_pool_t *ptrans, apr_socket_t *sock,
+                        ptth_tls_conn *tls, long id, apr_sockaddr_t *vaddr,
+                        const char **why);
 
 /** pre_connection: per-stream connections of a tunnel use the real
  * virtual host again (see ptth_serve.c). */
@@ -47,7 +49,7 @@ int ptth_serve_pre_connection(conn_rec *c, void *csd);
 /** post_read_request: requests on a tunnel use the real virtual host. */
 int ptth_serve_post_read_request(request_rec *r);
 
-/** The tunnel a per-stream connection belongs to, or NULL. */
-ptth_tunnel *ptth_serve_tunnel_of(conn_rec *c);
+/** The dialed connection a per-stream connection belongs to, or NULL. */
+ptth_dialed *ptth_serve_dialed_of(conn_rec *c);
 
 #endif /* PTTH_SERVE_H */

@@ -35,6 +35,13 @@
  * after mod_http2's GOAWAY) sends close_notify first (RFC 8446 section
  * 6.1), unless the session failed or the connection was aborted.
  *
+ * Not ptth_io_recv/ptth_io_send (ptth_io.h), which the handshake and the
+ * router's hub use: they run OpenSSL on the socket and answer "would
+ * block" for the caller to poll.  Here OpenSSL's BIOs read from and write
+ * to httpd's filters below, in the reader's blocking mode, and what the
+ * filter below said (APR_TIMEUP, APR_EAGAIN, APR_EOF, an error: in_rc)
+ * must reach mod_http2 as it was, which SSL_get_error() cannot tell.
+ *
  * Bounds on what the router controls: `raw` holds at most one read of
  * PTTH_TLS_RAW_READ bytes, `plain` at most PTTH_TLS_READ_MAX plus one
  * record (one call's reading, less what the reader took). */
@@ -47,6 +54,7 @@
 #include <httpd.h>
 #include <http_connection.h>
 #include <http_log.h>
+#include <http_main.h>
 #include <util_filter.h>
 
 #include <openssl/bio.h>
@@ -647,6 +655,26 @@ static apr_status_t io_cleanup(void *data)
     return APR_SUCCESS;
 }
 
+/* A BIO type for our methods.  OpenSSL hands out type indexes from a
+ * process-wide counter and never takes one back, while register_hooks runs
+ * again in every generation (httpd reloads the module at a restart): the
+ * index is taken once per process and kept in the process pool
+ * (ap_pglobal), which outlives the module's statics. */
+static int bio_type(const char *key)
+{
+    void *data = NULL;
+    int *type;
+
+    apr_pool_userdata_get(&data, key, ap_pglobal);
+    if (data) {
+        return *(int *)data;
+    }
+    type = apr_palloc(ap_pglobal, sizeof(*type));
+    *type = BIO_get_new_index() | BIO_TYPE_SOURCE_SINK;
+    apr_pool_userdata_set(type, key, apr_pool_cleanup_null, ap_pglobal);
+    return *type;
+}
+
 void ptth_tls_io_register(apr_pool_t *p)
 {
     tls_in_rec = ap_register_input_filter("PTTH_TUNNEL_TLS_IN", tls_in_filter,
@@ -655,9 +683,9 @@ void ptth_tls_io_register(apr_pool_t *p)
                                             tls_out_filter, NULL,
                                             AP_FTYPE_CONNECTION + 5);
 
-    bio_in_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+    bio_in_method = BIO_meth_new(bio_type("ptth_tls_io_bio_in"),
                                  "ptth tunnel input");
-    bio_out_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+    bio_out_method = BIO_meth_new(bio_type("ptth_tls_io_bio_out"),
                                   "ptth tunnel output");
     if (bio_in_method) {
         BIO_meth_set_read(bio_in_method, bio_in_read);

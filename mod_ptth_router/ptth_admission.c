@@ -35,6 +35,7 @@
 #include "ptth_admission.h"
 #include "ptth_pool.h"
 #include "ptth_tunnel.h"
+#include "ptth_io.h"
 #include "ptth_util.h"
 #include "ptth_tls.h"
 #include "ptth_handshake.h"

@@ -43,6 +43,7 @@
 #include "ptth_pool.h"
 #include "ptth_router_config.h"
 #include "ptth_tunnel.h"
+#include "ptth_version.h"
 
 /* After accept() fails for want of descriptors (EMFILE, ENFILE), the
  * listeners rest this long: they stay readable, and trying again at once
@@ -631,7 +632,8 @@ void ptth_hub_main(apr_pool_t *pool, server_rec *s,
     }
 
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, PTTHLOGNO(02308)
-                 "hub started, pid %" APR_PID_T_FMT ", %d tunnel listener(s), "
+                 "mod_ptth_router/" MOD_PTTH_VERSION " hub started, pid %"
+                 APR_PID_T_FMT ", %d tunnel listener(s), "
                  "links on %s", getpid(), lspecs->nelts, ptth_router_link_path());
     hub_loop(hub);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, PTTHLOGNO(02309)

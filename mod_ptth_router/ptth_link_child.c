@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <apr_atomic.h>
@@ -31,6 +30,8 @@
 #include "ptth_router.h"
 #include "ptth_link.h"
 #include "ptth_link_child.h"
+#include "ptth_io.h"
+#include "ptth_unix.h"
 
 /* Idle links kept per process.  Beyond that a finished link is closed. */
 #define PTTH_LINK_IDLE_MAX      64
@@ -171,23 +172,7 @@ static apr_status_t link_wait(ptth_link_conn *lc, apr_int16_t events,
                               apr_interval_time_t timeout,
                               apr_int16_t *rtnevents)
 {
-    apr_pollfd_t pfd;
-    apr_int32_t n;
-    apr_status_t rv;
-
-    memset(&pfd, 0, sizeof(pfd));
-    pfd.p = lc->pool;
-    pfd.desc_type = APR_POLL_SOCKET;
-    pfd.desc.s = lc->sock;
-    pfd.reqevents = events;
-    do {
-        rv = apr_poll(&pfd, 1, &n, timeout);
-    } while (APR_STATUS_IS_EINTR(rv));
-    if (rv == APR_SUCCESS && n < 1) {
-        rv = APR_TIMEUP;
-    }
-    *rtnevents = (rv == APR_SUCCESS) ? pfd.rtnevents : 0;
-    return rv;
+    return ptth_wait_socket(lc->sock, events, timeout, rtnevents);
 }
 
 /* An idle link must have nothing to read: data or EOF means the hub has
@@ -204,50 +189,25 @@ static int link_is_alive(ptth_link_conn *lc)
 
 static apr_status_t link_open(ptth_link_conn **plc, const char *path)
 {
-    struct sockaddr_un sa;
-    apr_os_sock_t fd;
+    apr_socket_t *sock;
     apr_pool_t *p;
     ptth_link_conn *lc;
     apr_status_t rv;
 
-    memset(&sa, 0, sizeof(sa));
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        return APR_ENAMETOOLONG;
-    }
-    sa.sun_family = AF_UNIX;
-    strcpy(sa.sun_path, path);
-
-    /* CLOEXEC: CGI and piped loggers must not inherit links. */
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-        return APR_FROM_OS_ERROR(errno);
-    }
-    /* A Unix socket connects at once or fails; EAGAIN is a full backlog. */
-    while (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        if (errno != EINTR) {
-            rv = APR_FROM_OS_ERROR(errno);
-            close(fd);
-            return rv;
-        }
-    }
-
     rv = apr_pool_create_unmanaged_ex(&p, NULL, NULL);
     if (rv != APR_SUCCESS) {
-        close(fd);
+        return rv;
+    }
+    /* Non-blocking: we do our own waiting (link_wait). */
+    rv = ptth_unix_connect(&sock, path, p);
+    if (rv != APR_SUCCESS) {
+        apr_pool_destroy(p);
         return rv;
     }
     apr_pool_tag(p, "ptth_link_conn");
     lc = apr_pcalloc(p, sizeof(*lc));
     lc->pool = p;
-    lc->sock = NULL;
-    rv = apr_os_sock_put(&lc->sock, &fd, p);
-    if (rv != APR_SUCCESS) {
-        close(fd);
-        apr_pool_destroy(p);
-        return rv;
-    }
-    /* Non-blocking for APR too: we do our own waiting (link_wait). */
-    apr_socket_timeout_set(lc->sock, 0);
+    lc->sock = sock;
     lc->id = apr_atomic_inc32(&next_link_id) + 1;
     lc->timeout = apr_time_from_sec(60);
     *plc = lc;

@@ -15,7 +15,10 @@
 #ifndef PTTH_ROUTER_H
 #define PTTH_ROUTER_H
 
-/* Private declarations shared by the files of mod_ptth_router. */
+/* Declarations shared by the files of mod_ptth_router: the module, its
+ * configuration, and the entry points mod_ptth_router.c registers.  The
+ * files and what each holds: docs/architecture.md, "The files"; the hub's
+ * objects have their own headers (ptth_hub.h lists them). */
 
 #include <httpd.h>
 #include <http_config.h>

@@ -14,6 +14,7 @@
 
 /* Directives and server configuration of mod_ptth_router. */
 
+#include <apr_escape.h>
 #include <apr_strings.h>
 #include <apr_hash.h>
 #include <apr_file_io.h>
@@ -498,20 +499,16 @@ const char *ptth_cmd_endpoint(cmd_parms *cmd, void *dc, const char *arg)
 static const char *add_token_hash(cmd_parms *cmd, ptth_pool_conf *pool,
                                   const char *name, const char *v)
 {
-    unsigned char *h = apr_array_push(pool->token_hashes);
-    int i;
+    unsigned char h[32];
+    apr_size_t len = 0;
 
-    if (strncasecmp(v, "sha256:", 7) || strlen(v) != 7 + 64) {
+    if (strncasecmp(v, "sha256:", 7) || strlen(v) != 7 + 64
+        || apr_unescape_hex((char *)h, v + 7, 64, 0, &len) != APR_SUCCESS
+        || len != sizeof(h)) {
         return apr_psprintf(cmd->pool, "%s: expected sha256:<64 hex digits> "
                             "(printf %%s \"$TOKEN\" | sha256sum)", name);
     }
-    for (i = 0; i < 32; ++i) {
-        char hx[3] = { v[7 + 2 * i], v[8 + 2 * i], 0 };
-        if (!apr_isxdigit(hx[0]) || !apr_isxdigit(hx[1])) {
-            return apr_psprintf(cmd->pool, "%s: expected sha256:<64 hex digits>", name);
-        }
-        h[i] = (unsigned char)strtol(hx, NULL, 16);
-    }
+    memcpy(apr_array_push(pool->token_hashes), h, sizeof(h));
     return NULL;
 }
 

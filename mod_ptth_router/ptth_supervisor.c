@@ -30,7 +30,6 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 
 #include <apr_strings.h>
 #include <apr_portable.h>
@@ -49,6 +48,7 @@
 #include "ptth_router_config.h"
 #include "ptth_hub.h"
 #include "ptth_tls.h"
+#include "ptth_unix.h"
 
 #define SUP_KEY "ptth_router_supervisor"
 
@@ -278,8 +278,7 @@ static apr_status_t reconcile_listeners(ptth_sup *sup, server_rec *s,
 
 static apr_status_t open_link_socket(ptth_sup *sup, server_rec *s, const char *path)
 {
-    struct sockaddr_un sun;
-    apr_os_sock_t fd;
+    const char *what;
     apr_status_t rv;
 
     if (sup->link_sock) {
@@ -291,50 +290,28 @@ static apr_status_t open_link_socket(ptth_sup *sup, server_rec *s, const char *p
         apr_pool_destroy(sup->link_p);
         sup->link_sock = NULL;
     }
-    if (strlen(path) >= sizeof(sun.sun_path)) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, PTTHLOGNO(01103)
-                     "PTTHHubSocket: '%s' is too long for a Unix socket", path);
-        return APR_ENAMETOOLONG;
-    }
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-    apr_cpystrn(sun.sun_path, path, sizeof(sun.sun_path));
-    /* A stale socket from a crashed httpd would make bind fail. */
-    unlink(path);
-    /* CLOEXEC: CGI and piped loggers must never hold it (children
-     * close their inherited copy in child_init, see below). */
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-        rv = errno;
-        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, PTTHLOGNO(01104)
-                     "cannot bind the hub socket %s (PTTHHubSocket, "
-                     "DefaultRuntimeDir)", path);
-        if (fd >= 0) {
-            close(fd);
-        }
-        return rv;
-    }
-    /* Only httpd's children (running as User) may talk to the hub. */
-    chmod(path, S_IRUSR | S_IWUSR);
-    if (!geteuid() && chown(path, ap_unixd_config.user_id, -1) < 0) {
-        rv = errno;
-        ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, PTTHLOGNO(01105)
-                     "cannot hand the hub socket %s to User", path);
-        close(fd);
-        return rv;
-    }
-    if (listen(fd, 511) < 0) {
-        rv = errno;
-        close(fd);
-        return rv;
-    }
+    /* Only httpd's children (running as User) may talk to the hub; the
+     * socket is CLOEXEC: CGI and piped loggers must never hold it
+     * (children close their inherited copy in child_init, see below). */
     apr_pool_create(&sup->link_p, sup->ppool);
-    sup->link_sock = NULL;
-    if ((rv = apr_os_sock_put(&sup->link_sock, &fd, sup->link_p)) != APR_SUCCESS) {
-        close(fd);
+    rv = ptth_unix_listen(&sup->link_sock, path, ap_unixd_config.user_id, 511,
+                          sup->link_p, &what);
+    if (rv != APR_SUCCESS) {
+        if (rv == APR_ENAMETOOLONG) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, PTTHLOGNO(01103)
+                         "PTTHHubSocket: '%s' is too long for a Unix socket",
+                         path);
+        }
+        else {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, PTTHLOGNO(01104)
+                         "cannot %s the hub socket %s (PTTHHubSocket, "
+                         "DefaultRuntimeDir)", what, path);
+        }
+        apr_pool_destroy(sup->link_p);
+        sup->link_p = NULL;
+        sup->link_sock = NULL;
         return rv;
     }
-    apr_socket_opt_set(sup->link_sock, APR_SO_NONBLOCK, 1);
     sup->link_path = apr_pstrdup(sup->link_p, path);
     return APR_SUCCESS;
 }

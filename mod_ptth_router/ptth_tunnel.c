@@ -19,11 +19,10 @@
 #include <apr_strings.h>
 #include <apr_network_io.h>
 
-#include <openssl/err.h>
-
 #include "ptth_tunnel.h"
 #include "ptth_exchange.h"
 #include "ptth_pool.h"
+#include "ptth_io.h"
 
 /* What one tunnel's HTTP/2 session may allocate: HPACK tables, stream
  * state and queued frames (charged through tunnel_mem_*). */
@@ -273,62 +272,6 @@ void ptth_tunnel_destroy(ptth_tunnel *t)
 }
 
 /* ---- I/O ----------------------------------------------------------- */
-
-/* Socket or TLS, with the socket's conventions: APR_EAGAIN when nothing
- * can move now, APR_EOF at the peer's end.  *want_write tells that TLS
- * needs the socket writable to go on (a key update while reading). */
-apr_status_t ptth_io_recv(apr_socket_t *sock, SSL *ssl, char *buf,
-                          apr_size_t *len, int *want_write)
-{
-    int n, err;
-
-    *want_write = 0;
-    if (!ssl) {
-        return apr_socket_recv(sock, buf, len);
-    }
-    ERR_clear_error();
-    n = SSL_read(ssl, buf, (int)*len);
-    if (n > 0) {
-        *len = (apr_size_t)n;
-        return APR_SUCCESS;
-    }
-    *len = 0;
-    err = SSL_get_error(ssl, n);
-    switch (err) {
-    case SSL_ERROR_WANT_WRITE:
-        *want_write = 1;
-        /* fall through */
-    case SSL_ERROR_WANT_READ:
-        return APR_EAGAIN;
-    case SSL_ERROR_ZERO_RETURN:
-        return APR_EOF;
-    default:
-        return APR_EGENERAL;
-    }
-}
-
-apr_status_t ptth_io_send(apr_socket_t *sock, SSL *ssl, const char *buf,
-                          apr_size_t *len)
-{
-    int n, err;
-
-    if (!ssl) {
-        return apr_socket_send(sock, buf, len);
-    }
-    if (!*len) {
-        return APR_SUCCESS;
-    }
-    ERR_clear_error();
-    n = SSL_write(ssl, buf, (int)*len);
-    if (n > 0) {
-        *len = (apr_size_t)n;
-        return APR_SUCCESS;
-    }
-    *len = 0;
-    err = SSL_get_error(ssl, n);
-    return (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ)
-           ? APR_EAGAIN : APR_EGENERAL;
-}
 
 static apr_status_t tunnel_recv(ptth_tunnel *t, char *buf, apr_size_t *len)
 {

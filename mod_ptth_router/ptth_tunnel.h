@@ -118,14 +118,6 @@ void ptth_tunnel_mem_init(ptth_tunnel *t);
  * a pause that doubles with each failure in a row. */
 void ptth_tunnel_penalize(ptth_tunnel *t);
 
-/* I/O on a plain or TLS socket (ssl may be NULL), non-blocking, with the
- * socket's conventions: APR_EAGAIN when nothing can move now, APR_EOF at
- * the peer's end; *want_write: TLS needs the socket writable to go on. */
-apr_status_t ptth_io_recv(apr_socket_t *sock, SSL *ssl, char *buf,
-                          apr_size_t *len, int *want_write);
-apr_status_t ptth_io_send(apr_socket_t *sock, SSL *ssl, const char *buf,
-                          apr_size_t *len);
-
 /* ---- ptth_tunnel_h2.c ---- */
 
 apr_status_t ptth_tunnel_session_create(ptth_tunnel *t);

@@ -150,4 +150,31 @@ for my $mod (sort keys %table) {
 my $readme = slurp("$ROOT/README.md") // '';
 ok($readme =~ m{\(docs/\Q$_\E\.md\)}, "README.md links docs/$_.md") for sort keys %MODULES;
 
+# Comments in the code cite docs/architecture.md by section title: every
+# cited title is a heading there, so the repository explains itself.
+{
+    my $arch = slurp("$ROOT/docs/architecture.md") // '';
+    my %heading = map { $_ => 1 } $arch =~ /^#{2,4}\s+(.+?)\s*$/mg;
+    my %cited;
+    for my $f (glob("$ROOT/{mod_ptth_router,mod_ptth_backend,common,include}/*.[ch]")) {
+        my $src = slurp($f) // next;
+        $src =~ s/\n\s*\*\s*/ /g;          # comment lines joined
+        (my $short = $f) =~ s{^\Q$ROOT\E/}{};
+        while ($src =~ /docs\/architecture\.md[,(\s]*"([^"]+)"/g
+               || $src =~ /"([^"]+)" in docs\/architecture\.md/g) {
+            push @{$cited{$1}}, $short;
+        }
+    }
+    ok(scalar(keys %cited) >= 5, sprintf('the code cites %d sections of docs/architecture.md',
+                                          scalar keys %cited));
+    for my $t (sort keys %cited) {
+        ok($heading{$t}, "docs/architecture.md has the section \"$t\" (cited by "
+                         . join(', ', sort { $a cmp $b } keys %{{ map { $_ => 1 } @{$cited{$t}} }}) . ')');
+    }
+    unlike(join("\n", map { slurp($_) // '' }
+                       glob("$ROOT/{mod_ptth_router,mod_ptth_backend,common,include}/*.[ch]")),
+           qr/DESIGN(?:\.md)? section|the spike|shared\/notes/,
+           'no comment cites a document outside the repository');
+}
+
 done_testing();

@@ -1,4 +1,4 @@
-# Unit test of the PTTH handshake parser/builder (common/ptth_handshake.c)
+# Unit test of the PTTH handshake parser/builder (common/ptth_hs_*.c)
 # without httpd: compiles t/unit/handshake_unit.c with the parser against
 # APR into the scratch directory, runs it, and reports each of its checks
 # (request parsing and every refusal status, prefixes, limits, Bearer
@@ -13,5 +13,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use PTTH::Unit;
 
-run_unit_driver(name => 'handshake_unit', srcs => ['common/ptth_handshake.c'],
+run_unit_driver(name => 'handshake_unit',
+                srcs => ['common/ptth_hs_syntax.c', 'common/ptth_hs_request.c',
+                         'common/ptth_hs_response.c'],
                 min_checks => 150);

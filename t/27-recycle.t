@@ -12,24 +12,24 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use PTTH::Test;
+use PTTH::Test qw(:DEFAULT http_batch);
 
 for my $tunnels (1, 2) {
-    my $r = router(wait_timeout => '10s', pre_proxy => 'PTTHTunnelMaxRequests 40');
+    my $r = router(wait_timeout => '30s', pre_proxy => 'PTTHTunnelMaxRequests 40');
     $r->start or give_up('router does not start');
     my $b = backend(tport => $r->{tport}, tunnels => $tunnels);
     $b->start or give_up('backend does not start');
     ok(defined wait_for_tunnel($r), "$tunnels tunnel(s): up") or give_up('no tunnel');
-    ok(wait_for(10, sub { tunnel_count($r->{tport}) == $tunnels }),
+    ok(wait_for(30, sub { tunnel_count($r->{tport}) == $tunnels }),
        "$tunnels tunnel(s) connected");
     my $off = length(read_file($r->{errlog}) // '');
 
     my (@bad, $n, $slowest);
     $slowest = 0;
     for my $round (1 .. 10) {
-        my @res = http_parallel(map { { port => $r->{port}, host => 'a.example',
-                                        path => "/?t=$tunnels&r=$round&i=$_",
-                                        max_time => 20 } } 1 .. 20);
+        # 20 at once, from one curl process (--parallel).
+        my @res = http_batch(port => $r->{port}, host => 'a.example', max_time => 40,
+                             paths => [map { "/?t=$tunnels&r=$round&i=$_" } 1 .. 20]);
         for my $x (@res) {
             $n++;
             push @bad, "$x->{status}" unless $x->{status} == 200 && $x->{body} eq 'A';

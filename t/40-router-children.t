@@ -6,7 +6,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use PTTH::Test;
+use PTTH::Test qw(:DEFAULT http_batch);
 
 my @cases = (
     ['prefork', { StartServers => 4, MinSpareServers => 4, MaxSpareServers => 16 }],
@@ -50,8 +50,9 @@ for my $c (@cases) {
         or diag(join ', ', map { "$_: $pids{$_}" } sort keys %pids);
 
     # And over HTTP/1.0 without keep-alive: one child per connection.
-    my @res = http_parallel(map { { port => $r->{port}, host => 'b.example',
-                                    path => "/?$_", headers => ['Connection: close'] } } 1 .. 30);
+    # (30 connections at once, from one curl process: --parallel)
+    my @res = http_batch(port => $r->{port}, host => 'b.example',
+                         headers => ['Connection: close'], paths => [map { "/?$_" } 1 .. 30]);
     is(scalar(grep { $_->{status} == 200 && $_->{body} eq 'B' } @res), 30,
        "$mpm router: 30 parallel curl requests all 200 'B'");
     $b->stop;

@@ -6,8 +6,12 @@
 #                                      +--tunnel--> inner backend
 #
 # Each module exports only its module record, so the shared code linked
-# into both cannot interpose on the other's copy; the directive both
-# declare (PTTHDrainTimeout) reaches both and configtest accepts it.
+# into both cannot interpose on the other's copy.  The directive both
+# declare (PTTHDrainTimeout) is accepted once and reaches both: on a
+# graceful restart of the relay, its hub (router side) and its dialer
+# (backend side) each give up on a request in flight after the relay's
+# 3 s, not after the 30 s default -- read off the relay's error log, where
+# each side logs when it began to drain and when it gave up.
 #
 # Licensed under the Apache License, Version 2.0.
 use strict;
@@ -15,7 +19,8 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use PTTH::Test;
+use Time::HiRes qw(time);
+use PTTH::Test qw(:DEFAULT wait_log log_time log_matches cgi_group cgi_arrived cgi_release);
 
 # The loaded objects export nothing but their module records.
 for my $so ($PTTH::Test::ROUTER_SO, $PTTH::Test::BACKEND_SO) {
@@ -36,7 +41,7 @@ my $relay = backend(tport => $outer->{tport},
                               "PTTHListen 127.0.0.1:$itport plain=inner",
                               "PTTHWaitTimeout 5s",
                               "ProxyVia On",
-                              "PTTHDrainTimeout 7s"],
+                              "PTTHDrainTimeout 3s"],
                     vhost_extra => ['ProxyPass /relay/ ptth://inner/',
                                     'ProxyPassReverse /relay/ ptth://inner/']);
 my ($rc, $out) = $relay->configtest;
@@ -79,5 +84,61 @@ is($res->{body}, 'B', 'the relay serves its own b.example');
 # The relay's hub lists the inner tunnel; the outer hub the relay's.
 is(tunnel_count($outer->{tport}), 1, 'outer router: one tunnel (the relay)');
 is(tunnel_count($itport), 1, 'relay: one tunnel (the inner backend)');
+
+# --- PTTHDrainTimeout 3s, both sides, one graceful restart of the relay.
+# Backend side: the outer router sends a request to the relay's own CGI,
+# a stream on the relay's tunnel.  Router side: a request straight to the
+# relay's Listen port goes through the relay's hub to the inner backend,
+# a stream on the inner tunnel only.  Both CGIs answer 20 s later: with the
+# 30 s default each request would end with a 200 after 20 s.
+my $off = -s $relay->{errlog} || 0;
+my ($gb, $gr) = (cgi_group('backend-side'), cgi_group('router-side'));
+my $via_tunnel = in_background(sub {
+    my $x = http(port => $outer->{port}, host => 'a.example', max_time => 60,
+                 path => "/cgi-bin/wait.cgi?g=$gb&t=20");
+    return "$x->{status} " . time;
+});
+my $via_hub = in_background(sub {
+    my $x = http(port => $relay->{port}, host => 'a.example', max_time => 60,
+                 path => "/relay/cgi-bin/wait.cgi?g=$gr&t=20");
+    return "$x->{status} " . time;
+});
+ok(wait_for(20, sub { cgi_arrived($gb) && cgi_arrived($gr) }),
+   'drain: a request in flight on each side (CGIs running at the relay and the inner backend)');
+my $t_graceful = time;
+ok($relay->graceful, 'drain: apache2 -k graceful of the relay');
+
+# Router side: the relay's old hub goes DRAINING, then gives up.
+my ($gave_up) = wait_log($relay, qr/hub \d+: drain time is up/, from => $off, timeout => 20);
+my ($hub) = ($gave_up // '') =~ /hub (\d+): drain time is up/;
+my ($began) = $hub ? log_matches($relay, qr/hub $hub: RUNNING -> DRAINING/, $off) : ();
+my $dt = (defined $began && defined $gave_up) ? log_time($gave_up) - log_time($began) : -1;
+ok($dt >= 2.5 && $dt < 10,
+   sprintf('router side: the hub gave up on its stream %.2f s into the drain (PTTHDrainTimeout 3s)', $dt))
+    or diag(log_since($relay->{errlog}, $off));
+
+# Backend side: the child that holds the tunnel to the outer router stops
+# gracefully, then shuts the busy tunnel down at the deadline.
+my ($cut) = wait_log($relay, qr/PTTHDrainTimeout reached/, from => $off, timeout => 20);
+my ($cpid) = ($cut // '') =~ /\[pid (\d+)/;
+my ($stopping) = $cpid ? log_matches($relay, qr/child $cpid stopping gracefully/, $off) : ();
+$dt = (defined $stopping && defined $cut) ? log_time($cut) - log_time($stopping) : -1;
+ok($dt >= 2.5 && $dt < 10,
+   sprintf('backend side: the tunnel with a request in flight was shut %.2f s into the drain '
+           . '(PTTHDrainTimeout 3s)', $dt))
+    or diag(log_since($relay->{errlog}, $off));
+
+# And the users see it: both requests end early, neither with the CGI's
+# answer (a 200, 20 s after it started).
+for my $c (['backend side', $via_tunnel], ['router side', $via_hub]) {
+    my ($st, $end) = split ' ', collect($c->[1]);
+    my $after = ($end // 0) - $t_graceful;
+    ok(defined $end && $st != 200 && $after < 15,
+       sprintf("$c->[0]: the request in flight was given up %.1f s after the graceful restart ($st), "
+               . 'not answered by the CGI', $after));
+}
+cgi_release($_) for $gb, $gr;
+ok(defined wait_for_tunnel($outer, path => '/relay/', expect => 'A', timeout => 20),
+   'after the restart, requests go through both tunnels again');
 
 finish();

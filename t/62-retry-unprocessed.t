@@ -20,7 +20,7 @@ ok(defined wait_for_tunnel($r), 'tunnel to the real backend') or give_up('no tun
 my $script = ROOT . '/t/bin/refusing-backend.pl';
 my $log = TMP . '/refuse.log';
 spawn('refusing-backend', $log, $^X, $script, "--port=$r->{tport}", '--mode=refuse');
-ok(wait_for(10, sub { tunnel_count($r->{tport}) >= 2 }),
+ok(wait_for(30, sub { tunnel_count($r->{tport}) >= 2 }),
    'the refusing backend joined the pool (2 tunnels)');
 
 my @res = map { http(port => $r->{port}, host => 'a.example', path => "/?n=$_") } 1 .. 20;
@@ -45,7 +45,7 @@ stop_spawned();
 # GOAWAY with last-stream-id 0: the stream in flight was not processed.
 my $log2 = TMP . '/goaway.log';
 spawn('goaway-backend', $log2, $^X, $script, "--port=$r->{tport}", '--mode=goaway');
-ok(wait_for(10, sub { tunnel_count($r->{tport}) >= 2 }), 'the GOAWAY backend joined');
+ok(wait_for(30, sub { tunnel_count($r->{tport}) >= 2 }), 'the GOAWAY backend joined');
 my $ok = 0;
 for my $i (1 .. 6) {
     my $res = http(port => $r->{port}, host => 'b.example', path => "/?g=$i");
@@ -54,7 +54,7 @@ for my $i (1 .. 6) {
 is($ok, 6, 'requests around a GOAWAY(0) all answered by the real backend');
 like(read_file($log2) // '', qr/refused stream \d+ \(goaway\)/,
      'the GOAWAY backend did get a stream before it went away');
-ok(wait_for(5, sub { tunnel_count($r->{tport}) == 1 }), 'its tunnel is gone again');
+ok(wait_for(20, sub { tunnel_count($r->{tport}) == 1 }), 'its tunnel is gone again');
 my $res = http(port => $r->{port}, host => 'a.example', path => '/');
 is($res->{body}, 'A', 'router still serves');
 stop_spawned();

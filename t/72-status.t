@@ -20,7 +20,7 @@ $r->start or give_up('router does not start');
 my $b = backend(tport => $r->{tport}, tunnels => 2);
 $b->start or give_up('backend does not start');
 ok(defined wait_for_tunnel($r), 'tunnel up') or give_up('no tunnel');
-ok(wait_for(10, sub { tunnel_count($r->{tport}) == 2 }), 'two tunnels');
+ok(wait_for(30, sub { tunnel_count($r->{tport}) == 2 }), 'two tunnels');
 http(port => $r->{port}, host => 'a.example', path => "/?i=$_") for 1 .. 10;
 
 sub status {
@@ -56,7 +56,7 @@ $res = http(port => $r->{port}, path => '/ptth-status', method => 'POST',
 is($res->{status}, 405, 'POST ptth-status: 405');
 
 $b->stop;
-ok(wait_for(10, sub { my (undef, $s) = status();
+ok(wait_for(30, sub { my (undef, $s) = status();
                       $s && !grep { $_->{name} eq 'app' && @{ $_->{tunnels} } } @{ $s->{pools} } }),
    'backend gone: pool app shows no tunnel');
 finish();

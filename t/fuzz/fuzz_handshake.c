@@ -12,7 +12,10 @@
  * limitations under the License.
  */
 
-/* libFuzzer target for common/ptth_handshake.c (t/fuzz/run-fuzz.sh).
+/* libFuzzer target for the handshake, common/ptth_hs_*.c
+ * (t/fuzz/run-fuzz.sh).
+ *
+ * FUZZ-SOURCES: common/ptth_hs_syntax.c common/ptth_hs_request.c common/ptth_hs_response.c
  *
  * The first byte of an input picks what the rest is fed to:
  *   '>'  ptth_hs_parse_request

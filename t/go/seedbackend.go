@@ -7,6 +7,10 @@
 //	GET /foo        -> "bar"
 //	GET /host       -> the Host (:authority) the request arrived with
 //	GET /sleep?s=N  -> sleeps N seconds, then "slept"
+//	GET /wait?g=G&n=N&t=T -> waits until N requests of group G have
+//	                   arrived (at most T seconds, default 30), then
+//	                   "ok <arrived>" or "timeout <arrived>": a barrier,
+//	                   so that a test sees N requests in flight at once
 //	POST /sha       -> "sha256=<hex>\nlength=<n>\n" of the request body
 //
 // Build (GOPATH mode, Debian's golang.org/x/net):
@@ -27,13 +31,58 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/net/http2"
 )
 
+// barrier counts the requests of each /wait group; done[g] is closed
+// when the group is complete.
+type barrier struct {
+	mu      sync.Mutex
+	arrived map[string]int
+	done    map[string]chan struct{}
+}
+
+func (b *barrier) join(g string, n int) (int, chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done[g] == nil {
+		b.done[g] = make(chan struct{})
+	}
+	b.arrived[g]++
+	if b.arrived[g] == n {
+		close(b.done[g])
+	}
+	return b.arrived[g], b.done[g]
+}
+
+func (b *barrier) count(g string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.arrived[g]
+}
+
 func handler() http.Handler {
 	mux := http.NewServeMux()
+	bar := &barrier{arrived: map[string]int{}, done: map[string]chan struct{}{}}
+	mux.HandleFunc("/wait", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		g := q.Get("g")
+		n, _ := strconv.Atoi(q.Get("n"))
+		t, err := strconv.Atoi(q.Get("t"))
+		if err != nil || t <= 0 || t > 120 {
+			t = 30
+		}
+		_, done := bar.join(g, n)
+		select {
+		case <-done:
+			fmt.Fprintf(w, "ok %d\n", bar.count(g))
+		case <-time.After(time.Duration(t) * time.Second):
+			fmt.Fprintf(w, "timeout %d\n", bar.count(g))
+		}
+	})
 	mux.HandleFunc("/foo", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "bar")
 	})

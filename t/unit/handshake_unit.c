@@ -12,7 +12,8 @@
  * limitations under the License.
  */
 
-/* Unit driver for common/ptth_handshake.c, run by t/06-handshake-unit.t.
+/* Unit driver for the handshake (common/ptth_hs_*.c), run by
+ * t/06-handshake-unit.t.
  *
  * Prints one line per check, "ok - <what>" or "not ok - <what>", with
  * "# ..." lines after a failure, and "done <n>" at the end; exits 1 when a
@@ -22,7 +23,8 @@
  * before the results are looked at (they must not point into it).
  *
  * Build: cc -Iinclude $(apr-1-config --cflags --cppflags --includes)
- *        t/unit/handshake_unit.c common/ptth_handshake.c
+ *        t/unit/handshake_unit.c common/ptth_hs_syntax.c
+ *        common/ptth_hs_request.c common/ptth_hs_response.c
  *        $(apr-1-config --link-ld) */
 
 #include <stdarg.h>

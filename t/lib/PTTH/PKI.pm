@@ -6,6 +6,9 @@ package PTTH::PKI;
 use strict;
 use warnings;
 use File::Path qw(make_path);
+use File::Copy qw(copy);
+use File::Basename qw(basename);
+use Fcntl qw(:flock);
 use POSIX ();
 use Exporter 'import';
 our @EXPORT_OK = qw(make_pki make_client_cert);
@@ -41,11 +44,35 @@ sub leaf {
             . ($extra // ''));
 }
 
-# Returns a hash of file paths.
+# Returns a hash of file paths.  The test files of a run share one PKI:
+# it is made once, under a lock, in $PTTH_TEST_TMP/.pki, and copied into
+# $dir.
 sub make_pki {
     my ($dir) = @_;
     make_path($dir);
     return _paths($dir) if -s "$dir/expired.crt";
+    my $root = $ENV{PTTH_TEST_TMP};
+    return generate($dir) unless $root && -d $root;
+    my $shared = "$root/.pki";
+    make_path($shared);
+    open(my $lock, '>>', "$root/.pki.lock") or die "$root/.pki.lock: $!";
+    my $until = time + 300;     # bounded: another file may be making it
+    until (flock($lock, LOCK_EX | LOCK_NB)) {
+        die "make_pki: $root/.pki.lock held for 300 s\n" if time > $until;
+        select(undef, undef, undef, 0.1);
+    }
+    generate($shared) unless -s "$shared/expired.crt";
+    close $lock;
+    for my $f (glob("$shared/*.crt"), glob("$shared/*.key")) {
+        copy($f, "$dir/" . basename($f)) or die "copy $f: $!";
+    }
+    chmod 0644, glob("$dir/*.key");
+    return _paths($dir);
+}
+
+sub generate {
+    my ($dir) = @_;
+    make_path($dir);
     ca($dir, 'ca');
     ca($dir, 'otherca');
     leaf($dir, 'ca', 'router', 'router.test', 'DNS:router.test,IP:127.0.0.1');
