@@ -200,23 +200,28 @@ for h in a.example b.example; do
     echo "\$ curl -s -H 'Host: $h' http://127.0.0.1:$PORT/"
     curl -s --max-time 10 -H "Host: $h" "http://127.0.0.1:$PORT/"
 done
-echo
-echo "\$ curl -s 'http://127.0.0.1:$PORT/ptth-status?html'   # the router's status page, as text:"
-echo
-curl -s --max-time 10 "http://127.0.0.1:$PORT/ptth-status?html" | perl "$ROOT/build/status-table.pl" \
-    || echo "demo: the status page did not answer" >&2
 cat <<EOT
-Open the status pages in a browser (from this machine; they answer 127.0.0.1 only):
-  router:  http://127.0.0.1:$PORT/ptth-status        (?refresh=5 reloads it, ?json, ?metrics)
-  backend: http://127.0.0.1:$BPORT/ptth-backend-status
-EOT
-echo
-cat <<EOT
+
 Try more:
   curl -v -H 'Host: b.example' http://127.0.0.1:$PORT/
   curl -s -H 'Host: unknown.example' http://127.0.0.1:$PORT/     # the backend's default vhost
   h2load --h1 -n 1000 -c 10 -H ':authority: a.example' http://127.0.0.1:$PORT/
 Configs and logs: $DEMO/router and $DEMO/backend (httpd.conf, logs/error_log)
+EOT
+echo
+echo "\$ curl -s 'http://127.0.0.1:$PORT/ptth-status?html'   # the router's status page, as text:"
+echo
+curl -s --max-time 10 "http://127.0.0.1:$PORT/ptth-status?html" | perl "$ROOT/build/status-table.pl" \
+    || echo "demo: the status page did not answer" >&2
+if [ "$KEEP" = 1 ]; then
+    echo "Open the status pages in a browser (on this machine; they answer 127.0.0.1 only):"
+else
+    echo "The status pages, once 'build/demo.sh --keep' leaves the servers running"
+    echo "(open them in a browser on this machine; they answer 127.0.0.1 only):"
+fi
+cat <<EOT
+  router:  http://127.0.0.1:$PORT/ptth-status        (?refresh=5 reloads it, ?json, ?metrics)
+  backend: http://127.0.0.1:$BPORT/ptth-backend-status
 EOT
 
 if [ "$KEEP" = 1 ]; then
