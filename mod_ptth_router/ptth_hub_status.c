@@ -17,7 +17,8 @@
  * the tunnels live (docs/architecture.md, "The hub").  Written record by
  * record straight from the objects into the link's output, with no copy
  * per tunnel; PTTH_LINK_MAX_STATUS bounds it (tunnels beyond are left out
- * and counted). */
+ * and counted).  See "Status: one document, every output" in
+ * docs/architecture.md. */
 
 #include <unistd.h>
 

@@ -31,7 +31,8 @@
  *
  * Every record starts with its kind (u8).  Peer-controlled strings
  * (identity, hosts, peer, last error) arrive here as the hub stored them:
- * each output escapes them for its own syntax (ptth_status_esc.h). */
+ * each output escapes them for its own syntax (ptth_esc.h).  See
+ * "Status: one document, every output" in docs/architecture.md. */
 
 #include <apr_pools.h>
 #include <apr_tables.h>
