@@ -20,7 +20,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP;
-use PTTH::Test;
+use PTTH::Test qw(:DEFAULT cgi_group cgi_arrived cgi_release);
 use PTTH::PKI qw(make_pki make_client_cert);
 
 my $pki = make_pki(TMP . '/pki');
@@ -113,13 +113,16 @@ $res = get(accept => 'application/json');
 like($res->{headers}{'content-type'}, qr{^application/json}, 'Accept: application/json: JSON');
 unlike(get()->{body}, qr/<b>/, 'JSON: no raw markup from the certificate name');
 
-# ---- counts move: a stream in flight, then served
+# ---- counts move: a stream in flight (held at the backend until the
+# test has read every output), then served
+my $g = cgi_group('held');
 my $slow = in_background(sub {
-    my $x = http(port => $r->{port}, host => 'a.example', path => '/cgi-bin/sleep.cgi?s=2',
-                 max_time => 15);
+    my $x = http(port => $r->{port}, host => 'a.example',
+                 path => "/cgi-bin/wait.cgi?g=$g&t=60", max_time => 90);
     return $x->{status};
 });
-my $busy = wait_for(8, sub {
+ok(wait_for(30, sub { cgi_arrived($g) >= 1 }), 'the held request reached the backend');
+my $busy = wait_for(15, sub {
     my $p = pools_of(json_status())->{app} or return 0;
     my ($t) = grep { $_->{active} >= 1 } @{ $p->{tunnels} };
     return $t;
@@ -127,7 +130,8 @@ my $busy = wait_for(8, sub {
 ok($busy, 'a request in flight shows as an active stream on one app tunnel');
 my $om_busy = get(q => '?metrics', accept => 'application/openmetrics-text; version=1.0.0');
 my $html_busy = get(q => '?html')->{body};
-is(collect($slow), 200, 'the slow request completes');
+cgi_release($g);
+is(collect($slow), 200, 'the held request completes once released');
 my $after = pools_of(json_status());
 my ($same) = grep { $_->{id} == ($busy ? $busy->{id} : -1) } @{ $after->{app}{tunnels} };
 ok($same && $same->{active} == 0 && $same->{served} == $busy->{served} + 1

@@ -70,7 +70,7 @@ ok($id_of{'token#1/one'} && $id_of{'token#1/two'}, 'status: a tunnel for each id
 sub lines_with {
     my ($log, $marker, $n) = @_;
     my @l;
-    wait_for(5, sub {
+    wait_for(15, sub {
         @l = grep { index($_, $marker) >= 0 } split /\n/, (read_file($log) // '');
         return @l >= $n;
     });

@@ -14,7 +14,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP;
 use Digest::SHA qw(sha256_hex);
-use PTTH::Test;
+use PTTH::Test qw(:DEFAULT cgi_group cgi_arrived cgi_release);
 
 my $sport = free_port();
 my $r = router(pre_proxy => [
@@ -71,20 +71,24 @@ my $before = 0;
 $before += $_->{requests} for @{ $plain->{seats} };
 http(port => $r->{port}, host => 'a.example', path => "/?n=$_") for 1 .. 6;
 my $after;
-ok(wait_for(5, sub {
+ok(wait_for(15, sub {
     my $p = router_of(st(), $TCP);
     $after = 0;
     $after += $_->{requests} for @{ $p->{seats} };
     return $after >= $before + 6;
 }), "requests served count up ($before -> " . ($after // '?') . ')');
 
-# A stream in flight.
+# A stream in flight, held at the backend until the status has shown it.
+my $g = cgi_group('held');
 my $bg = in_background(sub {
-    http(port => $r->{port}, host => 'a.example', path => '/cgi-bin/sleep.cgi?s=2', max_time => 10)->{status};
+    http(port => $r->{port}, host => 'a.example', path => "/cgi-bin/wait.cgi?g=$g&t=60",
+         max_time => 90)->{status};
 });
-ok(wait_for(8, sub { grep { $_->{active} >= 1 } @{ router_of(st(), $TCP)->{seats} } }),
+ok(wait_for(30, sub { cgi_arrived($g) >= 1 }), 'the held request reached the backend');
+ok(wait_for(15, sub { grep { $_->{active} >= 1 } @{ router_of(st(), $TCP)->{seats} } }),
    'a request in flight: one seat shows an open stream');
-is(collect($bg), 200, 'it completes');
+cgi_release($g);
+is(collect($bg), 200, 'it completes once released');
 
 # The refusing router: last refusal 401 with its reason, next retry.
 my $ref;
