@@ -14,7 +14,7 @@
 
 /* Choosing a status output (include/ptth_negotiate.h). */
 
-#include <stdlib.h>
+#include <string.h>
 
 #include <apr_lib.h>
 #include <apr_strings.h>
@@ -73,17 +73,55 @@ static int parse_refresh(const char *v, apr_size_t n)
     return secs > PTTH_REFRESH_MAX ? PTTH_REFRESH_MAX : (int)secs;
 }
 
-/* The q value of a media range's parameters (";q=0.5"), 1000ths. */
+/* A qvalue (RFC 9110 section 12.4.2) in 1000ths, or -1 when v is not one:
+ *   qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ) */
+static int parse_qvalue(const char *v, apr_size_t n)
+{
+    int q, scale = 100;
+    apr_size_t i;
+
+    if (n == 0 || (v[0] != '0' && v[0] != '1')) {
+        return -1;
+    }
+    q = (v[0] - '0') * 1000;
+    if (n == 1) {
+        return q;
+    }
+    if (v[1] != '.' || n > 5) {
+        return -1;
+    }
+    for (i = 2; i < n; ++i, scale /= 10) {
+        if (!apr_isdigit(v[i]) || (q == 1000 && v[i] != '0')) {
+            return -1;
+        }
+        q += (v[i] - '0') * scale;
+    }
+    return q;
+}
+
+/* The weight of a media range from its parameters (what follows its first
+ * ';'): the q parameter in 1000ths, 1000 without one, 0 for a q that is
+ * not a qvalue (the range is then not taken). */
 static int range_q(const char *params)
 {
-    const char *q = params;
+    while (params && *params) {
+        apr_size_t n = strcspn(params, ";");
+        const char *p = params, *end = params + n;
 
-    while (q && (q = ap_strcasestr(q, "q=")) != NULL) {
-        if (q == params || q[-1] == ';' || q[-1] == ' ' || q[-1] == '\t') {
-            double d = atof(q + 2);
-            return d <= 0 ? 0 : d >= 1 ? 1000 : (int)(d * 1000);
+        while (p < end && (*p == ' ' || *p == '\t')) {
+            ++p;
         }
-        q += 2;
+        while (end > p && (end[-1] == ' ' || end[-1] == '\t')) {
+            --end;
+        }
+        if (end - p >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
+            int q = parse_qvalue(p + 2, (apr_size_t)(end - p - 2));
+            return q < 0 ? 0 : q;
+        }
+        params += n;
+        if (*params) {
+            ++params;
+        }
     }
     return 1000;
 }

@@ -211,7 +211,9 @@ static apr_uint64_t get_u64(rd *r)
     return (hi << 32) | get_u32(r);
 }
 
-/* NULL for an empty string when empty_null, else "". */
+/* NULL for an empty string when empty_null, else "".  Empty is what C
+ * sees: a string whose first octet is NUL is empty whatever its length
+ * (so every reading of a document writes back the same). */
 static const char *get_str(rd *r, int empty_null)
 {
     apr_uint32_t n = get_u32(r);
@@ -223,7 +225,7 @@ static const char *get_str(rd *r, int empty_null)
     }
     s = (const char *)r->buf + r->pos;
     r->pos += (apr_size_t)n + 1;
-    return (n == 0 && empty_null) ? NULL : s;
+    return (empty_null && s[0] == '\0') ? NULL : s;
 }
 
 static void get_hub(rd *r, ptth_sdoc_hub *h)

@@ -111,6 +111,11 @@ like($res->{headers}{'content-type'}, qr{^application/json}, 'no preference (Acc
 like($res->{headers}{vary} // '', qr/Accept/i, 'Vary: Accept');
 $res = get(accept => 'application/json');
 like($res->{headers}{'content-type'}, qr{^application/json}, 'Accept: application/json: JSON');
+$res = get(accept => 'text/html;q=nan, application/json;q=0.1');
+like($res->{headers}{'content-type'}, qr{^application/json},
+     'a q that is not a qvalue (q=nan) takes its range out: JSON');
+$res = get(accept => 'application/json;q=0.5, text/html ; q=0.501');
+like($res->{headers}{'content-type'}, qr{^text/html}, 'the higher q wins (0.501 over 0.5)');
 unlike(get()->{body}, qr/<b>/, 'JSON: no raw markup from the certificate name');
 
 # ---- counts move: a stream in flight (held at the backend until the
