@@ -123,6 +123,11 @@ typedef struct ptth_dialed {
     volatile apr_uint32_t inflight;
     volatile apr_uint32_t requests;
 
+    /* Requests read on it whose request pool still exists (ptth_serve.c):
+     * mod_http2 destroys a finished stream's request, which writes its
+     * access log line, only in the connection's own processing. */
+    volatile apr_uint32_t unfinished;
+
     /* The seat the dialer holds for it (ptth_dialed_seat), whose record in
      * shared memory (ptth_seat.h) shows the connection to the status
      * handler of any child; seat_index < 0: none.  router and seat_no name
