@@ -96,6 +96,8 @@ typedef struct ptth_sup {
     apr_array_header_t *hubs;       /* of sup_hub_rec *, every generation */
     apr_time_t last_start;
     apr_interval_time_t restart_delay;
+    apr_uint32_t restarts;          /* active hubs that died since httpd
+                                     * started (in every status document) */
 } ptth_sup;
 
 /* Every generation runs an active hub and a standby, a second hub forked
@@ -410,8 +412,10 @@ static apr_status_t start_hub(ptth_sup *sup, sup_hub_rec *watch,
                          "tunnel hub: cannot drop privileges");
             exit(APEXIT_CHILDFATAL);
         }
+        /* A standby serves once the active hub has died: one more. */
         ptth_hub_main(hp, sup->s, sup->lspecs, sup->link_sock,
                       (apr_uint32_t)sup->generation,
+                      sup->restarts + (watch ? 1 : 0),
                       watch ? watch->life_rd : -1, delay);
         exit(0); /* not reached */
     }
@@ -505,6 +509,7 @@ static void hub_maintenance(int reason, void *data, apr_wait_t status)
                          next ? "; its standby took over" : "");
             if (active) {
                 sup->hub = NULL;
+                sup->restarts++;
                 if (next) {
                     /* It woke when the pipe closed; it is the hub now. */
                     next->rec->standby = 0;
