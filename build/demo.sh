@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # What `make demo` runs: installs what is missing, builds both modules,
 # starts a router httpd and a backend httpd on loopback, waits for the
-# backend's tunnel, and shows two name-based virtual hosts of the backend
-# answering through the router.  Then stops both, or with --keep leaves
-# them running and prints how to stop them.
+# backend's tunnel, shows two name-based virtual hosts of the backend
+# answering through the router, and prints the tunnels as the router's
+# status page has them (build/status-table.pl) with where to open that
+# page.  Then stops both, or with --keep leaves them running and prints
+# how to stop them.
 #
 # Licensed under the Apache License, Version 2.0.
 set -euo pipefail
@@ -99,6 +101,7 @@ LogLevel info
 $USERCONF
 LoadModule mpm_event_module $MODS/mod_mpm_event.so
 LoadModule authz_core_module $MODS/mod_authz_core.so
+LoadModule authz_host_module $MODS/mod_authz_host.so
 LoadModule proxy_module $MODS/mod_proxy.so
 LoadModule ptth_router_module $ROOT/mod_ptth_router/.libs/mod_ptth_router.so
 Listen 127.0.0.1:$PORT
@@ -109,6 +112,13 @@ PTTHListen 127.0.0.1:$TPORT cert=$DEMO/pki/router.crt key=$DEMO/pki/router.key
     PTTHToken sha256:$TOKEN_SHA
     PTTHAllowHosts a.example b.example
 </PTTHPool>
+
+# The tunnels, for people (HTML), programs (?json) and Prometheus (?metrics).
+<Location /ptth-status>
+    SetHandler ptth-status
+    Require ip 127.0.0.1
+</Location>
+ProxyPass        /ptth-status !
 ProxyPass        /  ptth://app/
 ProxyPassReverse /  ptth://app/
 EOC
@@ -125,6 +135,7 @@ LogLevel info
 $USERCONF
 LoadModule mpm_event_module $MODS/mod_mpm_event.so
 LoadModule authz_core_module $MODS/mod_authz_core.so
+LoadModule authz_host_module $MODS/mod_authz_host.so
 LoadModule mime_module $MODS/mod_mime.so
 LoadModule dir_module $MODS/mod_dir.so
 LoadModule http2_module $MODS/mod_http2.so
@@ -140,6 +151,11 @@ PTTHConnect https://127.0.0.1:$TPORT/app ca=$DEMO/pki/ca.crt name=router.localho
 <Directory "$DEMO/htdocs">
     Require all granted
 </Directory>
+# What this backend dials and how its tunnels are doing.
+<Location /ptth-backend-status>
+    SetHandler ptth-backend-status
+    Require ip 127.0.0.1
+</Location>
 DocumentRoot "$DEMO/htdocs/default"
 <VirtualHost *:$BPORT>
     ServerName a.example
@@ -184,13 +200,28 @@ for h in a.example b.example; do
     echo "\$ curl -s -H 'Host: $h' http://127.0.0.1:$PORT/"
     curl -s --max-time 10 -H "Host: $h" "http://127.0.0.1:$PORT/"
 done
-echo
 cat <<EOT
+
 Try more:
   curl -v -H 'Host: b.example' http://127.0.0.1:$PORT/
   curl -s -H 'Host: unknown.example' http://127.0.0.1:$PORT/     # the backend's default vhost
   h2load --h1 -n 1000 -c 10 -H ':authority: a.example' http://127.0.0.1:$PORT/
 Configs and logs: $DEMO/router and $DEMO/backend (httpd.conf, logs/error_log)
+EOT
+echo
+echo "\$ curl -s 'http://127.0.0.1:$PORT/ptth-status?html'   # the router's status page, as text:"
+echo
+curl -s --max-time 10 "http://127.0.0.1:$PORT/ptth-status?html" | perl "$ROOT/build/status-table.pl" \
+    || echo "demo: the status page did not answer" >&2
+if [ "$KEEP" = 1 ]; then
+    echo "Open the status pages in a browser (on this machine; they answer 127.0.0.1 only):"
+else
+    echo "The status pages, once 'build/demo.sh --keep' leaves the servers running"
+    echo "(open them in a browser on this machine; they answer 127.0.0.1 only):"
+fi
+cat <<EOT
+  router:  http://127.0.0.1:$PORT/ptth-status        (?refresh=5 reloads it, ?json, ?metrics)
+  backend: http://127.0.0.1:$BPORT/ptth-backend-status
 EOT
 
 if [ "$KEEP" = 1 ]; then

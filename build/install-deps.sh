@@ -26,6 +26,8 @@ PACKAGES=(
     socat
     perl               # test harness (Test::More, prove are core perl)
     python3 python3-hpack   # t/bin/h2peer.py, the hostile HTTP/2 backend (HPACK decoding)
+    python3-prometheus-client   # t/bin/metrics-parse.py: the strict OpenMetrics parser
+    chromium           # t/74-status-browser.t: the status page in a headless browser
     iproute2           # ss: t/126 matches a CGI's sockets to the hub's
     golang-go golang-golang-x-net-dev   # Go interop tests (t/go/)
     procps             # ps, for diagnostics

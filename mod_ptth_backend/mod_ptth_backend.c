@@ -25,6 +25,7 @@
 
 #include "ptth_backend.h"
 #include "ptth_backend_config.h"
+#include "ptth_backend_status.h"
 #include "ptth_dialer.h"
 #include "ptth_gate.h"
 #include "ptth_serve.h"
@@ -57,6 +58,7 @@ static void ptth_backend_register_hooks(apr_pool_t *p)
 
     ptth_gate_register();
     ptth_tls_io_register(p);
+    ptth_backend_status_register(p);
 }
 
 AP_DECLARE_MODULE(ptth_backend) = {

@@ -49,6 +49,10 @@
  *                           on a tunnel and hold new ones back while the
  *                           child stops
  *   ptth_h2walk.c           the HTTP/2 frame walker of the gate
+ *   ptth_backend_status.c   the "ptth-backend-status" handler (each seat's
+ *                           record, ptth_seat.h), PTTH_ROUTER/PTTH_TUNNEL
+ *                           for the access log, configtest warnings
+ *   ptth_backend_status_out.c  that status as HTML, JSON and metrics
  *
  * Includes go one way: ptth_dialer.h (private to ptth_dialer.c and
  * ptth_dial.c) includes ptth_dialed.h; serving (ptth_serve.h, ptth_gate.h,

@@ -222,6 +222,13 @@ apr_interval_time_t ptth_dial_once(ptth_dialer_thread *th)
                      "tunnel %s: cannot connect%s", th->d->name,
                      APR_STATUS_IS_TIMEUP(rv) ? " (PTTHConnectTimeout)" : "");
         th->failures++;
+        {
+            char why_c[PTTH_SEAT_REASON_LEN];
+
+            apr_snprintf(why_c, sizeof(why_c), "cannot connect: %pm%s", &rv,
+                         APR_STATUS_IS_TIMEUP(rv) ? " (PTTHConnectTimeout)" : "");
+            ptth_dialed_note_failure(th->d, 0, why_c);
+        }
         ptth_dialed_transit(th->d, PTTH_DIALED_CLOSED, "connect failed");
         return ptth_backoff_next(&th->backoff);
     }
@@ -248,6 +255,8 @@ apr_interval_time_t ptth_dial_once(ptth_dialer_thread *th)
                              th->pc->ep.url,
                              ref.why ? ref.why : "handshake failed");
             }
+            ptth_dialed_note_failure(th->d, ref.status,
+                                     ref.why ? ref.why : "handshake failed");
             apr_pool_destroy(ptrans);
             th->failures++;
             ptth_dialed_transit(th->d, PTTH_DIALED_CLOSED, "handshake failed");
@@ -266,6 +275,12 @@ apr_interval_time_t ptth_dial_once(ptth_dialer_thread *th)
                      tls ? " (TLS)" : "");
     }
     th->failures = 0;
+    {
+        char addr[PTTH_SEAT_ADDR_LEN];
+
+        apr_snprintf(addr, sizeof(addr), "%pI", local);
+        ptth_dialed_note_connected(th->d, addr);
+    }
 
     ptth_dialed_transit(th->d, PTTH_DIALED_WAIT_PREFACE, "connected");
     rv = wait_preface(th->d, sock, tls);

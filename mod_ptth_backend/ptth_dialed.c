@@ -53,6 +53,7 @@ apr_status_t ptth_dialed_create(ptth_dialed **pd, apr_pool_t *parent,
     d->stop = stop;
     d->mpm = mpm;
     d->state = PTTH_DIALED_IDLE;
+    d->seat_index = -1;
 
     /* Own allocator: the thread allocates while the main thread uses
      * the parent's. */
@@ -77,6 +78,47 @@ apr_status_t ptth_dialed_create(ptth_dialed **pd, apr_pool_t *parent,
     return APR_SUCCESS;
 }
 
+/* The seat's record index while this child still owns the seat: a seat
+ * freed at a stop (make-before-break) may already be another child's, and
+ * its record is then that child's to write. */
+static int record(ptth_dialed *d)
+{
+    if (d->seat_index < 0
+        || apr_atomic_read32(&d->seats->slots[d->seat_index]) != d->pid) {
+        return -1;
+    }
+    return d->seat_index;
+}
+
+void ptth_dialed_seat(ptth_dialed *d, ptth_seats *seats, int index,
+                      int seat_no, const char *router, apr_uint32_t pid)
+{
+    d->seats = seats;
+    d->seat_index = index;
+    d->seat_no = seat_no;
+    d->router = router;
+    d->pid = pid;
+    if (index >= 0) {
+        /* The record starts with the state the connection is in. */
+        ptth_seat_note_state(seats, index, pid, (int)d->state, 0);
+    }
+}
+
+void ptth_dialed_note_connected(ptth_dialed *d, const char *local)
+{
+    ptth_seat_note_connected(d->seats, record(d), local);
+}
+
+void ptth_dialed_note_failure(ptth_dialed *d, int status, const char *why)
+{
+    ptth_seat_note_failure(d->seats, record(d), status, why);
+}
+
+void ptth_dialed_note_retry(ptth_dialed *d, apr_time_t when)
+{
+    ptth_seat_note_retry(d->seats, record(d), when);
+}
+
 void ptth_dialed_transit(ptth_dialed *d, ptth_dialed_state st, const char *why)
 {
     if (d->state != st) {
@@ -84,6 +126,8 @@ void ptth_dialed_transit(ptth_dialed *d, ptth_dialed_state st, const char *why)
                      "tunnel %s: %s -> %s (%s)", d->name,
                      state_name(d->state), state_name(st), why);
         d->state = st;
+        ptth_seat_note_state(d->seats, record(d), d->pid, (int)st,
+                             st == PTTH_DIALED_CLOSED);
     }
 }
 
@@ -178,6 +222,7 @@ void ptth_dialed_streams(ptth_dialed *d, apr_uint32_t open,
                          apr_uint32_t opened)
 {
     apr_atomic_set32(&d->requests, opened);
+    ptth_seat_note_streams(d->seats, record(d), open, opened);
     if (apr_atomic_xchg32(&d->inflight, open) != 0 && open == 0
         && ptth_dialed_stopping(d)) {
         /* A drain may be waiting for this. */

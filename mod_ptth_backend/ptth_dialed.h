@@ -52,6 +52,8 @@
 #include <apr_thread_mutex.h>
 #include <apr_thread_proc.h>
 
+#include "ptth_seat.h"
+
 typedef enum {
     PTTH_DIALED_IDLE,          /* no seat: waiting for one */
     PTTH_DIALED_CONNECTING,    /* TCP connect (and TLS, handshake) */
@@ -120,6 +122,21 @@ typedef struct ptth_dialed {
      * as counted on the wire by the gate (ptth_gate.h). */
     volatile apr_uint32_t inflight;
     volatile apr_uint32_t requests;
+
+    /* Requests read on it whose request pool still exists (ptth_serve.c):
+     * mod_http2 destroys a finished stream's request, which writes its
+     * access log line, only in the connection's own processing. */
+    volatile apr_uint32_t unfinished;
+
+    /* The seat the dialer holds for it (ptth_dialed_seat), whose record in
+     * shared memory (ptth_seat.h) shows the connection to the status
+     * handler of any child; seat_index < 0: none.  router and seat_no name
+     * it in a request's log fields.  Written by the owning thread only. */
+    ptth_seats *seats;
+    int seat_index;                /* in seats */
+    int seat_no;                   /* within its PTTHConnect */
+    apr_uint32_t pid;
+    const char *router;            /* the PTTHConnect URL */
 } ptth_dialed;
 
 /**
@@ -129,6 +146,19 @@ typedef struct ptth_dialed {
 apr_status_t ptth_dialed_create(ptth_dialed **pd, apr_pool_t *parent,
                                 server_rec *s, ptth_dial_stop *stop,
                                 const ptth_dial_mpm *mpm, const char *name);
+
+/** Attach the connection to seat_no of router's seats (index in seats,
+ * -1: detach), so that its transitions, streams and failures are recorded
+ * there for the status handler. */
+void ptth_dialed_seat(ptth_dialed *d, ptth_seats *seats, int index,
+                      int seat_no, const char *router, apr_uint32_t pid);
+
+/** Record in the seat's record: a connection made (its local address), a
+ * failed dial or refusal (the router's HTTP status, 0 when it gave none,
+ * and why), the time of the next dial. */
+void ptth_dialed_note_connected(ptth_dialed *d, const char *local);
+void ptth_dialed_note_failure(ptth_dialed *d, int status, const char *why);
+void ptth_dialed_note_retry(ptth_dialed *d, apr_time_t when);
 
 /** Log and record a state transition (the only writer of d->state). */
 void ptth_dialed_transit(ptth_dialed *d, ptth_dialed_state st,

@@ -129,6 +129,8 @@ static void *APR_THREAD_FUNC dialer_thread_main(apr_thread_t *thd, void *data)
                 continue;
             }
             d->name = apr_psprintf(d->pool, "%s#%d", th->pc->ep.url, th->seat);
+            ptth_dialed_seat(d, conf->seats, th->pc->seat_base + th->seat,
+                             th->seat, th->pc->ep.url, child->pid);
             ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, child->s, PTTHLOGNO(03015)
                          "tunnel %s: seat %d of %d claimed by pid %u",
                          d->name, th->seat, nseats, (unsigned)child->pid);
@@ -137,6 +139,7 @@ static void *APR_THREAD_FUNC dialer_thread_main(apr_thread_t *thd, void *data)
         }
         if (delay > 0) {
             ptth_dialed_transit(d, PTTH_DIALED_BACKOFF, "waiting to re-dial");
+            ptth_dialed_note_retry(d, apr_time_now() + delay);
             ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, child->s, PTTHLOGNO(03016)
                          "tunnel %s: next dial in %" APR_TIME_T_FMT "ms",
                          d->name, apr_time_as_msec(delay));

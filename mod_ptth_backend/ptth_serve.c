@@ -57,6 +57,12 @@
 #include "ptth_serve.h"
 #include "ptth_tls_io.h"
 
+/* While an idle session still holds requests that are not torn down, how
+ * long the loop waits before it hands the session back to mod_http2 (as if
+ * the socket were readable), doubling up to the maximum. */
+#define PTTH_PURGE_NAP_MIN         apr_time_from_msec(50)
+#define PTTH_PURGE_NAP_MAX         apr_time_from_sec(1)
+
 /* "Forever" for mod_http2's idle waits.  Not larger: mod_http2 polls with
  * it, and the poll takes milliseconds in an int. */
 #define PTTH_TUNNEL_IDLE_TIMEOUT   apr_time_from_sec(24 * 3600)
@@ -78,6 +84,7 @@ typedef struct ptth_serve_conn {
     server_rec *orig;       /* the server the virtual address selected */
     server_rec *tunnel_s;   /* its copy in c->base_server, for mod_http2 */
     ptth_tls_io *tls;       /* secure mode over TLS, else NULL */
+    apr_interval_time_t nap;   /* see PTTH_PURGE_NAP_MIN */
 } ptth_serve_conn;
 
 /*******************************************************************************
@@ -159,8 +166,16 @@ static apr_status_t flush_output(conn_rec *c)
  *  - on a graceful stop an idle tunnel stays for the handover period (see
  *    ptth_dialer.h), a busy one until PTTHDrainTimeout;
  *  - over TLS, input may wait above the socket (decrypted in OpenSSL or
- *    in the filter, ptth_tls_io.h), where a poll does not see it.
- * Returns NULL when the socket is ready, else why the connection ends. */
+ *    in the filter, ptth_tls_io.h), where a poll does not see it;
+ *  - idle, but with requests that are not torn down yet, it returns after a
+ *    nap as if the socket were ready.  mod_http2 destroys a finished
+ *    stream, and with it the request and its access log line, in the
+ *    session's processing; a stream whose worker ends after the session
+ *    returned to the MPM waits for the connection's next event (an event
+ *    MPM client's is its next request or the keepalive close; a tunnel's
+ *    may be minutes away).
+ * Returns NULL when the socket is ready (or the nap is over), else why
+ * the connection ends. */
 static const char *wait_io(ptth_serve_conn *sc, apr_int16_t events, int idle)
 {
     ptth_dialed *d = sc->d;
@@ -176,9 +191,15 @@ static const char *wait_io(ptth_serve_conn *sc, apr_int16_t events, int idle)
          * not take within Timeout ends the tunnel, streams or not. */
         int quiet = !(events & APR_POLLOUT)
                     && (idle || apr_atomic_read32(&d->inflight) == 0);
-        apr_interval_time_t timeout = quiet ? -1 : sc->orig->timeout;
+        int nap = quiet && idle && apr_atomic_read32(&d->unfinished) > 0;
+        apr_interval_time_t timeout = nap ? sc->nap : quiet ? -1
+                                    : sc->orig->timeout;
         int io_limit = !quiet;
         apr_status_t rv;
+
+        if (!nap) {
+            sc->nap = PTTH_PURGE_NAP_MIN;
+        }
 
         if (mode == PTTH_STOP_NOW) {
             return "stopping";
@@ -204,6 +225,7 @@ static const char *wait_io(ptth_serve_conn *sc, apr_int16_t events, int idle)
             if (timeout < 0 || limit - now < timeout) {
                 timeout = limit - now;
                 io_limit = 0;
+                nap = 0;
             }
         }
 
@@ -215,6 +237,16 @@ static const char *wait_io(ptth_serve_conn *sc, apr_int16_t events, int idle)
             continue;   /* woken for a stop: look again */
         }
         if (APR_STATUS_IS_TIMEUP(rv)) {
+            if (nap) {
+                ap_log_cerror(APLOG_MARK, APLOG_TRACE1, 0, sc->c,
+                              "tunnel %s: idle with %u request(s) not torn "
+                              "down after %dms: back to mod_http2", d->name,
+                              apr_atomic_read32(&d->unfinished),
+                              (int)apr_time_as_msec(sc->nap));
+                sc->nap = sc->nap * 2 < PTTH_PURGE_NAP_MAX ? sc->nap * 2
+                                                           : PTTH_PURGE_NAP_MAX;
+                return NULL;
+            }
             if (io_limit) {
                 return "no progress within Timeout (router stopped reading?)";
             }
@@ -380,6 +412,7 @@ apr_status_t ptth_serve(ptth_dialed *d, apr_pool_t *ptrans, apr_socket_t *sock,
     sc->d = d;
     sc->c = c;
     sc->sock = sock;
+    sc->nap = PTTH_PURGE_NAP_MIN;
     sc->orig = c->base_server;
     sc->tunnel_s = tunnel_server(c->base_server, c->pool);
     c->base_server = sc->tunnel_s;
@@ -460,6 +493,13 @@ static ptth_serve_conn *tunnel_of(conn_rec *c)
     return ap_get_module_config(c->master->conn_config, &ptth_backend_module);
 }
 
+ptth_dialed *ptth_serve_dialed_of(conn_rec *c)
+{
+    ptth_serve_conn *sc = tunnel_of(c);
+
+    return sc ? sc->d : NULL;
+}
+
 int ptth_serve_pre_connection(conn_rec *c, void *csd)
 {
     ptth_serve_conn *sc = tunnel_of(c);
@@ -474,14 +514,32 @@ int ptth_serve_pre_connection(conn_rec *c, void *csd)
     return OK;
 }
 
+static apr_status_t request_torn_down(void *data)
+{
+    ptth_dialed *d = data;
+
+    apr_atomic_dec32(&d->unfinished);
+    return APR_SUCCESS;
+}
+
 int ptth_serve_post_read_request(request_rec *r)
 {
     ptth_serve_conn *sc = tunnel_of(r->connection);
 
+    if (!sc) {
+        return DECLINED;
+    }
     /* Before mod_http2 takes the stream's timeout from r->server: never
      * the tunnel's copy (see ptth_serve_pre_connection). */
-    if (sc && r->server == sc->tunnel_s) {
+    if (r->server == sc->tunnel_s) {
         r->server = sc->orig;
     }
+    /* Counted until its pool goes (see wait_io).  An internal redirect
+     * runs this hook again with the same pool: two counts, two cleanups.
+     * The stream's pool lies under the tunnel's, so the count is back
+     * before the connection ends. */
+    apr_atomic_inc32(&sc->d->unfinished);
+    apr_pool_cleanup_register(r->pool, sc->d, request_torn_down,
+                              apr_pool_cleanup_null);
     return DECLINED;
 }

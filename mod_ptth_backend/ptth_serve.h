@@ -49,4 +49,7 @@ int ptth_serve_pre_connection(conn_rec *c, void *csd);
 /** post_read_request: requests on a tunnel use the real virtual host. */
 int ptth_serve_post_read_request(request_rec *r);
 
+/** The dialed connection a per-stream connection belongs to, or NULL. */
+ptth_dialed *ptth_serve_dialed_of(conn_rec *c);
+
 #endif /* PTTH_SERVE_H */

@@ -87,6 +87,10 @@ static void ptth_router_register_hooks(apr_pool_t *p)
                          APR_HOOK_MIDDLE);
     ap_hook_post_config(ptth_hub_post_config, after_proxy, NULL,
                         APR_HOOK_MIDDLE);
+    ap_hook_check_config(ptth_router_audit_check_config, NULL, NULL,
+                         APR_HOOK_LAST);
+    ap_hook_post_config(ptth_router_audit_post_config, NULL, NULL,
+                        APR_HOOK_LAST);
     ap_hook_child_init(ptth_supervisor_child_init, NULL, NULL,
                        APR_HOOK_REALLY_FIRST);
     ptth_proxy_register_hooks(p);

@@ -395,6 +395,10 @@ void ptth_exchange_response(ptth_exchange *ex, int status, int upgraded,
     resp.status = status;
     resp.headers = headers;
     resp.upgraded = status >= 200 && upgraded;
+    /* Which tunnel answered, for the child's logs (ptth_link.h). */
+    resp.tunnel_id = ex->st.tunnel ? ex->st.tunnel->id : 0;
+    resp.backend = ex->st.tunnel ? ex->st.tunnel->backend : NULL;
+    resp.attempts = (apr_uint32_t)ex->attempts;
     frame = ptth_link_encode_response(ex->p, &resp, end_stream, &len);
     if (len - PTTH_LINK_HDR_LEN > PTTH_LINK_MAX_HEAD) {
         ptth_tunnel_cancel(ex);

@@ -273,3 +273,20 @@ int ptth_fwd_result(ptth_fwd *fwd)
     }
     return ap_proxyerror(r, status, msg);
 }
+
+void ptth_fwd_note_route(ptth_fwd *fwd, const ptth_link_response *resp)
+{
+    apr_table_t *env = fwd->r->subprocess_env;
+
+    if (!resp->tunnel_id) {
+        return;
+    }
+    apr_table_setn(env, PTTH_ENV_TUNNEL,
+                   apr_psprintf(fwd->r->pool, "%u", resp->tunnel_id));
+    apr_table_setn(env, PTTH_ENV_ATTEMPTS,
+                   apr_psprintf(fwd->r->pool, "%u", resp->attempts));
+    if (resp->backend && *resp->backend) {
+        /* It points into the link's buffer, which the next frame reuses. */
+        apr_table_set(env, PTTH_ENV_BACKEND, resp->backend);
+    }
+}

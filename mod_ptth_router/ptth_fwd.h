@@ -145,6 +145,14 @@ typedef struct ptth_fwd {
 /* Request body kept in memory so that it can be sent again. */
 #define PTTH_BODY_REPLAY_MAX  (64 * 1024)
 
+/* Per-request variables for the access log (docs/mod_ptth_router.md,
+ * "Logging"): the pool, and from the final RESPONSE which tunnel and
+ * backend answered and how many streams the hub opened for it. */
+#define PTTH_ENV_POOL     "PTTH_POOL"
+#define PTTH_ENV_TUNNEL   "PTTH_TUNNEL"
+#define PTTH_ENV_BACKEND  "PTTH_BACKEND"
+#define PTTH_ENV_ATTEMPTS "PTTH_ATTEMPTS"
+
 /* ptth_fwd.c: state and outcome */
 const char *ptth_fwd_state_str(ptth_fwd_state s);
 void ptth_fwd_transit(ptth_fwd *fwd, ptth_fwd_state ns, const char *why);
@@ -172,6 +180,8 @@ int ptth_fwd_may_resend(ptth_fwd *fwd, int attempt);
 void ptth_fwd_new_attempt(ptth_fwd *fwd);
 /* The handler's return value and, for failures, the error response. */
 int ptth_fwd_result(ptth_fwd *fwd);
+/* Set PTTH_TUNNEL, PTTH_BACKEND, PTTH_ATTEMPTS from a final response. */
+void ptth_fwd_note_route(ptth_fwd *fwd, const ptth_link_response *resp);
 
 /* ptth_fwd_request.c: the REQUEST */
 void ptth_fwd_request_init(void);      /* optional functions of mod_proxy */

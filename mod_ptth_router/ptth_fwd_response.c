@@ -217,6 +217,9 @@ static apr_status_t on_response(ptth_fwd *fwd, const ptth_link_fhdr *fh,
         return ptth_fwd_proto_error(fwd, "malformed RESPONSE");
     }
     fwd->worker->s->read += fh->length;
+    if (resp.status >= 200) {
+        ptth_fwd_note_route(fwd, &resp);
+    }
     if (fh->flags & PTTH_LF_UPGRADED) {
         if (!fwd->upgrade || resp.status < 200 || resp.status > 299
             || (fh->flags & PTTH_LF_END_STREAM)) {

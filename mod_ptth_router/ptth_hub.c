@@ -562,8 +562,8 @@ static void standby_wait(server_rec *s, int fd)
 
 void ptth_hub_main(apr_pool_t *pool, server_rec *s,
                    apr_array_header_t *lspecs, apr_socket_t *link_sock,
-                   apr_uint32_t generation, int standby_fd,
-                   apr_interval_time_t delay)
+                   apr_uint32_t generation, apr_uint32_t restarts,
+                   int standby_fd, apr_interval_time_t delay)
 {
     ptth_hub *hub;
     apr_status_t rv;
@@ -610,6 +610,7 @@ void ptth_hub_main(apr_pool_t *pool, server_rec *s,
     hub->resp_limits.max_interim = ptth_router_max_interim(hub->conf);
     hub->mem.limit = ptth_router_hub_memory(hub->conf);
     hub->generation = generation;
+    hub->restarts = restarts;
     hub->parent = getppid();
     ptth_buf_set_budget(&hub->mem);
     APR_RING_INIT(&hub->links, ptth_link_hub, link);

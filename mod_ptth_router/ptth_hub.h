@@ -112,6 +112,8 @@ struct ptth_hub {
     apr_uint32_t next_tunnel_id;
     apr_uint32_t next_link_id;
     apr_uint32_t generation;         /* of the configuration it serves */
+    apr_uint32_t restarts;           /* hubs that died before this one
+                                      * since httpd started (supervisor) */
     pid_t parent;                    /* the httpd parent */
     apr_time_t accept_resume;        /* accepting paused until (EMFILE) */
     apr_time_t accept_warned;
@@ -131,13 +133,14 @@ struct ptth_hub {
 
 /* Runs the hub in the forked process; never returns.
  * generation: the configuration's (ap_state_query AP_SQ_CONFIG_GEN);
+ * restarts: how many hubs died before this one serves (for the status);
  * standby_fd: >= 0 makes this the standby hub, which serves only once
  * that pipe reports the end of the active hub (EOF); delay: rest this
  * long before serving (restarts throttled by the parent). */
 void ptth_hub_main(apr_pool_t *pool, server_rec *s,
                    apr_array_header_t *lspecs, apr_socket_t *link_sock,
-                   apr_uint32_t generation, int standby_fd,
-                   apr_interval_time_t delay);
+                   apr_uint32_t generation, apr_uint32_t restarts,
+                   int standby_fd, apr_interval_time_t delay);
 
 /* Make h the pollset entry of sock (non-blocking, allocated in p). */
 void ptth_handle_init(ptth_handle *h, ptth_handle_kind kind,
@@ -162,8 +165,9 @@ void ptth_hub_unwatch(ptth_hub *hub, ptth_handle *h);
  * asked are visited, not every link and tunnel. */
 void ptth_hub_due(ptth_hub *hub, ptth_handle *h);
 
-/* ptth_hub_status.c: the hub's state as a JSON document (ptth_link.h,
- * STATUS), allocated in p. */
-const char *ptth_hub_status_json(ptth_hub *hub, apr_pool_t *p);
+/* ptth_hub_status.c: the hub's state as a status document
+ * (ptth_status_doc.h), appended to out, at most max octets of it.
+ * APR_ENOMEM: out could not grow (what was appended is unusable). */
+apr_status_t ptth_hub_status_write(ptth_hub *hub, ptth_buf *out, apr_size_t max);
 
 #endif /* PTTH_HUB_H */

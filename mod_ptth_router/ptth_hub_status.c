@@ -12,112 +12,99 @@
  * limitations under the License.
  */
 
-/* The hub's status document: what ptth_status.c shows (as JSON, HTML or
- * metrics), built in the hub because that is where the tunnels live
- * (docs/architecture.md, "The hub").  Sent over a link in a STATUS frame
- * (ptth_link.h); PTTH_LINK_MAX_STATUS bounds it. */
+/* The hub's status document (ptth_status_doc.h): what ptth_status.c
+ * shows as JSON, HTML or metrics, taken in the hub because that is where
+ * the tunnels live (docs/architecture.md, "The hub").  Written record by
+ * record straight from the objects into the link's output, with no copy
+ * per tunnel; PTTH_LINK_MAX_STATUS bounds it (tunnels beyond are left out
+ * and counted).  See "Status: one document, every output" in
+ * docs/architecture.md. */
 
 #include <unistd.h>
 
-#include <apr_strings.h>
-
 #include "ptth_hub.h"
 #include "ptth_pool.h"
+#include "ptth_status_doc.h"
 #include "ptth_tunnel.h"
 
-/* A JSON string (RFC 8259 7) of s, with quotes. */
-static const char *json_str(apr_pool_t *p, const char *s)
+static void put_tunnel(ptth_sdoc_writer *w, ptth_tunnel *t, apr_time_t now)
 {
-    apr_size_t n = 2;
-    const char *c;
-    char *out, *o;
+    ptth_sdoc_tunnel st;
 
-    if (!s) {
-        return "null";
+    memset(&st, 0, sizeof(st));
+    st.id = t->id;
+    switch (t->state) {
+    case PTTH_TUN_PREFACE:  st.state = PTTH_SDOC_TUN_PREFACE; break;
+    case PTTH_TUN_OPEN:     st.state = PTTH_SDOC_TUN_OPEN; break;
+    case PTTH_TUN_DRAINING: st.state = PTTH_SDOC_TUN_DRAINING; break;
+    case PTTH_TUN_CLOSED:   st.state = PTTH_SDOC_TUN_CLOSED; break;
     }
-    for (c = s; *c; ++c) {
-        n += ((unsigned char)*c < 0x20 || *c == '"' || *c == '\\') ? 6 : 1;
-    }
-    o = out = apr_palloc(p, n + 1);
-    *o++ = '"';
-    for (c = s; *c; ++c) {
-        if ((unsigned char)*c < 0x20 || *c == '"' || *c == '\\') {
-            apr_snprintf(o, 7, "\\u%04x", (unsigned char)*c);
-            o += 6;
-        }
-        else {
-            *o++ = *c;
-        }
-    }
-    *o++ = '"';
-    *o = '\0';
-    return out;
+    st.penalized = t->penalty_until > now;
+    st.active = t->active > 0 ? (apr_uint32_t)t->active : 0;
+    st.capacity = (apr_uint32_t)ptth_tunnel_capacity(t);
+    st.max_streams = nghttp2_session_get_remote_settings(
+        t->ngh, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    st.served = t->served;
+    st.bytes_in = t->bytes_in;
+    st.bytes_out = t->bytes_out;
+    st.rtt = t->rtt >= 0 ? (apr_int64_t)t->rtt : PTTH_SDOC_NO_RTT;
+    st.opened = t->opened;
+    st.last_read = t->last_read;
+    st.session_mem = t->mem.used;
+    st.peer = t->peer;
+    st.backend = t->backend;
+    st.last_error = t->last_error;
+    ptth_sdoc_put_tunnel(w, &st,
+                         t->hosts ? (const char *const *)t->hosts->elts : NULL,
+                         t->hosts ? t->hosts->nelts : 0);
 }
 
-static const char *json_tunnel(apr_pool_t *p, ptth_tunnel *t, apr_time_t now)
+apr_status_t ptth_hub_status_write(ptth_hub *hub, ptth_buf *out, apr_size_t max)
 {
-    static const char *const st[] = { "preface", "open", "draining", "closed" };
-    apr_array_header_t *hosts = apr_array_make(p, 4, sizeof(const char *));
-    int i;
-
-    for (i = 0; t->hosts && i < t->hosts->nelts; ++i) {
-        APR_ARRAY_PUSH(hosts, const char *) =
-            json_str(p, APR_ARRAY_IDX(t->hosts, i, const char *));
-    }
-    return apr_psprintf(p, "{\"id\":%u,\"peer\":%s,\"backend\":%s,"
-                        "\"hosts\":[%s],\"state\":\"%s\",\"active\":%d,"
-                        "\"capacity\":%d,\"max_streams\":%u,\"served\":%"
-                        APR_UINT64_T_FMT ",\"bytes_in\":%" APR_UINT64_T_FMT
-                        ",\"bytes_out\":%" APR_UINT64_T_FMT ",\"rtt_us\":%"
-                        APR_TIME_T_FMT ",\"age_s\":%" APR_TIME_T_FMT
-                        ",\"idle_ms\":%" APR_TIME_T_FMT ",\"session_mem\":%"
-                        APR_SIZE_T_FMT ",\"penalized\":%s,\"last_error\":%s}",
-                        t->id, json_str(p, t->peer), json_str(p, t->backend),
-                        apr_array_pstrcat(p, hosts, ','), st[t->state], t->active,
-                        ptth_tunnel_capacity(t),
-                        nghttp2_session_get_remote_settings(
-                            t->ngh, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS),
-                        t->served, t->bytes_in, t->bytes_out, t->rtt,
-                        apr_time_sec(now - t->opened),
-                        apr_time_as_msec(now - t->last_read), t->mem.used,
-                        t->penalty_until > now ? "true" : "false",
-                        json_str(p, t->last_error));
-}
-
-const char *ptth_hub_status_json(ptth_hub *hub, apr_pool_t *p)
-{
-    static const char *const hs[] = { "running", "draining", "stopping" };
-    apr_array_header_t *parts;
+    ptth_sdoc_writer w;
+    ptth_sdoc_hub h;
     apr_time_t now = apr_time_now();
     int i;
 
-    parts = apr_array_make(p, hub->pool_list->nelts, sizeof(const char *));
+    ptth_sdoc_begin(&w, out, max);
+    memset(&h, 0, sizeof(h));
+    h.pid = (apr_uint32_t)getpid();
+    h.state = hub->state == PTTH_HUB_RUNNING ? PTTH_SDOC_HUB_RUNNING
+            : hub->state == PTTH_HUB_DRAINING ? PTTH_SDOC_HUB_DRAINING
+            : PTTH_SDOC_HUB_STOPPING;
+    h.generation = hub->generation;
+    h.restarts = hub->restarts;
+    h.links = (apr_uint32_t)hub->n_links;
+    h.handshakes = (apr_uint32_t)hub->n_pendings;
+    h.refused = hub->refused;
+    h.links_refused = hub->links_refused;
+    h.memory = hub->mem.used;
+    h.memory_peak = hub->mem.peak;
+    h.memory_limit = hub->mem.limit;
+    h.started = hub->started;
+    h.now = now;
+    ptth_sdoc_put_hub(&w, &h);
+
     for (i = 0; i < hub->pool_list->nelts; ++i) {
         ptth_pool *pool = APR_ARRAY_IDX(hub->pool_list, i, ptth_pool *);
-        apr_array_header_t *ts = apr_array_make(p, pool->n_tunnels + 1,
-                                                sizeof(const char *));
+        ptth_sdoc_pool sp;
         ptth_tunnel *t;
+
+        memset(&sp, 0, sizeof(sp));
+        sp.name = pool->name;
+        sp.declared = pool->cfg != NULL;
+        sp.max_tunnels = (apr_uint32_t)((pool->cfg && pool->cfg->max_tunnels > 0)
+                                        ? pool->cfg->max_tunnels : hub->max_tunnels);
+        sp.n_tunnels = (apr_uint32_t)pool->n_tunnels;
+        sp.waiting = (apr_uint32_t)pool->n_waiting;
+        sp.requests = pool->requests;
+        sp.retries = pool->retries;
+        ptth_sdoc_put_pool(&w, &sp);
         for (t = APR_RING_FIRST(&pool->tunnels);
              t != APR_RING_SENTINEL(&pool->tunnels, ptth_tunnel, link);
              t = APR_RING_NEXT(t, link)) {
-            APR_ARRAY_PUSH(ts, const char *) = json_tunnel(p, t, now);
+            put_tunnel(&w, t, now);
         }
-        APR_ARRAY_PUSH(parts, const char *) = apr_psprintf(p,
-            "{\"name\":%s,\"tunnels\":[%s],\"waiting\":%d,"
-            "\"requests\":%" APR_UINT64_T_FMT ",\"retries\":%" APR_UINT64_T_FMT "}",
-            json_str(p, pool->name), apr_array_pstrcat(p, ts, ','),
-            pool->n_waiting, pool->requests, pool->retries);
     }
-    return apr_psprintf(p, "{\"hub\":{\"pid\":%" APR_PID_T_FMT ",\"state\":"
-                        "\"%s\",\"generation\":%u,\"links\":%d,\"uptime_s\":%"
-                        APR_TIME_T_FMT ",\"handshakes\":%d,\"refused\":%"
-                        APR_UINT64_T_FMT ",\"links_refused\":%" APR_UINT64_T_FMT
-                        ",\"memory\":%" APR_SIZE_T_FMT ",\"memory_peak\":%"
-                        APR_SIZE_T_FMT ",\"memory_limit\":%" APR_SIZE_T_FMT
-                        "},\"pools\":[%s]}\n", getpid(), hs[hub->state],
-                        hub->generation, hub->n_links,
-                        apr_time_sec(now - hub->started), hub->n_pendings,
-                        hub->refused, hub->links_refused, hub->mem.used,
-                        hub->mem.peak, hub->mem.limit,
-                        apr_array_pstrcat(p, parts, ','));
+    return ptth_sdoc_end(&w);
 }

@@ -144,12 +144,15 @@ char *ptth_link_encode_response(apr_pool_t *p, const ptth_link_response *resp,
                                 int end_stream, apr_size_t *len)
 {
     wbuf w;
-    apr_size_t n = 4 + nvs_size(resp->headers);
+    apr_size_t n = 12 + CSTR_SIZE(resp->backend) + nvs_size(resp->headers);
     char *f = frame_alloc(p, &w, PTTH_LF_RESPONSE,
                           (end_stream ? PTTH_LF_END_STREAM : 0)
                           | (resp->upgraded ? PTTH_LF_UPGRADED : 0), n);
 
     put_u32(&w, (apr_uint32_t)resp->status);
+    put_u32(&w, resp->tunnel_id);
+    put_u32(&w, resp->attempts);
+    put_cstr(&w, resp->backend);
     put_nvs(&w, resp->headers);
     *len = w.pos;
     return f;
@@ -286,6 +289,9 @@ apr_status_t ptth_link_decode_response(apr_pool_t *p, const char *payload,
 
     rinit(&r, payload, len);
     resp->status = (int)get_u32(&r);
+    resp->tunnel_id = get_u32(&r);
+    resp->attempts = get_u32(&r);
+    resp->backend = get_str(&r, NULL);
     resp->headers = get_nvs(p, &r);
     if (r.bad || r.pos != len || resp->status < 100 || resp->status > 999) {
         return APR_EINVAL;

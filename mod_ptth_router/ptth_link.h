@@ -34,6 +34,12 @@
  *
  *   RESPONSE (status 1xx)*       interim responses
  *   RESPONSE [END_STREAM]        final response head
+ *
+ * A RESPONSE says which tunnel carried the stream, the backend identity
+ * of that tunnel and how many streams the hub opened for the exchange
+ * (2 or more: retried on another tunnel, RFC 9113 8.7), for the child's
+ * logs (PTTH_TUNNEL, PTTH_BACKEND, PTTH_ATTEMPTS).  Children and hub of
+ * one generation are built together: the frame has no version.
  *   DATA* [last: END_STREAM]     response body
  *   TRAILERS                     optional response trailers (end the body)
  *   RESET(code)                  hub gave up: see ptth_link_reset_t
@@ -49,8 +55,9 @@
  * exchange: the child ends its (empty) body with DATA END_STREAM.
  *
  * Outside an exchange a child may send STATUS (empty payload); the hub
- * answers with one STATUS frame holding a JSON document that describes
- * its pools and tunnels (ptth_status.c serves it as "ptth-status").
+ * answers with one STATUS frame holding the status document of its pools
+ * and tunnels (ptth_status_doc.h; ptth_status.c serves it as
+ * "ptth-status" and in mod_status).
  *
  * GOAWAY (hub -> child, empty payload) says that the hub takes no new
  * exchange on this link: it is draining (graceful restart).  A child that
@@ -74,7 +81,7 @@
 #define PTTH_LINK_MAX_DATA       (16 * 1024)     /* DATA payload per frame */
 #define PTTH_LINK_MAX_HEAD       (256 * 1024)    /* REQUEST/RESPONSE payload */
 #define PTTH_LINK_MAX_STATUS     (16 * 1024 * 1024) /* STATUS (hub -> child):
-                                                  * ~400 octets a tunnel */
+                                                  * ~200 octets a tunnel */
 
 typedef enum {
     PTTH_LF_REQUEST  = 1,
@@ -83,7 +90,7 @@ typedef enum {
     PTTH_LF_TRAILERS = 4,
     PTTH_LF_RESET    = 5,
     PTTH_LF_STATUS   = 6,  /* outside an exchange: child asks (empty),
-                            * hub answers with a JSON document */
+                            * hub answers with a status document */
     PTTH_LF_GOAWAY   = 7   /* hub -> child: no new exchange on this link */
 } ptth_link_ftype_t;
 
@@ -131,6 +138,9 @@ typedef struct ptth_link_request {
 typedef struct ptth_link_response {
     int status;
     int upgraded;                /* encode: set PTTH_LF_UPGRADED */
+    apr_uint32_t tunnel_id;      /* the tunnel that carried the stream */
+    apr_uint32_t attempts;       /* streams opened for the exchange */
+    const char *backend;         /* that tunnel's backend identity */
     apr_array_header_t *headers; /* of ptth_nv */
 } ptth_link_response;
 

@@ -192,31 +192,28 @@ void ptth_link_hub_pipe_end(ptth_link_hub *hl)
     ptth_hub_due(hl->hub, &hl->h);
 }
 
+/* The status document goes straight into the link's output, after a
+ * frame header whose length is filled in once it is known. */
 static void on_status(ptth_link_hub *hl)
 {
     unsigned char hdr[PTTH_LINK_HDR_LEN];
-    apr_pool_t *p;
-    const char *json;
-    apr_size_t len;
+    apr_size_t at, len;
 
-    /* A pool with an allocator of its own: the document is about 270
-     * octets a tunnel and its making takes a few times that; destroyed,
-     * the memory goes back to the system instead of staying on the hub's
-     * free list for good. */
-    if (apr_pool_create_unmanaged_ex(&p, NULL, NULL) != APR_SUCCESS) {
-        ptth_link_hub_kill(hl, "out of memory");
+    if (hl->dead) {
         return;
     }
-    json = ptth_hub_status_json(hl->hub, p);
-    len = strlen(json);
-    if (len > PTTH_LINK_MAX_STATUS) {
-        json = "{\"error\":\"status too large\"}\n";
-        len = strlen(json);
+    at = hl->out.len;
+    ptth_link_hdr_pack(hdr, PTTH_LF_STATUS, PTTH_LF_END_STREAM, 0);
+    if (ptth_buf_append(&hl->out, hdr, sizeof(hdr)) != APR_SUCCESS
+        || ptth_hub_status_write(hl->hub, &hl->out, PTTH_LINK_MAX_STATUS)
+           != APR_SUCCESS) {
+        ptth_link_hub_kill(hl, "out of memory for the status");
+        return;
     }
-    ptth_link_hdr_pack(hdr, PTTH_LF_STATUS, PTTH_LF_END_STREAM, (apr_uint32_t)len);
-    ptth_link_hub_send(hl, hdr, sizeof(hdr));
-    ptth_link_hub_send(hl, json, len);
-    apr_pool_destroy(p);
+    len = hl->out.len - at - PTTH_LINK_HDR_LEN;
+    ptth_link_hdr_pack((unsigned char *)ptth_buf_head(&hl->out) + at,
+                       PTTH_LF_STATUS, PTTH_LF_END_STREAM, (apr_uint32_t)len);
+    hl->flush_soon = 1;
     link_flush(hl);
 }
 

@@ -124,6 +124,7 @@ static void fwd_init(ptth_fwd *fwd, request_rec *r, proxy_worker *worker,
     fwd->conf = conf;
     fwd->dconf = ap_get_module_config(r->per_dir_config, &proxy_module);
     fwd->pool_name = worker->s->hostname_ex;
+    apr_table_set(r->subprocess_env, PTTH_ENV_POOL, fwd->pool_name);
     fwd->link_path = ptth_router_link_path();
     fwd->body = ptth_fwd_body_get(r);
     fwd->in = apr_brigade_create(r->pool, fwd->c->bucket_alloc);

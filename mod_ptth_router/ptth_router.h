@@ -122,6 +122,12 @@ ptth_pool_conf *ptth_router_pool_find(ptth_router_sconf *conf, const char *name)
 /* ptth_proxy.c: the ptth:// scheme and canon handlers (children). */
 void ptth_proxy_register_hooks(apr_pool_t *p);
 
+/* ptth_router_audit.c: warnings for risky configurations. */
+int ptth_router_audit_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                                   apr_pool_t *ptemp, server_rec *s);
+int ptth_router_audit_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                                  apr_pool_t *ptemp, server_rec *s);
+
 /* ptth_status.c: the "ptth-status" handler. */
 void ptth_status_register_hooks(apr_pool_t *p);
 

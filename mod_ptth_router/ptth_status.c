@@ -12,15 +12,19 @@
  * limitations under the License.
  */
 
-/* "SetHandler ptth-status": the hub's pools and tunnels as JSON.
+/* "SetHandler ptth-status": the hub's pools and tunnels for people (HTML),
+ * for programs (JSON) and for scrapers (OpenMetrics / Prometheus text).
  *
  *   <Location /ptth-status>
  *       SetHandler ptth-status
  *       Require ip 127.0.0.1
  *   </Location>
+ *   ProxyPass /ptth-status !
  *
  * Any child can answer: it asks the hub over a link (PTTH_LF_STATUS),
- * which is where the tunnels live (docs/architecture.md, "The hub"). */
+ * which is where the tunnels live (docs/architecture.md, "The hub"), and
+ * renders the document the hub sends (ptth_status.h).  Which output is
+ * chosen by the query or Accept (ptth_negotiate.h). */
 
 #include <apr_strings.h>
 
@@ -32,9 +36,11 @@
 
 #include "ptth_router.h"
 #include "ptth_link_child.h"
+#include "ptth_metrics.h"
+#include "ptth_negotiate.h"
+#include "ptth_status.h"
 
-static apr_status_t fetch_status(request_rec *r, const char **json,
-                                 apr_size_t *len)
+apr_status_t ptth_status_fetch(request_rec *r, ptth_sdoc **pdoc)
 {
     ptth_router_sconf *conf = ptth_router_sconf_get(r->server);
     ptth_link_conn *lc;
@@ -42,6 +48,7 @@ static apr_status_t fetch_status(request_rec *r, const char **json,
     struct iovec vec;
     ptth_link_fhdr fh;
     const char *payload;
+    char *copy;
     apr_status_t rv;
     int attempt;
 
@@ -52,7 +59,7 @@ static apr_status_t fetch_status(request_rec *r, const char **json,
      * again on a fresh link, which reaches the current hub. */
     for (attempt = 0; attempt < 3; ++attempt) {
         rv = ptth_link_acquire(&lc, ptth_router_link_path(),
-                                   conf->wait_timeout, attempt > 0, r);
+                               conf->wait_timeout, attempt > 0, r);
         if (rv != APR_SUCCESS) {
             return rv;
         }
@@ -72,8 +79,15 @@ static apr_status_t fetch_status(request_rec *r, const char **json,
             rv = APR_EGENERAL;
         }
         if (rv == APR_SUCCESS) {
-            *json = apr_pstrmemdup(r->pool, payload, fh.length);
-            *len = fh.length;
+            /* The document's strings point into its payload: keep a copy
+             * for the request, the link's buffer is reused. */
+            copy = apr_pmemdup(r->pool, payload, fh.length ? fh.length : 1);
+            rv = ptth_sdoc_decode(r->pool, copy, fh.length, pdoc);
+            if (rv != APR_SUCCESS) {
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, PTTHLOGNO(01602)
+                              "ptth-status: the hub's status document is "
+                              "malformed (%u octets)", (unsigned)fh.length);
+            }
         }
         ptth_link_release(lc, rv == APR_SUCCESS);
         return rv;
@@ -81,11 +95,33 @@ static apr_status_t fetch_status(request_rec *r, const char **json,
     return APR_EAGAIN;
 }
 
+void ptth_sdoc_sum(const ptth_sdoc *doc, ptth_sdoc_totals *tot)
+{
+    int i, j;
+
+    memset(tot, 0, sizeof(*tot));
+    for (i = 0; i < doc->pools->nelts; ++i) {
+        const ptth_sdoc_pool *pl = &APR_ARRAY_IDX(doc->pools, i, ptth_sdoc_pool);
+        tot->tunnels += pl->n_tunnels;
+        tot->waiting += pl->waiting;
+        tot->requests += pl->requests;
+        tot->retries += pl->retries;
+        for (j = 0; j < pl->tunnels->nelts; ++j) {
+            const ptth_sdoc_tunnel *t =
+                &APR_ARRAY_IDX(pl->tunnels, j, ptth_sdoc_tunnel);
+            tot->open += t->state == PTTH_SDOC_TUN_OPEN;
+            tot->active += t->active;
+            tot->served += t->served;
+        }
+    }
+}
+
 static int ptth_status_handler(request_rec *r)
 {
-    const char *json = NULL;
-    apr_size_t len = 0;
+    ptth_sdoc *doc = NULL;
+    ptth_out_fmt fmt;
     apr_status_t rv;
+    int refresh;
 
     if (!r->handler || strcmp(r->handler, "ptth-status")) {
         return DECLINED;
@@ -94,16 +130,43 @@ static int ptth_status_handler(request_rec *r)
     if (r->method_number != M_GET) {
         return HTTP_METHOD_NOT_ALLOWED;
     }
-    rv = fetch_status(r, &json, &len);
+    fmt = ptth_out_negotiate(r, &refresh);
+    apr_table_mergen(r->headers_out, "Vary", "Accept");
+    rv = ptth_status_fetch(r, &doc);
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, PTTHLOGNO(01601)
                       "ptth-status: the tunnel hub did not answer");
         return HTTP_SERVICE_UNAVAILABLE;
     }
-    ap_set_content_type(r, "application/json");
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
-    if (!r->header_only) {
-        ap_rwrite(json, (int)len, r);
+    switch (fmt) {
+    case PTTH_OUT_HTML:
+        ap_set_content_type(r, "text/html; charset=utf-8");
+        break;
+    case PTTH_OUT_OPENMETRICS:
+        ap_set_content_type(r, PTTH_CT_OPENMETRICS);
+        break;
+    case PTTH_OUT_PROMETHEUS:
+        ap_set_content_type(r, PTTH_CT_PROMETHEUS);
+        break;
+    default:
+        ap_set_content_type(r, "application/json");
+        break;
+    }
+    if (r->header_only) {
+        return OK;
+    }
+    switch (fmt) {
+    case PTTH_OUT_HTML:
+        ptth_status_html(r, doc, refresh);
+        break;
+    case PTTH_OUT_OPENMETRICS:
+    case PTTH_OUT_PROMETHEUS:
+        ptth_status_metrics(r, doc, fmt == PTTH_OUT_OPENMETRICS);
+        break;
+    default:
+        ptth_status_json(r, doc);
+        break;
     }
     return OK;
 }
@@ -112,4 +175,5 @@ void ptth_status_register_hooks(apr_pool_t *p)
 {
     (void)p;
     ap_hook_handler(ptth_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ptth_status_hook_register();
 }

@@ -7,6 +7,7 @@
 #                  then close: every stream is above the last id, so none
 #                  was processed
 # It prints one line per refused stream, so the test can count them.
+# --bind=ADDR dials from that local address (its identity in plain mode).
 # Licensed under the Apache License, Version 2.0.
 use strict;
 use warnings;
@@ -14,10 +15,12 @@ use IO::Socket::INET;
 use Getopt::Long;
 
 $| = 1;
-my ($port, $mode) = (0, 'refuse');
-GetOptions('port=i' => \$port, 'mode=s' => \$mode) or die "bad options\n";
+my ($port, $mode, $bind) = (0, 'refuse', undef);
+GetOptions('port=i' => \$port, 'mode=s' => \$mode, 'bind=s' => \$bind)
+    or die "bad options\n";
 my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
-                              Proto => 'tcp') or die "connect: $!\n";
+                              Proto => 'tcp', ($bind ? (LocalAddr => $bind) : ()))
+    or die "connect: $!\n";
 print "connected\n";
 
 sub frame {

@@ -9,8 +9,9 @@ use File::Path qw(make_path);
 use File::Copy qw(copy);
 use File::Basename qw(basename);
 use Fcntl qw(:flock);
+use POSIX ();
 use Exporter 'import';
-our @EXPORT_OK = qw(make_pki);
+our @EXPORT_OK = qw(make_pki make_client_cert);
 
 sub run {
     my ($dir, @cmd) = @_;
@@ -102,6 +103,33 @@ EOC
             . " -in expired.csr -out expired.crt");
     chmod 0644, glob("$dir/*.key");
     return _paths($dir);
+}
+
+# A client certificate signed by the CA of make_pki($dir), whose CN is $cn
+# taken byte for byte (no shell: any character; the router takes printable
+# names without spaces).  Returns (crt, key).
+sub make_client_cert {
+    my ($dir, $name, $cn) = @_;
+    write_ext("$dir/$name.ext", "basicConstraints=CA:FALSE\n");
+    (my $esc = $cn) =~ s{([\\/])}{\\$1}g;    # -subj escapes \ and /
+    my $subj = "/CN=$esc";
+    for my $cmd (['openssl', 'req', '-newkey', 'rsa:2048', '-nodes', '-subj', $subj,
+                  '-keyout', "$dir/$name.key", '-out', "$dir/$name.csr"],
+                 ['openssl', 'x509', '-req', '-in', "$dir/$name.csr", '-CA', "$dir/ca.crt",
+                  '-CAkey', "$dir/ca.key", '-CAcreateserial', '-days', '30',
+                  '-extfile', "$dir/$name.ext", '-out', "$dir/$name.crt"]) {
+        my $pid = fork;
+        die "fork: $!" unless defined $pid;
+        if (!$pid) {
+            open(STDOUT, '>', '/dev/null');
+            open(STDERR, '>', '/dev/null');
+            exec(@$cmd) or POSIX::_exit(127);
+        }
+        waitpid($pid, 0);
+        die "@$cmd failed" if $?;
+    }
+    chmod 0644, "$dir/$name.key";
+    return ("$dir/$name.crt", "$dir/$name.key");
 }
 
 sub _paths {
