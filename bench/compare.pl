@@ -2,8 +2,8 @@
 # The tunnel against its alternatives, side by side in one run, on one
 # backend httpd:
 #
-#   perl bench/compare.pl --quick        # about 2 minutes: before/after a change
-#   perl bench/compare.pl                # full, about 10 minutes
+#   perl bench/compare.pl --quick        # about 5 minutes: before/after a change
+#   perl bench/compare.pl                # full, about 20 minutes
 #   perl bench/compare.pl --json out.json
 #
 #   perl bench/compare.pl --diff before.json after.json   # compare two runs
@@ -12,7 +12,8 @@
 # runs apart); --targets a,b (direct is always kept); --rounds N; --secs S
 # (small-GET duration); --big-mib N; --limit S (whole run, default 420 quick,
 # 1800 full); --serve S (measure nothing: start all targets, print their
-# URLs and keep them up S seconds for experiments by hand).
+# URLs and keep them up S seconds for experiments by hand); --no-restart,
+# --no-scale (leave out those two parts, below).
 #
 # Run as a non-root user after `make` (needs h2load, curl, nghttpx from
 # nghttp2-proxy, go with golang-golang-x-net-dev: build/install-deps.sh).
@@ -45,8 +46,18 @@
 #   - large GET and upload (POST) with curl: time, SHA-256 checked
 #   - 64 MiB GET through the TLS tunnel against the plain tunnel
 # and prints one table with ratios against direct (and tunnel ÷ go-seed,
-# tunnel ÷ nghttpx).  Nothing is asserted.  The host's load average is
-# printed before and after: the numbers mean little on a busy machine.
+# tunnel ÷ nghttpx).  Then, once these servers are stopped, two more
+# parts run as their own scripts and are summed up here:
+#   - bench/restart.pl: how long until all tunnels are back after a
+#     graceful restart and after stop/start of the router (P6)
+#   - bench/scale.pl: many tunnels of lightweight peers and many
+#     concurrent slow streams, users over HTTP/2 (--quick: 100 tunnels and
+#     1,000 streams; full: 1,000 and 10,000); hub memory per idle tunnel
+#     and per open stream, router children's memory per concurrent request
+#     against mod_proxy_http side by side (P5)
+# Last, the goals of issue 8 (P1-P7), each a ratio of figures measured in
+# this run.  Nothing is asserted.  The host's load average is printed
+# before and after: the numbers mean little on a busy machine.
 #
 # Licensed under the Apache License, Version 2.0.
 use strict;
@@ -73,7 +84,10 @@ use PTTH::Bench qw(role_ticks ticks_to_us percentile median minmax loadavg
 
 my %opt = (quick => 0);
 GetOptions(\%opt, 'quick!', 'rounds=i', 'secs=f', 'big-mib=i', 'json=s',
-           'targets=s', 'limit=i', 'serve=i', 'label=s', 'diff', 'help') or die "bad options (see --help)\n";
+           'targets=s', 'limit=i', 'serve=i', 'label=s', 'diff', 'help', 'restart!', 'scale!')
+    or die "bad options (see --help)\n";
+$opt{restart} //= 1;
+$opt{scale} //= 1;
 if ($opt{help}) {
     open(my $fh, '<', __FILE__) or die;
     while (<$fh>) { last unless /^#/; next if /^#!/; s/^# ?//; print }
@@ -90,6 +104,10 @@ $P{small_secs} = $opt{secs} if $opt{secs};
 $P{big_mib}    = $opt{'big-mib'} if $opt{'big-mib'};
 $P{limit}      = $opt{limit} if $opt{limit};
 my $CLIENTS = 32;
+# The backend's default PTTHTunnels: the goals are about it.
+my ($DEFAULT_TUNNELS) = (read_file(ROOT . '/mod_ptth_backend/ptth_backend_config.h') // '')
+                        =~ /#define\s+PTTH_DEFAULT_TUNNELS\s+(\d+)/;
+$DEFAULT_TUNNELS //= 2;
 my $MIB_CLIENTS = 8;
 
 my $T0 = time;
@@ -549,21 +567,137 @@ for my $s ($router, $backend) {
     printf "%s error_log: %d error lines, e.g.: %s\n", $s->{name}, scalar @l, $l[0];
 }
 
-if ($opt{json}) {
-    my $doc = { mode => $opt{quick} ? 'quick' : 'full', label => $opt{label},
-                started => $T0, seconds => $elapsed,
-                load_before => $load_before, load_after => $load_after, versions => $v,
-                params => { %P, clients => $CLIENTS, mib_clients => $MIB_CLIENTS },
-                targets => \%J, problems => \@PROBLEMS };
-    my $js = JSON::PP->new->canonical->pretty->encode($doc);
-    if ($opt{json} eq '-') { print $js } else { write_file($opt{json}, $js) }
-}
 for my $s ($backend, $router) {
     my $err = $s->stop;
     print STDERR "$err\n" if $err;
 }
 stop_spawned();
 unlink glob(TMP . '/curl/*');
+
+# ---------------------------------------------------------------- restart, scale
+# Each its own script (its own servers, ports and time limit), run after
+# ours are stopped; their --json is read back.  A part that fails is
+# reported and the rest goes on.
+sub run_part {
+    my ($name, @args) = @_;
+    my $json = TMP . "/$name.json";
+    my $out = TMP . "/$name.out";
+    unlink $json;
+    note("running bench/$name.pl @args");
+    my $rc = system("'$^X' '$FindBin::Bin/$name.pl' @args --json '$json' >'$out' 2>&1");
+    my $doc = -s $json ? eval { decode_json(read_file($json)) } : undef;
+    unless ($doc) {
+        my $tail = join('', (split /^/, read_file($out) // '')[-5 .. -1]);
+        push @PROBLEMS, "bench/$name.pl failed (exit " . ($rc >> 8) . "), see $out";
+        print STDERR "bench/$name.pl failed:\n$tail\n";
+        return undef;
+    }
+    $doc->{output} = $out;
+    return $doc;
+}
+my ($RS, $SC);
+if ($opt{restart}) {
+    $RS = run_part('restart', '--rounds', $opt{quick} ? 2 : 3, '--tunnels', $DEFAULT_TUNNELS);
+}
+if ($opt{scale}) {
+    $SC = run_part('scale', $opt{quick} ? '--quick' : ());
+}
+my $load_end = loadavg();
+if ($RS) {
+    my $range = sub {
+        my @v = sort { $a <=> $b } grep { defined } map { $_->{all} } @{ $_[0] };
+        my $miss = grep { !defined $_->{all} } @{ $_[0] };
+        return (@v ? sprintf('%.2f [%.2f-%.2f] s', median(@v), $v[0], $v[-1]) : '-')
+             . ($miss ? ", $miss rounds not back within 60 s" : '');
+    };
+    printf "\nrestart (bench/restart.pl, %d tunnels, %d rounds): all tunnels back after a graceful"
+         . " restart %s; after stop/start (from listening again) %s\n", $RS->{tunnels},
+           $RS->{rounds}, $range->($RS->{graceful}), $range->($RS->{restart});
+}
+if ($SC) {
+    my ($tu, $h1) = ($SC->{tunnel}, $SC->{http1});
+    my $C = $SC->{params}{streams};
+    printf "\nscale (bench/scale.pl%s): %d of %d tunnels joined in %s s; hub %s kB per idle"
+         . " tunnel; %d concurrent %g s streams over h2c: ptth %d/%d 2xx in %s s, hub peak"
+         . " %d kB = %s kB per open stream;\n  router children per concurrent request: ptth %s kB,"
+         . " mod_proxy_http %s kB (%d/%d 2xx)\n", $opt{quick} ? ' --quick' : '',
+           $SC->{tunnels_open} // 0, $SC->{params}{tunnels}, fmt_num($SC->{join_seconds}, '%.1f'),
+           fmt_num($SC->{hub_per_tunnel_kb}, '%.1f'), $C, $SC->{params}{sleep},
+           $tu->{ok} // 0, $C, fmt_num($tu->{seconds}, '%.1f'), $tu->{hub_hwm_kb} // 0,
+           fmt_num($tu->{hub_per_stream_kb}, '%.1f'), fmt_num($tu->{children_per_req_kb}, '%.1f'),
+           fmt_num($h1->{children_per_req_kb}, '%.1f'), $h1->{ok} // 0, $C;
+}
+
+# ---------------------------------------------------------------- goals
+# Issue 8's goals, each from figures of this run.  'tunnel' is the
+# default PTTHTunnels (read from the backend's source).
+my @GOALS;
+{
+    my $tn = $T{"tunnel-$DEFAULT_TUNNELS"};
+    my $c = sub { my ($t, @r) = @_; my $x = 0; $x += $t->{cpu_us}{$_} // 0 for @r; $x };
+    my $inv = sub { my ($a, $b) = @_; (defined $a && $b) ? $b / $a : undef };
+    my $tls = $J{_tls_vs_plain_64m};
+    my $tu = $SC ? $SC->{tunnel} : {};
+    my $rmax = sub { my @v = grep { defined } map { $_->{all} } @{ $_[0] || [] };
+                     return undef unless @v && @v == @{ $_[0] };
+                     my ($m) = sort { $b <=> $a } @v; $m };
+    push @GOALS,
+      ['P1', "small GET, tunnel-$DEFAULT_TUNNELS / direct req/s", '>= 1.0', '>=', 1.0,
+       $tn && $ratio->($tn->{peak}, $D->{peak})],
+      ['P1', 'best tunnel-N / direct req/s', '', '', undef,
+       (sort { $b <=> $a } grep { defined } map { $ratio->($T{"tunnel-$_"}{peak}, $D->{peak}) }
+        grep { $T{"tunnel-$_"} } 1, 2, 4, 8)[0]],
+      ['CPU', "router (children+hub) CPU per request, tunnel-$DEFAULT_TUNNELS / direct", '<= 1.0',
+       '<=', 1.0, $tn && $ratio->($c->($tn, 'router', 'hub'), $c->($D, 'router', 'hub'))],
+      ['CPU', "backend CPU per request, tunnel-$DEFAULT_TUNNELS / direct", '<= 1.2', '<=', 1.2,
+       $tn && $ratio->($c->($tn, 'backend'), $c->($D, 'backend'))],
+      ['P2', "small GET, tunnel-$DEFAULT_TUNNELS / go-seed req/s", '>= 1.5', '>=', 1.5,
+       $tn && $T{'go-seed'} && $ratio->($tn->{peak}, $T{'go-seed'}{peak})],
+      ['P3', "$P{big_mib} MiB GET, tunnel-$DEFAULT_TUNNELS / direct throughput", '>= 0.9', '>=', 0.9,
+       $tn && $inv->($med->($tn, 'get', 'seconds'), $med->($D, 'get', 'seconds'))],
+      ['P3', "$P{big_mib} MiB POST, tunnel-$DEFAULT_TUNNELS / direct throughput", '>= 0.9', '>=', 0.9,
+       $tn && $inv->($med->($tn, 'put', 'seconds'), $med->($D, 'put', 'seconds'))],
+      ['P4', "p99 at half peak, tunnel-$DEFAULT_TUNNELS / direct", '<= 1.2', '<=', 1.2,
+       $tn && $ratio->($J{$tn->{name}}{p99_ms}, $J{direct}{p99_ms})],
+      ['P5', 'hub kB per idle tunnel', '<= 8', '<=', 8, $SC && $SC->{hub_per_tunnel_kb}],
+      ['P5', 'hub kB per open stream', '<= 4', '<=', 4, $SC && $tu->{hub_per_stream_kb}],
+      ['P5', 'hub peak MiB', '<= 64', '<=', 64, $SC && defined $tu->{hub_hwm_kb} ? $tu->{hub_hwm_kb} / 1024 : undef],
+      ['P5', 'slow streams that got a 2xx, share', '= 1', '>=', 1,
+       $SC && $SC->{params}{streams} ? ($tu->{ok} // 0) / $SC->{params}{streams} : undef],
+      ['P5', 'router children memory per concurrent request, ptth / mod_proxy_http', '<= 1.0', '<=', 1.0,
+       $SC && $ratio->($tu->{children_per_req_kb}, $SC->{http1}{children_per_req_kb})],
+      ['P6', 'all tunnels back after a graceful restart, worst round, s', '<= 2', '<=', 2,
+       $RS && $rmax->($RS->{graceful})],
+      ['P6', 'all tunnels back after stop/start, worst round, s', '<= 2', '<=', 2,
+       $RS && $rmax->($RS->{restart})],
+      ['P7', 'small GET, tls-2 / tunnel-2 req/s', '>= 0.9', '>=', 0.9,
+       $T{'tls-2'} && $T{'tunnel-2'} && $ratio->($T{'tls-2'}{peak}, $T{'tunnel-2'}{peak})],
+      ['P7', '64 MiB GET, tls-2 / tunnel-2 throughput', '>= 0.9', '>=', 0.9,
+       $tls && $inv->($tls->{tls_s}, $tls->{plain_s})];
+}
+printf "\ngoals (issue 8; default PTTHTunnels %d; load average at the end %s)\n",
+       $DEFAULT_TUNNELS, $load_end;
+my %GJ;
+for my $g (@GOALS) {
+    my ($id, $what, $target, $op, $lim, $val) = @$g;
+    $val = undef if defined $val && !length $val;
+    my $met = !defined $val || !defined $lim ? ''
+            : ($op eq '>=' ? $val >= $lim : $val <= $lim) ? 'met' : 'NOT met';
+    printf "  %-4s %-72s %8s %-8s %s\n", $id, $what, fmt_num($val, '%.2f'), $target, $met;
+    $GJ{"$id $what"} = { value => $val, target => $target, met => $met };
+}
+
+if ($opt{json}) {
+    my $doc = { mode => $opt{quick} ? 'quick' : 'full', label => $opt{label},
+                started => $T0, seconds => time - $T0,
+                load_before => $load_before, load_after => $load_after, load_end => $load_end,
+                versions => $v, default_tunnels => $DEFAULT_TUNNELS,
+                params => { %P, clients => $CLIENTS, mib_clients => $MIB_CLIENTS },
+                targets => \%J, problems => \@PROBLEMS, goals => \%GJ,
+                restart => $RS, scale => $SC };
+    my $js = JSON::PP->new->canonical->pretty->encode($doc);
+    if ($opt{json} eq '-') { print $js } else { write_file($opt{json}, $js) }
+}
 exit 0;
 
 # --diff A B: two --json results side by side (nothing is started).
@@ -592,6 +726,14 @@ sub diff_json {
                $r->($x->{p99_ms}, $y->{p99_ms}),
                fmt_num($x->{get_s}, '%.2f'), fmt_num($y->{get_s}, '%.2f'),
                $r->($x->{get_s}, $y->{get_s});
+    }
+    if ($a->{goals} && $b->{goals}) {
+        print "\ngoals             before    after  target\n";
+        for my $k (sort keys %{ $b->{goals} }) {
+            my ($x, $y) = ($a->{goals}{$k} || {}, $b->{goals}{$k});
+            printf "  %-76s %8s %8s  %s\n", $k, fmt_num($x->{value}, '%.2f'),
+                   fmt_num($y->{value}, '%.2f'), $y->{target};
+        }
     }
     return 0;
 }

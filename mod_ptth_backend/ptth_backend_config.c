@@ -44,7 +44,7 @@
  *       name=HOST        name to verify, default: the URL's host
  *     Paths are relative to ServerRoot.
  *
- * PTTHTunnels N                      default 2, 1..64
+ * PTTHTunnels N                      default 8, 1..64
  *     How many tunnels the whole server keeps to each PTTHConnect router,
  *     whatever the number of MPM children.
  *

@@ -115,7 +115,7 @@ static void pd_kill(ptth_pending *pd, const char *why)
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, pd->hub->s, PTTHLOGNO(02402)
                      "handshake %u (%s): closing (%s)", pd->id, pd->peer, why);
         pd->dead = 1;
-        ptth_hub_kick(pd->hub);
+        ptth_hub_due(pd->hub, &pd->h);
     }
 }
 

@@ -61,7 +61,9 @@ apr_status_t ptth_buf_reserve(ptth_buf *b, apr_size_t n)
         b->off = 0;
         return APR_SUCCESS;
     }
-    ncap = b->cap ? b->cap : 4096;
+    /* Small first: many buffers are live at once (a link per request in
+     * flight), most hold one small frame. */
+    ncap = b->cap ? b->cap : 1024;
     while (ncap - b->len < n) {
         ncap *= 2;
     }
@@ -103,15 +105,17 @@ void ptth_buf_consume(ptth_buf *b, apr_size_t n)
 {
     if (n >= b->len) {
         b->off = b->len = 0;
-        /* Give large idle buffers back: a tunnel that once carried a big
-         * burst should not keep its peak forever. */
-        if (b->cap > 256 * 1024) {
-            ptth_buf_free(b);
-        }
         return;
     }
     b->off += n;
     b->len -= n;
+}
+
+void ptth_buf_trim(ptth_buf *b, apr_size_t keep)
+{
+    if (b->len == 0 && b->cap > keep) {
+        ptth_buf_free(b);
+    }
 }
 
 void ptth_buf_free(ptth_buf *b)

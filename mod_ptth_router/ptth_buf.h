@@ -52,6 +52,10 @@ void ptth_buf_init(ptth_buf *b);
 apr_status_t ptth_buf_reserve(ptth_buf *b, apr_size_t n);
 apr_status_t ptth_buf_append(ptth_buf *b, const void *data, apr_size_t n);
 void ptth_buf_consume(ptth_buf *b, apr_size_t n);
+/* An empty buffer larger than keep is given back: called where its
+ * owner goes idle, so that a burst does not keep its peak forever while
+ * a busy owner does not allocate anew for every write. */
+void ptth_buf_trim(ptth_buf *b, apr_size_t keep);
 void ptth_buf_free(ptth_buf *b);
 /* Register ptth_buf_free as a cleanup of p. */
 void ptth_buf_free_on(ptth_buf *b, apr_pool_t *p);

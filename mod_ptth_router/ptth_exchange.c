@@ -317,9 +317,9 @@ void ptth_exchange_link_gone(ptth_exchange *ex)
     ptth_exchange_cancel(ex, "the child went away");
 }
 
-void ptth_exchange_link_flushed(ptth_exchange *ex)
+void ptth_exchange_link_flushed(ptth_exchange *ex, apr_size_t left)
 {
-    ptth_tunnel_consume(ex);
+    ptth_tunnel_consume(ex, left);
 }
 
 /* ---- from the pool and the tunnel ------------------------------------ */

@@ -116,8 +116,9 @@ apr_size_t ptth_exchange_pipe_in(ptth_exchange *ex, const char *data,
 void ptth_exchange_cancel(ptth_exchange *ex, const char *why);
 /* The link is being destroyed: the same, and the exchange forgets it. */
 void ptth_exchange_link_gone(ptth_exchange *ex);
-/* The link has written everything: let the backend send more. */
-void ptth_exchange_link_flushed(ptth_exchange *ex);
+/* The link wrote to the child; `left` bytes still wait in its buffer:
+ * let the backend send again what the child was given. */
+void ptth_exchange_link_flushed(ptth_exchange *ex, apr_size_t left);
 
 /* ---- from the pool and the tunnel ---- */
 

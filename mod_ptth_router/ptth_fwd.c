@@ -125,10 +125,12 @@ void ptth_fwd_finish_link(ptth_fwd *fwd)
     /* After a RESET the hub may still be dropping (or, with its body
      * buffer full, not reading) body frames: only a body-less exchange
      * leaves the link certainly in step. */
+    /* A hub that said SHUTDOWN (or GOAWAY) takes nothing more on it. */
     reusable = in_step
                && (fwd->state == PTTH_FWD_CLOSED
                    || (fwd->state == PTTH_FWD_RESET
-                       && fwd->why == PTTH_FWD_WHY_HUB_RESET && !fwd->has_body));
+                       && fwd->why == PTTH_FWD_WHY_HUB_RESET && !fwd->has_body
+                       && fwd->hub_code != PTTH_RST_SHUTDOWN));
     if (in_step && fwd->state != PTTH_FWD_CLOSED
         && !(fwd->state == PTTH_FWD_RESET && fwd->why == PTTH_FWD_WHY_HUB_RESET)) {
         /* Over for us, not for the hub: it cancels the stream and closes

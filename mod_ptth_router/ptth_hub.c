@@ -91,6 +91,7 @@ void ptth_handle_init(ptth_handle *h, ptth_handle_kind kind,
 {
     h->kind = kind;
     h->registered = 0;
+    h->due = 0;
     h->pfd.desc_type = APR_POLL_SOCKET;
     h->pfd.desc.s = sock;
     h->pfd.client_data = h;
@@ -129,6 +130,18 @@ void ptth_hub_unwatch(ptth_hub *hub, ptth_handle *h)
     if (h->registered) {
         apr_pollset_remove(hub->pollset, &h->pfd);
         h->registered = 0;
+    }
+    if (h->due) {
+        APR_RING_REMOVE(h, due_link);
+        h->due = 0;
+    }
+}
+
+void ptth_hub_due(ptth_hub *hub, ptth_handle *h)
+{
+    if (!h->due) {
+        h->due = 1;
+        APR_RING_INSERT_TAIL(&hub->due, h, ptth_handle, due_link);
     }
 }
 
@@ -255,25 +268,28 @@ static void tick_tunnel(ptth_tunnel *t, void *baton)
     ptth_tunnel_tick(t, *(apr_time_t *)baton);
 }
 
-static void reap_tunnel(ptth_tunnel *t, void *baton)
-{
-    (void)baton;
-    ptth_tunnel_reap(t);
-}
-
+/* Visit the objects that asked (ptth_hub_due), also those that ask
+ * meanwhile: everything queued goes out before the hub polls again. */
 static void hub_reap(ptth_hub *hub)
 {
-    ptth_link_hub *hl, *next;
+    while (!APR_RING_EMPTY(&hub->due, ptth_handle, due_link)) {
+        ptth_handle *h = APR_RING_FIRST(&hub->due);
 
-    while (hub->reap) {
-        hub->reap = 0;
-        for (hl = APR_RING_FIRST(&hub->links);
-             hl != APR_RING_SENTINEL(&hub->links, ptth_link_hub, link); hl = next) {
-            next = APR_RING_NEXT(hl, link);
-            ptth_link_hub_reap(hl);
+        APR_RING_REMOVE(h, due_link);
+        h->due = 0;
+        switch (h->kind) {
+        case PTTH_H_LINK:
+            ptth_link_hub_reap((ptth_link_hub *)h);
+            break;
+        case PTTH_H_TUNNEL:
+            ptth_tunnel_reap((ptth_tunnel *)h);
+            break;
+        case PTTH_H_PENDING:
+            ptth_pending_reap(hub);
+            break;
+        default:
+            break;
         }
-        ptth_pending_reap(hub);
-        for_each_tunnel(hub, reap_tunnel, NULL);
     }
 }
 
@@ -441,9 +457,6 @@ static void hub_loop(ptth_hub *hub)
             hub_drain(hub);
         }
         hub_reap(hub);
-        /* Everything the last round queued goes out before we sleep. */
-        for_each_tunnel(hub, reap_tunnel, NULL);
-        hub_reap(hub);
         now = apr_time_now();
         if (hub->state != PTTH_HUB_RUNNING) {
             if (!hub_busy(hub)) {
@@ -455,13 +468,6 @@ static void hub_loop(ptth_hub *hub)
                              "closing what is left", getpid());
                 break;
             }
-        }
-        if (hub->state == PTTH_HUB_RUNNING && getppid() != parent) {
-            /* The httpd parent is gone (kill -9): nobody supervises us. */
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, hub->s, PTTHLOGNO(02305)
-                         "hub %" APR_PID_T_FMT ": httpd parent died, exiting",
-                         getpid());
-            break;
         }
 
         rv = apr_pollset_poll(hub->pollset, hub_timeout(hub, now), &n, &out);
@@ -497,6 +503,14 @@ static void hub_loop(ptth_hub *hub)
         now = apr_time_now();
         resume_accepting(hub, now);
         if (now >= next_tick) {
+            if (hub->state == PTTH_HUB_RUNNING && getppid() != parent) {
+                /* The httpd parent is gone (kill -9): nobody supervises
+                 * us.  Asked on the tick, not on every round. */
+                ap_log_error(APLOG_MARK, APLOG_ERR, 0, hub->s, PTTHLOGNO(02305)
+                             "hub %" APR_PID_T_FMT ": httpd parent died, exiting",
+                             getpid());
+                break;
+            }
             for (i = 0; i < hub->pool_list->nelts; ++i) {
                 ptth_pool_expire(POOL_AT(hub, i), now);
             }
@@ -600,6 +614,7 @@ void ptth_hub_main(apr_pool_t *pool, server_rec *s,
     hub->parent = getppid();
     ptth_buf_set_budget(&hub->mem);
     APR_RING_INIT(&hub->links, ptth_link_hub, link);
+    APR_RING_INIT(&hub->due, ptth_handle, due_link);
     ptth_pending_init(hub);
     for (i = 0; i < hub->conf->pools->nelts; ++i) {
         ptth_pool_conf *cfg = APR_ARRAY_IDX(hub->conf->pools, i, ptth_pool_conf *);

@@ -61,6 +61,8 @@ typedef struct ptth_handle {
     ptth_handle_kind kind;
     apr_pollfd_t pfd;
     int registered;
+    int due;                         /* in the hub's due ring */
+    APR_RING_ENTRY(ptth_handle) due_link;
 } ptth_handle;
 
 /* What the parent hands the hub for each tunnel listener. */
@@ -104,8 +106,8 @@ struct ptth_hub {
     APR_RING_HEAD(ptth_pending_ring, ptth_pending) pendings;
     int n_pendings;
     apr_uint64_t refused;            /* handshakes refused or failed */
-    int reap;                        /* some object wants attention before
-                                      * the next poll (ptth_hub.c) */
+    APR_RING_HEAD(ptth_due_ring, ptth_handle) due; /* objects that want
+                                      * attention before the next poll */
     apr_time_t started;
     apr_uint32_t next_tunnel_id;
     apr_uint32_t next_link_id;
@@ -155,11 +157,13 @@ void ptth_hub_accept(ptth_hub *hub, apr_socket_t *lsock,
 /* (Re)register h for events.  A failure is logged and returned: the
  * caller closes its object, which could never be polled again. */
 apr_status_t ptth_hub_watch(ptth_hub *hub, ptth_handle *h, apr_int16_t events);
+/* No more events for h, and no visit: its object goes away. */
 void ptth_hub_unwatch(ptth_hub *hub, ptth_handle *h);
 
-/* Ask for a pass over every object before the next poll: deferred
- * writes, reaping the dead, re-reading TLS input. */
-#define ptth_hub_kick(hub) ((hub)->reap = 1)
+/* Visit h's object before the next poll (its reap: deferred writes,
+ * destroying the dead, re-reading TLS input).  Only the objects that
+ * asked are visited, not every link and tunnel. */
+void ptth_hub_due(ptth_hub *hub, ptth_handle *h);
 
 /* ptth_hub_status.c: the hub's state as a status document
  * (ptth_status_doc.h), appended to out, at most max octets of it.

@@ -175,16 +175,15 @@ static apr_status_t link_wait(ptth_link_conn *lc, apr_int16_t events,
     return ptth_wait_socket(lc->sock, events, timeout, rtnevents);
 }
 
-/* An idle link must have nothing to read: data or EOF means the hub has
- * closed it (restart, draining) or broke the protocol. */
-static int link_is_alive(ptth_link_conn *lc)
+/* An idle link must have nothing buffered.  Whether the hub closed it
+ * meanwhile (restart, kill) is not asked of the kernel: the REQUEST's
+ * write then fails with EPIPE and ptth_fwd_send_head() sends it again on
+ * a fresh link, which saves a poll() per request.  A hub that drains
+ * keeps its links open and answers GOAWAY, after which the link is not
+ * pooled again (ptth_fwd_finish_link). */
+static int link_is_reusable(ptth_link_conn *lc)
 {
-    apr_int16_t ev;
-
-    if (lc->eof || lc->rpos != lc->rlen) {
-        return 0;
-    }
-    return APR_STATUS_IS_TIMEUP(link_wait(lc, APR_POLLIN, 0, &ev));
+    return !lc->eof && lc->rpos == lc->rlen;
 }
 
 static apr_status_t link_open(ptth_link_conn **plc, const char *path)
@@ -232,7 +231,7 @@ apr_status_t ptth_link_acquire(ptth_link_conn **plc, const char *path,
 
     *plc = NULL;
     while (!fresh && (lc = lp_pop()) != NULL) {
-        if (link_is_alive(lc)) {
+        if (link_is_reusable(lc)) {
             lc->reused = 1;
             *plc = lc;
             ap_log_rerror(APLOG_MARK, APLOG_TRACE2, 0, r,
@@ -367,6 +366,7 @@ apr_status_t ptth_link_conn_write(ptth_link_conn *lc, const struct iovec *vec,
             }
         }
     }
+    lc->wrote = 1;
     return APR_SUCCESS;
 }
 
@@ -409,6 +409,7 @@ static apr_status_t link_recv(ptth_link_conn *lc, apr_size_t need)
     }
     n = lc->rcap - lc->rlen;
     rv = apr_socket_recv(lc->sock, lc->rbuf + lc->rlen, &n);
+    lc->wrote = 0;
     lc->rlen += n;
     if (APR_STATUS_IS_EOF(rv)) {
         lc->eof = 1;
@@ -447,6 +448,16 @@ apr_status_t ptth_link_conn_read_frame(ptth_link_conn *lc, ptth_link_fhdr *fh,
         }
         if (!block && received) {
             return APR_EAGAIN;
+        }
+        if (block && lc->wrote) {
+            /* Just after our frames went out the hub's answer is rarely
+             * there yet: wait before reading (poll, recv) rather than
+             * after a receive that would block (recv, poll, recv). */
+            rv = link_wait(lc, APR_POLLIN, lc->timeout, &ev);
+            lc->wrote = 0;
+            if (rv != APR_SUCCESS) {
+                return rv;
+            }
         }
         rv = link_recv(lc, need);
         received = 1;

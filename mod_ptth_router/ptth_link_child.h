@@ -44,6 +44,8 @@ struct ptth_link_conn {
     apr_uint32_t id;              /* per process, for logs */
     unsigned int reused:1;        /* came from the idle list */
     unsigned int eof:1;           /* the hub closed its side */
+    unsigned int wrote:1;         /* wrote since the last receive: the
+                                   * next blocking read waits first */
     apr_interval_time_t timeout;  /* for each wait on the socket */
     apr_time_t idle_since;
     apr_uint32_t exchanges;       /* completed on this link */

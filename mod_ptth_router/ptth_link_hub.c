@@ -30,6 +30,8 @@
 
 /* Bytes read from a link before frames are processed. */
 #define PTTH_LINK_READ_MAX  (PTTH_LINK_HDR_LEN + PTTH_LINK_MAX_HEAD)
+/* Bytes taken from a link per read (on the stack). */
+#define PTTH_LINK_READ_CHUNK (64 * 1024)
 
 static void link_watch(ptth_link_hub *hl)
 {
@@ -55,12 +57,14 @@ void ptth_link_hub_kill(ptth_link_hub *hl, const char *why)
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, hl->hub->s, PTTHLOGNO(02202)
                      "link %u: closing (%s)", hl->id, why);
         hl->dead = 1;
-        ptth_hub_kick(hl->hub);
+        ptth_hub_due(hl->hub, &hl->h);
     }
 }
 
 static void link_flush(ptth_link_hub *hl)
 {
+    apr_size_t queued = hl->out.len;
+
     while (hl->out.len && !hl->dead) {
         apr_size_t n = hl->out.len;
         apr_status_t rv = apr_socket_send(hl->sock, ptth_buf_head(&hl->out), &n);
@@ -74,10 +78,16 @@ static void link_flush(ptth_link_hub *hl)
             break;
         }
     }
+    if (hl->ex && hl->out.len < queued) {
+        /* What the socket took is the child's: the backend may send as
+         * much again while the rest is still being written (a window
+         * acknowledged only once all of it is out makes the transfer
+         * stop and go). */
+        ptth_exchange_link_flushed(hl->ex, hl->out.len);
+    }
     if (!hl->out.len) {
-        /* The child has everything: let the backend send more. */
-        if (hl->ex) {
-            ptth_exchange_link_flushed(hl->ex);
+        if (!hl->ex) {
+            ptth_buf_trim(&hl->out, 0);
         }
         if (hl->raw_out_eof == 1) {
             /* The backend ended its direction of the pipe. */
@@ -106,7 +116,7 @@ void ptth_link_hub_send(ptth_link_hub *hl, const void *data, apr_size_t len)
         return;
     }
     hl->flush_soon = 1;
-    ptth_hub_kick(hl->hub);
+    ptth_hub_due(hl->hub, &hl->h);
 }
 
 /* Tell the child that this hub takes no new exchange on the link
@@ -146,13 +156,16 @@ void ptth_link_hub_resume(ptth_link_hub *hl)
         /* Not from inside nghttp2's callbacks: at the next reap. */
         hl->read_paused = 0;
         hl->kick = 1;
-        ptth_hub_kick(hl->hub);
+        ptth_hub_due(hl->hub, &hl->h);
     }
 }
 
 void ptth_link_hub_release(ptth_link_hub *hl)
 {
     hl->ex = NULL;
+    /* An idle link holds no buffer (thousands may wait). */
+    ptth_buf_trim(&hl->out, 0);
+    ptth_buf_trim(&hl->in, 0);
     if (hl->raw) {
         /* A pipe has no frame boundary to start the next exchange at. */
         ptth_link_hub_close(hl);
@@ -176,7 +189,7 @@ void ptth_link_hub_pipe_end(ptth_link_hub *hl)
 {
     hl->raw_out_eof = 1;
     hl->flush_soon = 1;
-    ptth_hub_kick(hl->hub);
+    ptth_hub_due(hl->hub, &hl->h);
 }
 
 /* The status document goes straight into the link's output, after a
@@ -204,21 +217,21 @@ static void on_status(ptth_link_hub *hl)
     link_flush(hl);
 }
 
-/* An upgraded link: what the child wrote is the stream's DATA. */
-static void link_process_raw(ptth_link_hub *hl)
+/* An upgraded link: what the child wrote is the stream's DATA.  Returns
+ * how much of it went on. */
+static apr_size_t link_raw_bytes(ptth_link_hub *hl, const char *data,
+                                 apr_size_t len)
 {
     apr_size_t n;
 
     if (!hl->ex) {
-        ptth_buf_consume(&hl->in, hl->in.len);
-        return;
+        return len;
     }
-    n = ptth_exchange_pipe_in(hl->ex, ptth_buf_head(&hl->in), hl->in.len,
-                              hl->raw_in_eof);
-    ptth_buf_consume(&hl->in, n);
-    if (hl->in.len) {
+    n = ptth_exchange_pipe_in(hl->ex, data, len, hl->raw_in_eof);
+    if (n < len) {
         hl->read_paused = 1;
     }
+    return n;
 }
 
 /* One complete frame. */
@@ -277,20 +290,21 @@ static void link_frame(ptth_link_hub *hl, const ptth_link_fhdr *fh,
     }
 }
 
-/* Parse and handle complete frames; stops while the body buffer is full. */
-static void link_process(ptth_link_hub *hl)
+/* Handle the complete frames in data; stops while the body buffer is
+ * full.  Returns how many bytes were handled. */
+static apr_size_t link_frames(ptth_link_hub *hl, const char *data,
+                              apr_size_t len)
 {
+    apr_size_t done = 0;
+
     if (hl->raw) {
-        if (!hl->dead && !hl->read_paused) {
-            link_process_raw(hl);
-        }
-        return;
+        return hl->dead || hl->read_paused ? 0 : link_raw_bytes(hl, data, len);
     }
-    while (!hl->dead && !hl->read_paused && hl->in.len >= PTTH_LINK_HDR_LEN) {
+    while (!hl->dead && !hl->read_paused && len - done >= PTTH_LINK_HDR_LEN) {
         ptth_link_fhdr fh;
         apr_size_t max;
 
-        ptth_link_hdr_unpack((const unsigned char *)ptth_buf_head(&hl->in), &fh);
+        ptth_link_hdr_unpack((const unsigned char *)data + done, &fh);
         switch (fh.type) {
         case PTTH_LF_REQUEST:
         case PTTH_LF_TRAILERS: max = PTTH_LINK_MAX_HEAD; break;
@@ -299,43 +313,79 @@ static void link_process(ptth_link_hub *hl)
         case PTTH_LF_STATUS:   max = 0; break;
         default:
             ptth_link_hub_kill(hl, "unknown frame type");
-            return;
+            return done;
         }
         if (fh.length > max) {
             ptth_link_hub_kill(hl, "frame too large");
-            return;
+            return done;
         }
-        if (hl->in.len < PTTH_LINK_HDR_LEN + fh.length) {
-            return;
+        if (len - done < PTTH_LINK_HDR_LEN + fh.length) {
+            break;
         }
-        link_frame(hl, &fh, ptth_buf_head(&hl->in) + PTTH_LINK_HDR_LEN);
-        ptth_buf_consume(&hl->in, PTTH_LINK_HDR_LEN + fh.length);
+        link_frame(hl, &fh, data + done + PTTH_LINK_HDR_LEN);
+        done += PTTH_LINK_HDR_LEN + fh.length;
     }
+    return done;
 }
 
+/* What waits in hl->in (after a pause, or a frame read in pieces). */
+static void link_process(ptth_link_hub *hl)
+{
+    ptth_buf_consume(&hl->in, link_frames(hl, ptth_buf_head(&hl->in),
+                                          hl->in.len));
+}
+
+/* Reads go to the stack and frames are handled where they lie (the
+ * exchange copies what it keeps); only a frame read in part, or what a
+ * paused link cannot take now, waits in hl->in.  An idle link or one
+ * that waits for its response holds no input buffer. */
 static void link_read(ptth_link_hub *hl)
 {
+    char buf[PTTH_LINK_READ_CHUNK];
     int rounds;
 
     for (rounds = 0; rounds < 8 && !hl->dead && !hl->read_paused; ++rounds) {
-        apr_size_t len;
+        apr_size_t len, want, have = 0, done;
         apr_status_t rv;
 
-        if (hl->in.len >= PTTH_LINK_READ_MAX) {
-            break;
+        if (hl->in.len > sizeof(buf) / 2) {
+            /* A large head arriving in pieces: gather it on the heap. */
+            if (hl->in.len >= PTTH_LINK_READ_MAX) {
+                break;
+            }
+            if (ptth_buf_reserve(&hl->in, sizeof(buf)) != APR_SUCCESS) {
+                ptth_link_hub_kill(hl, "out of memory");
+                return;
+            }
+            want = len = hl->in.cap - hl->in.off - hl->in.len;
+            rv = apr_socket_recv(hl->sock, ptth_buf_head(&hl->in) + hl->in.len,
+                                 &len);
+            hl->in.len += len;
+            if (APR_STATUS_IS_EOF(rv) && hl->raw) {
+                hl->raw_in_eof = 1;
+            }
+            link_process(hl);
         }
-        if (ptth_buf_reserve(&hl->in, 16 * 1024) != APR_SUCCESS) {
-            ptth_link_hub_kill(hl, "out of memory");
-            return;
+        else {
+            if (hl->in.len) {
+                have = hl->in.len;
+                memcpy(buf, ptth_buf_head(&hl->in), have);
+                ptth_buf_consume(&hl->in, have);
+            }
+            want = len = sizeof(buf) - have;
+            rv = apr_socket_recv(hl->sock, buf + have, &len);
+            if (APR_STATUS_IS_EOF(rv) && hl->raw) {
+                /* The child's half-close of the pipe (END_STREAM). */
+                hl->raw_in_eof = 1;
+            }
+            done = link_frames(hl, buf, have + len);
+            if (done < have + len && !hl->dead
+                && ptth_buf_append(&hl->in, buf + done, have + len - done)
+                   != APR_SUCCESS) {
+                ptth_link_hub_kill(hl, "out of memory");
+                return;
+            }
         }
-        len = hl->in.cap - hl->in.off - hl->in.len;
-        rv = apr_socket_recv(hl->sock, ptth_buf_head(&hl->in) + hl->in.len, &len);
-        hl->in.len += len;
-        if (APR_STATUS_IS_EOF(rv) && hl->raw) {
-            /* The child's half-close of the pipe (END_STREAM). */
-            hl->raw_in_eof = 1;
-        }
-        link_process(hl);
         if (APR_STATUS_IS_EOF(rv)) {
             if (hl->raw && hl->ex) {
                 break;
@@ -349,6 +399,11 @@ static void link_read(ptth_link_hub *hl)
             if (!APR_STATUS_IS_EAGAIN(rv)) {
                 ptth_link_hub_kill(hl, "read error");
             }
+            break;
+        }
+        if (len < want) {
+            /* A short read took all there was: asking again would only
+             * say EAGAIN (a system call per request). */
             break;
         }
     }

@@ -24,9 +24,9 @@
 #include "ptth_pool.h"
 #include "ptth_io.h"
 
-/* What one tunnel's HTTP/2 session may allocate: HPACK tables, stream
- * state and queued frames (charged through tunnel_mem_*). */
-#define PTTH_TUNNEL_SESSION_MEM  (8 * 1024 * 1024)
+/* Frames collected for one write to the tunnel (the buffer stays below
+ * glibc's mmap threshold, so it is no mmap/munmap per round). */
+#define PTTH_TUNNEL_WRITE_BATCH  (32 * 1024)
 /* A tunnel whose streams are refused is picked again only after a pause
  * growing with each refusal in a row, up to this (RFC 9113 8.7 lets us
  * retry elsewhere; no point in offering the same tunnel again). */
@@ -66,93 +66,6 @@ void ptth_tunnel_penalize(ptth_tunnel *t)
                        + (pause < PTTH_PENALTY_MAX ? pause : PTTH_PENALTY_MAX);
 }
 
-/* ---- its HTTP/2 session's memory ------------------------------------ */
-
-/* Everything the tunnel's nghttp2 session allocates is charged to the
- * tunnel (PTTH_TUNNEL_SESSION_MEM) and to the hub (PTTHHubMemoryLimit);
- * past either, nghttp2 gets NULL, fails the session, and the tunnel that
- * asked is closed. */
-typedef union tunnel_mem_hdr {
-    apr_size_t size;
-    long double align_ld;
-    void *align_p;
-} tunnel_mem_hdr;
-
-static void *tunnel_mem_malloc(size_t size, void *ud)
-{
-    ptth_tunnel *t = ud;
-    tunnel_mem_hdr *h;
-
-    if (size > PTTH_TUNNEL_SESSION_MEM || !ptth_budget_take(&t->mem, size)) {
-        t->mem_refused = 1;
-        return NULL;
-    }
-    if (!ptth_budget_take(&t->hub->mem, size)) {
-        ptth_budget_give(&t->mem, size);
-        t->mem_refused = 2;
-        return NULL;
-    }
-    if (!(h = malloc(sizeof(*h) + size))) {
-        ptth_budget_give(&t->mem, size);
-        ptth_budget_give(&t->hub->mem, size);
-        return NULL;
-    }
-    h->size = size;
-    return h + 1;
-}
-
-static void tunnel_mem_free(void *ptr, void *ud)
-{
-    ptth_tunnel *t = ud;
-    tunnel_mem_hdr *h;
-
-    if (ptr) {
-        h = (tunnel_mem_hdr *)ptr - 1;
-        ptth_budget_give(&t->mem, h->size);
-        ptth_budget_give(&t->hub->mem, h->size);
-        free(h);
-    }
-}
-
-static void *tunnel_mem_calloc(size_t nmemb, size_t size, void *ud)
-{
-    void *p;
-
-    if (size && nmemb > PTTH_TUNNEL_SESSION_MEM / size) {
-        return NULL;
-    }
-    if ((p = tunnel_mem_malloc(nmemb * size, ud)) != NULL) {
-        memset(p, 0, nmemb * size);
-    }
-    return p;
-}
-
-static void *tunnel_mem_realloc(void *ptr, size_t size, void *ud)
-{
-    tunnel_mem_hdr *h;
-    void *n;
-
-    if (!ptr) {
-        return tunnel_mem_malloc(size, ud);
-    }
-    h = (tunnel_mem_hdr *)ptr - 1;
-    if ((n = tunnel_mem_malloc(size, ud)) != NULL) {
-        memcpy(n, ptr, h->size < size ? h->size : size);
-        tunnel_mem_free(ptr, ud);
-    }
-    return n;
-}
-
-void ptth_tunnel_mem_init(ptth_tunnel *t)
-{
-    t->mem_fns.mem_user_data = t;
-    t->mem_fns.malloc = tunnel_mem_malloc;
-    t->mem_fns.free = tunnel_mem_free;
-    t->mem_fns.calloc = tunnel_mem_calloc;
-    t->mem_fns.realloc = tunnel_mem_realloc;
-    t->mem.limit = PTTH_TUNNEL_SESSION_MEM;
-}
-
 /* ---- lifecycle ------------------------------------------------------ */
 
 static apr_status_t tunnel_cleanup(void *data)
@@ -163,6 +76,7 @@ static apr_status_t tunnel_cleanup(void *data)
         nghttp2_session_del(t->ngh);
         t->ngh = NULL;
     }
+    ptth_tunnel_mem_release(t);
     if (t->ssl) {
         SSL_free(t->ssl);
         t->ssl = NULL;
@@ -182,7 +96,7 @@ apr_status_t ptth_tunnel_start(ptth_tunnel *t, SSL *ssl, const char *early,
     }
     if (ssl && SSL_pending(ssl)) {
         t->reread = 1;
-        ptth_hub_kick(t->hub);
+        ptth_tunnel_due(t);
     }
     return APR_SUCCESS;
 }
@@ -240,7 +154,7 @@ void ptth_tunnel_close(ptth_tunnel *t, const char *reason)
     if (!t->close_reason) {
         t->close_reason = reason;
         ptth_tunnel_transit(t, PTTH_TUN_CLOSED, reason);
-        ptth_hub_kick(t->hub);
+        ptth_tunnel_due(t);
     }
 }
 
@@ -253,7 +167,6 @@ void ptth_tunnel_destroy(ptth_tunnel *t)
                  "tunnel %u from %s left pool %s: %s (%" APR_UINT64_T_FMT
                  " streams served)", t->id, t->peer, pool->name,
                  t->close_reason ? t->close_reason : "closed", t->served);
-    ptth_hub_unwatch(hub, &t->h);
     ptth_pool_remove_tunnel(pool, t);
     while (!APR_RING_EMPTY(&t->streams, ptth_exchange, link)) {
         ptth_exchange *ex = APR_RING_FIRST(&t->streams);
@@ -263,6 +176,8 @@ void ptth_tunnel_destroy(ptth_tunnel *t)
         ptth_tunnel_detach(t, ex);
         ptth_exchange_stream_gone(ex, unprocessed);
     }
+    /* After the detaches, which ask for a visit: t goes with its pool. */
+    ptth_hub_unwatch(hub, &t->h);
     if (t->ssl) {
         SSL_shutdown(t->ssl);   /* close_notify, best effort */
     }
@@ -296,23 +211,13 @@ void ptth_tunnel_flush(ptth_tunnel *t)
         return;
     }
     for (;;) {
-        if (t->out.len) {
-            n = t->out.len;
-            rv = tunnel_send(t, ptth_buf_head(&t->out), &n);
-            ptth_buf_consume(&t->out, n);
-            t->bytes_out += n;
-            if (rv != APR_SUCCESS && !APR_STATUS_IS_EAGAIN(rv)) {
-                ptth_tunnel_close(t, "write error");
-                return;
-            }
-            if (t->out.len) {
-                ptth_hub_watch(t->hub, &t->h, APR_POLLIN | APR_POLLOUT);
-                return;
-            }
-        }
-        else {
+        /* nghttp2 hands out one frame at a time: the frames of a round
+         * (the HEADERS of every request that came in, WINDOW_UPDATEs)
+         * are collected and written together, not one write each. */
+        while (t->out.len < PTTH_TUNNEL_WRITE_BATCH) {
             const uint8_t *data;
             ssize_t len = nghttp2_session_mem_send(t->ngh, &data);
+
             if (len < 0) {
                 ptth_tunnel_close(t, t->mem_refused ? "session memory over budget"
                                                     : nghttp2_strerror((int)len));
@@ -321,21 +226,30 @@ void ptth_tunnel_flush(ptth_tunnel *t)
             if (len == 0) {
                 break;
             }
-            n = (apr_size_t)len;
-            rv = tunnel_send(t, (const char *)data, &n);
-            t->bytes_out += n;
-            if (rv != APR_SUCCESS && !APR_STATUS_IS_EAGAIN(rv)) {
-                ptth_tunnel_close(t, "write error");
-                return;
-            }
-            if (n < (apr_size_t)len
-                && ptth_buf_append(&t->out, data + n, (apr_size_t)len - n)
-                   != APR_SUCCESS) {
+            if (ptth_buf_append(&t->out, data, (apr_size_t)len) != APR_SUCCESS) {
                 ptth_tunnel_close(t, "out of memory");
                 return;
             }
         }
+        if (!t->out.len) {
+            break;
+        }
+        n = t->out.len;
+        rv = tunnel_send(t, ptth_buf_head(&t->out), &n);
+        ptth_buf_consume(&t->out, n);
+        t->bytes_out += n;
+        if (rv != APR_SUCCESS && !APR_STATUS_IS_EAGAIN(rv)) {
+            ptth_tunnel_close(t, "write error");
+            return;
+        }
+        if (t->out.len) {
+            ptth_hub_watch(t->hub, &t->h, APR_POLLIN | APR_POLLOUT);
+            return;
+        }
     }
+    /* Everything is out: an idle tunnel holds no output buffer; a busy
+     * one keeps it rather than allocate it anew every round. */
+    ptth_buf_trim(&t->out, t->active ? 2 * PTTH_TUNNEL_WRITE_BATCH : 0);
     ptth_hub_watch(t->hub, &t->h, APR_POLLIN);
     if (!nghttp2_session_want_read(t->ngh) && !nghttp2_session_want_write(t->ngh)) {
         ptth_tunnel_close(t, t->goaway_sent ? "drained" : "session ended");
@@ -382,9 +296,9 @@ static void tunnel_read(ptth_tunnel *t)
         /* Decrypted bytes wait inside OpenSSL, where poll cannot see
          * them: come back at the next reap. */
         t->reread = 1;
-        ptth_hub_kick(t->hub);
+        ptth_tunnel_due(t);
     }
-    t->want_flush = 1;
+    ptth_tunnel_want_flush(t);
 }
 
 void ptth_tunnel_on_event(ptth_tunnel *t, apr_int16_t rtnevents)
@@ -429,7 +343,7 @@ void ptth_tunnel_drain(ptth_tunnel *t)
         ptth_tunnel_transit(t, PTTH_TUN_DRAINING, "hub draining");
     }
     ptth_tunnel_maybe_goaway(t);
-    t->want_flush = 1;
+    ptth_tunnel_want_flush(t);
 }
 
 void ptth_tunnel_tick(ptth_tunnel *t, apr_time_t now)
@@ -461,7 +375,7 @@ void ptth_tunnel_tick(ptth_tunnel *t, apr_time_t now)
         if (!t->ping_sent && now - t->last_read >= iv) {
             nghttp2_submit_ping(t->ngh, NGHTTP2_FLAG_NONE, NULL);
             t->ping_sent = now;
-            t->want_flush = 1;
+            ptth_tunnel_want_flush(t);
         }
     }
     for (ex = APR_RING_FIRST(&t->streams);

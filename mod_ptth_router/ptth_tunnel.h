@@ -34,6 +34,9 @@
 
 #include "ptth_hub.h"
 
+/* Blocks of a session's set-up region (ptth_tunnel_mem.c). */
+#define PTTH_TUNNEL_ARENA_BLOCKS 8
+
 typedef enum {
     PTTH_TUN_PREFACE,
     PTTH_TUN_OPEN,
@@ -60,6 +63,13 @@ struct ptth_tunnel {
     nghttp2_session *ngh;
     nghttp2_mem mem_fns;             /* charges the session's memory */
     ptth_budget mem;                 /* what its session allocated */
+    char *arena;                     /* the session's own region, or NULL */
+    apr_size_t arena_used, arena_back;  /* taken from the front, the end */
+    struct {
+        apr_uint32_t off, size;
+    } arena_blk[PTTH_TUNNEL_ARENA_BLOCKS];
+    int arena_n;
+    int arena_open;                  /* set-up allocations go there */
     int mem_refused;                 /* the session hit a budget: 1 its
                                       * own, 2 the hub's */
     apr_int32_t glitches;            /* token bucket, see ptth_tunnel_h2.c */
@@ -89,6 +99,15 @@ struct ptth_tunnel {
     apr_time_t ping_sent;            /* 0: no PING outstanding */
 };
 
+/* Visit the tunnel at the hub's next reap; there, write what its session
+ * queued, and offer the pool's waiting requests when its capacity
+ * changed. */
+#define ptth_tunnel_due(t)  ptth_hub_due((t)->hub, &(t)->h)
+#define ptth_tunnel_want_flush(t) \
+    do { (t)->want_flush = 1; ptth_tunnel_due(t); } while (0)
+#define ptth_tunnel_want_dispatch(t) \
+    do { (t)->dispatch = 1; ptth_tunnel_due(t); } while (0)
+
 /* ---- ptth_tunnel.c ---- */
 
 /* Takes over p (in which sock was accepted) as the tunnel's pool and
@@ -112,11 +131,20 @@ void ptth_tunnel_transit(ptth_tunnel *t, ptth_tunnel_state ns,
 void ptth_tunnel_drain(ptth_tunnel *t);
 void ptth_tunnel_close(ptth_tunnel *t, const char *reason);
 void ptth_tunnel_destroy(ptth_tunnel *t);
-/* Point t->mem_fns at allocators charged to t and to the hub. */
-void ptth_tunnel_mem_init(ptth_tunnel *t);
 /* The tunnel failed a stream: offered only when no other can serve, for
  * a pause that doubles with each failure in a row. */
 void ptth_tunnel_penalize(ptth_tunnel *t);
+
+/* ---- ptth_tunnel_mem.c ---- */
+
+/* Point t->mem_fns at allocators charged to t and to the hub; what the
+ * session allocates until ptth_tunnel_mem_settled() goes to a region of
+ * its own (see there). */
+void ptth_tunnel_mem_init(ptth_tunnel *t);
+/* The session is set up: later allocations come from the heap. */
+void ptth_tunnel_mem_settled(ptth_tunnel *t);
+/* After nghttp2_session_del(): give the region back. */
+void ptth_tunnel_mem_release(ptth_tunnel *t);
 
 /* ---- ptth_tunnel_h2.c ---- */
 
@@ -135,8 +163,10 @@ void ptth_tunnel_resume_body(ptth_exchange *ex);
  * tunnel; cancel resets with CANCEL (nobody wants the response). */
 void ptth_tunnel_reset(ptth_exchange *ex, uint32_t code);
 void ptth_tunnel_cancel(ptth_exchange *ex);
-/* The child has read what ex's stream delivered: open its window. */
-void ptth_tunnel_consume(ptth_exchange *ex);
+/* The link has written all but `queued` bytes of what it holds for ex:
+ * open the stream's window by what of its data is out (st.unconsumed
+ * beyond `queued`, which also counts frame headers: never too much). */
+void ptth_tunnel_consume(ptth_exchange *ex, apr_size_t queued);
 /* Take ex off t without a reset (its stream is gone). */
 void ptth_tunnel_detach(ptth_tunnel *t, ptth_exchange *ex);
 /* Draining with no stream left: say GOAWAY (RFC 9113 6.8). */

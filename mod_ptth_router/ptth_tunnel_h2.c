@@ -75,8 +75,8 @@ void ptth_tunnel_detach(ptth_tunnel *t, ptth_exchange *ex)
     }
     ex->st.tunnel = NULL;
     t->active--;
-    t->dispatch = 1;
-    t->want_flush = 1;
+    ptth_tunnel_want_dispatch(t);
+    ptth_tunnel_want_flush(t);
 }
 
 void ptth_tunnel_maybe_goaway(ptth_tunnel *t)
@@ -87,7 +87,7 @@ void ptth_tunnel_maybe_goaway(ptth_tunnel *t)
         nghttp2_submit_goaway(t->ngh, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR,
                               NULL, 0);
         t->goaway_sent = 1;
-        t->want_flush = 1;
+        ptth_tunnel_want_flush(t);
     }
 }
 
@@ -290,7 +290,7 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
                      "error %u)", t->id, t->peer, frame->goaway.last_stream_id,
                      frame->goaway.error_code);
         ptth_tunnel_transit(t, PTTH_TUN_DRAINING, "GOAWAY received");
-        t->dispatch = 1;
+        ptth_tunnel_want_dispatch(t);
         break;
     case NGHTTP2_PING:
         if ((frame->hd.flags & NGHTTP2_FLAG_ACK) && t->ping_sent) {
@@ -312,7 +312,7 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
             if (t->state == PTTH_TUN_PREFACE) {
                 ptth_tunnel_transit(t, PTTH_TUN_OPEN, "backend SETTINGS received");
             }
-            t->dispatch = 1;   /* MAX_CONCURRENT_STREAMS may have changed */
+            ptth_tunnel_want_dispatch(t);   /* MAX_CONCURRENT_STREAMS may have changed */
         }
         break;
     default:
@@ -494,6 +494,7 @@ apr_status_t ptth_tunnel_session_create(ptth_tunnel *t)
     t->glitches = PTTH_GLITCH_BURST;
     t->glitch_at = apr_time_now();
     rv = nghttp2_session_client_new3(&t->ngh, cbs, t, opt, &t->mem_fns);
+    ptth_tunnel_mem_settled(t);
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cbs);
     if (rv != 0) {
@@ -714,7 +715,7 @@ apr_status_t ptth_tunnel_submit(ptth_tunnel *t, ptth_exchange *ex)
          * backend re-dials once this tunnel drains. */
         ptth_tunnel_transit(t, PTTH_TUN_DRAINING, "no stream ids left");
         ptth_tunnel_maybe_goaway(t);
-        t->want_flush = 1;
+        ptth_tunnel_want_flush(t);
         return APR_EGENERAL;
     }
     ex->st.id = id;
@@ -722,7 +723,7 @@ apr_status_t ptth_tunnel_submit(ptth_tunnel *t, ptth_exchange *ex)
     ptth_exchange_opened(ex);
     APR_RING_INSERT_TAIL(&t->streams, ex, ptth_exchange, link);
     t->active++;
-    t->want_flush = 1;
+    ptth_tunnel_want_flush(t);
     t->streams_opened++;
     maybe_recycle(t);
     return APR_SUCCESS;
@@ -735,7 +736,7 @@ void ptth_tunnel_resume_body(ptth_exchange *ex)
     if (t && ex->st.deferred) {
         ex->st.deferred = 0;
         nghttp2_session_resume_data(t->ngh, ex->st.id);
-        t->want_flush = 1;
+        ptth_tunnel_want_flush(t);
     }
 }
 
@@ -757,16 +758,18 @@ void ptth_tunnel_cancel(ptth_exchange *ex)
     ptth_tunnel_reset(ex, NGHTTP2_CANCEL);
 }
 
-void ptth_tunnel_consume(ptth_exchange *ex)
+void ptth_tunnel_consume(ptth_exchange *ex, apr_size_t queued)
 {
     ptth_tunnel *t = ex->st.tunnel;
 
-    if (t && ex->st.unconsumed) {
-        if (nghttp2_session_consume(t->ngh, ex->st.id, ex->st.unconsumed) != 0) {
-            nghttp2_session_consume_connection(t->ngh, ex->st.unconsumed);
+    if (t && ex->st.unconsumed > queued) {
+        apr_size_t n = ex->st.unconsumed - queued;
+
+        if (nghttp2_session_consume(t->ngh, ex->st.id, n) != 0) {
+            nghttp2_session_consume_connection(t->ngh, n);
         }
-        ex->st.unconsumed = 0;
-        t->want_flush = 1;
+        ex->st.unconsumed = queued;
+        ptth_tunnel_want_flush(t);
     }
 }
 
