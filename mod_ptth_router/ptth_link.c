@@ -211,9 +211,11 @@ static const char *get_str(rbuf *r, apr_size_t *len)
     apr_uint32_t n = get_u32(r);
     const char *s;
 
-    /* n + 1 must fit: the NUL terminator is part of the encoding. */
+    /* n + 1 must fit: the NUL terminator is part of the encoding; and no
+     * NUL before it, which the writer (strlen) never puts there. */
     if (r->bad || (apr_size_t)n >= r->len - r->pos
-        || r->buf[r->pos + n] != '\0') {
+        || r->buf[r->pos + n] != '\0'
+        || memchr(r->buf + r->pos, '\0', n) != NULL) {
         r->bad = 1;
         return NULL;
     }

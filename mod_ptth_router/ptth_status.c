@@ -75,6 +75,15 @@ apr_status_t ptth_status_fetch(request_rec *r, ptth_sdoc **pdoc)
             ptth_link_release(lc, 0);
             continue;
         }
+        if (rv != APR_SUCCESS && lc->reused) {
+            /* A pooled link to a hub that died meanwhile (EPIPE, reset,
+             * EOF): ask the current hub on a new one, as the proxy does. */
+            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, PTTHLOGNO(01604)
+                          "ptth-status: pooled link %u failed, asking again "
+                          "on a new one", (unsigned)lc->id);
+            ptth_link_release(lc, 0);
+            continue;
+        }
         if (rv == APR_SUCCESS && fh.type != PTTH_LF_STATUS) {
             rv = APR_EGENERAL;
         }

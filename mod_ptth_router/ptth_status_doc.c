@@ -211,21 +211,21 @@ static apr_uint64_t get_u64(rd *r)
     return (hi << 32) | get_u32(r);
 }
 
-/* NULL for an empty string when empty_null, else "".  Empty is what C
- * sees: a string whose first octet is NUL is empty whatever its length
- * (so every reading of a document writes back the same). */
+/* NULL for an empty string when empty_null, else "". */
 static const char *get_str(rd *r, int empty_null)
 {
     apr_uint32_t n = get_u32(r);
     const char *s;
 
-    if (r->bad || (apr_size_t)n >= r->len - r->pos || r->buf[r->pos + n] != '\0') {
+    /* The NUL that ends it, and none before (the writer never puts one). */
+    if (r->bad || (apr_size_t)n >= r->len - r->pos || r->buf[r->pos + n] != '\0'
+        || memchr(r->buf + r->pos, '\0', n) != NULL) {
         r->bad = 1;
         return NULL;
     }
     s = (const char *)r->buf + r->pos;
     r->pos += (apr_size_t)n + 1;
-    return (empty_null && s[0] == '\0') ? NULL : s;
+    return (n == 0 && empty_null) ? NULL : s;
 }
 
 static void get_hub(rd *r, ptth_sdoc_hub *h)

@@ -227,7 +227,8 @@ for my $mpm (qw(event prefork)) {
     my $spid = spawn("stall-router-$mpm", TMP . "/stall-$mpm.out", $^X, $stall_pl,
                      $fport, $pki->{router_crt}, $pki->{router_key}, $slog,
                      '/big/stall-32m');
-    ok(wait_for(10, sub { PTTH::Test::port_listening($fport) }), "$mpm: the stalling router listens");
+    # A poll: 30 s costs nothing when it is quick (10 s ran out at a load of 25).
+    ok(wait_for(30, sub { PTTH::Test::port_listening($fport) }), "$mpm: the stalling router listens");
     my $b = backend(name => "stalled-$mpm", mpm => $mpm, tport => 1,
                     connect => tls_connect($fport, 'ps'),
                     extra => [@{ $h2{$mpm} || [] }, "Timeout $timeout"]);
