@@ -21,7 +21,7 @@ for a in "$@"; do
 done
 
 build/install-deps.sh
-make all
+make -j"$(nproc)" all
 
 APACHE2=/usr/sbin/apache2
 MODS=/usr/lib/apache2/modules

@@ -31,25 +31,15 @@ build/install-deps.sh
 
 # ------------------------------------------------------------------ build
 SAN=${PTTH_SANITIZE:-0}
-flavour=plain
 make_args=()
 if [ "$SAN" = 1 ]; then
-    flavour=sanitize
     make_args=(SAN_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer"
                SAN_LDFLAGS="-fsanitize=address,undefined")
 fi
-stamp=build/obj/flavour
-prev=$(cat "$stamp" 2>/dev/null || echo none)
-if { [ "$prev" != none ] && [ "$prev" != "$flavour" ]; } ||
-   { [ "$prev" = none ] && [ "$flavour" = sanitize ]; }; then
-    # The previous build had other flags: make cannot see that by itself.
-    make clean >/dev/null
-fi
 build_rc=0
-# -k: a module that does not build must not keep the other from being tested.
-make -k all "${make_args[@]}" || build_rc=$?
-mkdir -p build/obj
-echo "$flavour" > "$stamp"
+# -k: a module that does not build must not keep the other from being
+# tested.  A build with other flags rebuilds everything (build/obj/flags).
+make -k -j"$(nproc)" all "${make_args[@]}" || build_rc=$?
 if [ "$build_rc" != 0 ]; then
     echo "run-tests: BUILD FAILED (make exit $build_rc); running the tests anyway" >&2
 fi
