@@ -30,6 +30,16 @@ is(scalar(grep { $_->{status} == 200 && $_->{body} eq 'A' } @res), 20,
 my $refused = () = (read_file($log) // '') =~ /^refused stream/mg;
 cmp_ok($refused, '>=', 1, "the refusing tunnel got and refused streams ($refused)");
 
+# A fresh refusing tunnel for the POSTs: the first one refused every GET
+# and is taken only when nothing else can serve, for longer after each
+# refusal (ptth_pool.c); at a load of 20 the GETs were slow enough to make
+# that outlast all ten POSTs.
+stop_spawned();
+ok(wait_for(20, sub { tunnel_count($r->{tport}) == 1 }), 'the refusing tunnel is gone');
+my $log1 = TMP . '/refuse-post.log';
+spawn('refusing-backend', $log1, $^X, $script, "--port=$r->{tport}", '--mode=refuse');
+ok(wait_for(30, sub { tunnel_count($r->{tport}) >= 2 }),
+   'a fresh refusing backend joined the pool (2 tunnels)');
 my $data = TMP . '/body.bin';
 write_file($data, 'x' x 40000);
 my $want = sha256_file($data);
@@ -38,8 +48,8 @@ my $want = sha256_file($data);
 is(scalar(grep { $_->{status} == 200 && ($_->{body} // '') =~ /\Q$want\E/ } @res), 10,
    '10 POSTs of 40 kB: replayed whole after a refusal, all reach sha.cgi intact')
     or diag(join ', ', map { "$_->{status} $_->{body}" } @res);
-my $refused2 = () = (read_file($log) // '') =~ /^refused stream/mg;
-cmp_ok($refused2, '>', $refused, 'some POSTs were refused first and then retried');
+my $refused2 = () = (read_file($log1) // '') =~ /^refused stream/mg;
+cmp_ok($refused2, '>=', 1, "some POSTs were refused first and then retried ($refused2)");
 stop_spawned();
 
 # GOAWAY with last-stream-id 0: the stream in flight was not processed.
