@@ -13,11 +13,16 @@ SAN_LDFLAGS ?=
 # them in parallel, and links each module with the compiler.  (apxs -c
 # compiles one file after another through libtool, whose shell costs more
 # than the compiler here: 55 s against 10 s for a clean build.)
+# Each query runs once, when a recipe first needs it (a make that only
+# runs `test` or `lognos` asks apxs nothing): apxs is a Perl script that
+# runs apr-1-config, a tenth of a second each time.
 apxs_q    = $(shell $(APXS) -q $(1) 2>/dev/null)
-AP_CC     := $(call apxs_q,CC)
-AP_CFLAGS := $(foreach v,CFLAGS CPPFLAGS NOTEST_CPPFLAGS EXTRA_CPPFLAGS EXTRA_CFLAGS,$(call apxs_q,$(v))) \
-             -I$(call apxs_q,INCLUDEDIR) -I$(call apxs_q,APR_INCLUDEDIR) -I$(call apxs_q,APU_INCLUDEDIR)
-AP_LDFLAGS := $(foreach v,LDFLAGS NOTEST_LDFLAGS,$(call apxs_q,$(v)))
+AP_CC      = $(eval AP_CC := $(call apxs_q,CC))$(AP_CC)
+AP_CFLAGS  = $(eval AP_CFLAGS := $(foreach v,CFLAGS CPPFLAGS NOTEST_CPPFLAGS \
+                 EXTRA_CPPFLAGS EXTRA_CFLAGS,$(call apxs_q,$(v))) \
+                 -I$(call apxs_q,INCLUDEDIR) -I$(call apxs_q,APR_INCLUDEDIR) \
+                 -I$(call apxs_q,APU_INCLUDEDIR))$(AP_CFLAGS)
+AP_LDFLAGS = $(eval AP_LDFLAGS := $(foreach v,LDFLAGS NOTEST_LDFLAGS,$(call apxs_q,$(v))))$(AP_LDFLAGS)
 
 PTTH_CFLAGS = -fPIC -DPIC $(AP_CFLAGS) -Wall -Wextra -Werror -std=gnu11 -g \
               -I$(CURDIR)/include $(SAN_CFLAGS) -MMD -MP
@@ -52,17 +57,14 @@ backend: $(BACKEND_SO)
 
 # A module's own directory is on its include path (its private headers).
 build/obj/common/%.o: common/%.c build/obj/flags
-	$(NEED_APXS)
 	@mkdir -p $(@D)
 	$(AP_CC) $(PTTH_CFLAGS) -c -o $@ $<
 
 build/obj/mod_ptth_router/%.o: mod_ptth_router/%.c build/obj/flags
-	$(NEED_APXS)
 	@mkdir -p $(@D)
 	$(AP_CC) $(PTTH_CFLAGS) -I$(CURDIR)/mod_ptth_router -c -o $@ $<
 
 build/obj/mod_ptth_backend/%.o: mod_ptth_backend/%.c build/obj/flags
-	$(NEED_APXS)
 	@mkdir -p $(@D)
 	$(AP_CC) $(PTTH_CFLAGS) -I$(CURDIR)/mod_ptth_backend -c -o $@ $<
 
@@ -80,6 +82,7 @@ $(BACKEND_SO): $(BACKEND_OBJ) $(COMMON_OBJ) build/exports.map
 # The flags are part of every object: a build with other flags (the
 # sanitizers of `make test-asan`) rebuilds everything.
 build/obj/flags: FORCE
+	$(NEED_APXS)
 	@mkdir -p $(@D)
 	@echo '$(AP_CC) $(PTTH_CFLAGS) $(PTTH_LDFLAGS)' | cmp -s - $@ \
 	    || echo '$(AP_CC) $(PTTH_CFLAGS) $(PTTH_LDFLAGS)' > $@

@@ -1,6 +1,6 @@
 # Every libFuzzer target t/fuzz/fuzz_*.c (today the handshake parser and
 # builders) under ASan and UBSan for a bounded time: PTTH_FUZZ_SECONDS
-# (default 10) in all, shared by the targets (at least 3 s each).  Any
+# (default 10) in all, shared by the targets (at least 2 s each).  Any
 # crash, sanitizer report or broken promise fails.  The runner is
 # t/fuzz/run-fuzz.sh; it compiles into the test scratch dir.  Long runs:
 # `make fuzz` (README, "How the tests work").
@@ -17,8 +17,9 @@ $total = 10 unless defined $total && length $total;
 plan skip_all => 'PTTH_FUZZ_SECONDS=0' unless $total;
 my @targets = map { basename($_, '.c') } glob(ROOT . '/t/fuzz/fuzz_*.c');
 ok(scalar @targets, 'libFuzzer targets found: ' . join(' ', @targets));
+# Whole seconds (libFuzzer's unit), at least 2 each: the seeds run first.
 my $secs = int($total / (@targets || 1));
-$secs = 3 if $secs < 3;
+$secs = 2 if $secs < 2;
 
 for my $t (@targets) {
     my $out = `env PTTH_FUZZ_SECONDS=$secs PTTH_FUZZ_TMP=${\ TMP}/fuzz bash ${\ ROOT}/t/fuzz/run-fuzz.sh $t 2>&1`;
