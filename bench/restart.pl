@@ -14,16 +14,25 @@
 # only after its backoff (docs/protocol.md 3); --no-warm leaves that out.
 # Per round:
 #
-#   graceful   apache2 -k graceful on the router; the time until the new
-#              hub (another pid in ptth-status) reports all N tunnels open
+#   graceful   apache2 -k graceful on the router, timed from the command
 #   stop/start SIGTERM to the router, --down seconds (default 1) with no
-#              router, apache2 -k start; the time from when the router
-#              listens again until its hub reports all N tunnels open
+#              router, apache2 -k start, timed from that command
 #
-# During both, a probe sends a small GET through the tunnels every 20 ms
-# and counts what did not get a 200 (during stop/start only once the router
-# listens again) and when the first 200 came.  Everything waits at most 60
-# s; nothing is asserted.  Run as a non-root user after `make` (as root:
+# and for each:
+#
+#   tunnels back  when the Nth tunnel joined the new hub, read from the
+#              hub's own log line (PTTH02101, with its timestamp): what P6
+#              asks.  ptth-status cannot tell it sooner: it is served by
+#              the router's children, and after a graceful restart the
+#              MPM starts the new generation's children as scoreboard
+#              slots free up, within about a second of its maintenance
+#              loop, whatever serves the requests behind them.
+#   first 200  through the tunnels, and through mod_proxy_http to the same
+#              backend's own port in the same router (the reference: the
+#              same children, the same MPM restart), probed in turn every
+#              20 ms; what did not get a 200 is counted.
+#
+# Everything waits at most 60 s; nothing is asserted.  Run as a non-root user after `make` (as root:
 # runuser -u ptthtest -- env PTTH_TEST_TMP=/tmp/ptth-bench-out perl bench/restart.pl).
 #
 # Licensed under the Apache License, Version 2.0.
@@ -33,6 +42,7 @@ use FindBin;
 use lib "$FindBin::Bin/../t/lib", "$FindBin::Bin/lib";
 use Getopt::Long;
 use JSON::PP;
+use POSIX ();
 use Time::HiRes qw(time sleep);
 BEGIN {
     $ENV{PTTH_TEST_TMP} //= "$FindBin::Bin/out";
@@ -62,6 +72,7 @@ sub note { printf STDERR "[%6.1fs] %s\n", time - $T0, "@_" }
 my $docs = TMP . '/htdocs/bench';
 write_file("$docs/small.txt", ('x' x 99) . "\n");
 my $tport = free_port();
+my $bport = free_port();
 my $M = $PTTH::Test::MODDIR;
 my @MPM = ([StartServers => 2], [ServerLimit => 2], [ThreadsPerChild => 25],
            [ThreadLimit => 25], [MinSpareThreads => 25], [MaxSpareThreads => 50],
@@ -70,19 +81,22 @@ my $router = bench_httpd(kind => 'router', name => 'router', tport => $tport, mp
                          text => <<"EOC");
 LoadModule authz_core_module $M/mod_authz_core.so
 LoadModule proxy_module $M/mod_proxy.so
+LoadModule proxy_http_module $M/mod_proxy_http.so
 LoadModule ptth_router_module $PTTH::Test::ROUTER_SO
 ServerName router.test
-LogLevel warn
+LogLevel warn ptth_router:info
 PTTHListen 127.0.0.1:$tport plain=app
 <Location /ptth-status>
     SetHandler ptth-status
     Require all granted
 </Location>
 ProxyPass /ptth-status !
+ProxyPass /direct/ http://127.0.0.1:$bport/
 ProxyPass / ptth://app/
 EOC
 my $reconnect = $opt{reconnect} ? "PTTHReconnect $opt{reconnect}\n" : '';
-my $backend = bench_httpd(kind => 'backend', name => 'backend', mpm => \@MPM, text => <<"EOC");
+my $backend = bench_httpd(kind => 'backend', name => 'backend', port => $bport, mpm => \@MPM,
+                          text => <<"EOC");
 LoadModule authz_core_module $M/mod_authz_core.so
 LoadModule mime_module $M/mod_mime.so
 LoadModule http2_module $M/mod_http2.so
@@ -128,25 +142,52 @@ sub warm {
     return $n;
 }
 
-# Poll every 20 ms from $t0 until the hub is not $old_hub and has N tunnels
-# open; probe a request each time.  Returns the times (s after $t0).
+# Log timestamps ("[Sun Nov 29 21:46:08.421802 2026]") as epoch seconds.
+my %MON = (Jan => 0, Feb => 1, Mar => 2, Apr => 3, May => 4, Jun => 5, Jul => 6,
+           Aug => 7, Sep => 8, Oct => 9, Nov => 10, Dec => 11);
+sub log_time {
+    my ($l) = @_;
+    $l =~ /^\[\w+ (\w+) +(\d+) (\d+):(\d+):(\d+)(\.\d+)? (\d+)\]/ or return undef;
+    return POSIX::mktime($5, $4, $3, $2, $MON{$1}, $7 - 1900) + ($6 // 0);
+}
+
+# When the Nth tunnel joined a hub at or after $t0, by the hub's log (the
+# router's error log; its offset at $t0 is $from), or undef.
+sub joined_at {
+    my ($t0, $from) = @_;
+    open(my $fh, '<', $router->{errlog}) or return undef;
+    seek($fh, $from, 0);
+    my @t;
+    while (my $l = <$fh>) {
+        next unless $l =~ /PTTH02101: tunnel \d+ from .* joined pool/;
+        my $t = log_time($l);
+        push @t, $t if defined $t && $t >= $t0 - 0.001;
+    }
+    return @t >= $N ? $t[$N - 1] : undef;
+}
+
+# Poll every 20 ms from $t0 (the router's error log at offset $from) until
+# N tunnels joined and both probes got a 200: a small GET through the
+# tunnels and one through mod_proxy_http.  Returns the times (s after $t0).
 sub watch {
-    my ($t0, $old_hub) = @_;
-    my %r = (probes => 0, failed => 0);
+    my ($t0, $from) = @_;
+    my %r = (probes => 0, failed => 0, direct_failed => 0);
     while (time - $t0 < 60) {
-        my ($hub, $open) = hub_state();
-        if ($hub && $hub != $old_hub && $open >= $N && !defined $r{all}) {
-            $r{all} = time - $t0;
+        if (!defined $r{all}) {
+            my $j = joined_at($t0, $from);
+            $r{all} = $j - $t0 if defined $j;
         }
-        my $res = http(port => $router->{port}, path => '/small.txt', max_time => 5);
-        $r{probes}++;
-        if ($res->{status} == 200) {
-            $r{first_ok} //= time - $t0;
+        if (!defined $r{first_ok}) {
+            my $res = http(port => $router->{port}, path => '/small.txt', max_time => 5);
+            $r{probes}++;
+            if ($res->{status} == 200) { $r{first_ok} = time - $t0 } else { $r{failed}++ }
         }
-        else {
-            $r{failed}++;
+        if (!defined $r{direct_first_ok}) {
+            my $res = http(port => $router->{port}, path => '/direct/small.txt', max_time => 5);
+            if ($res->{status} == 200) { $r{direct_first_ok} = time - $t0 }
+            else { $r{direct_failed}++ }
         }
-        last if defined $r{all} && defined $r{first_ok};
+        last if defined $r{all} && defined $r{first_ok} && defined $r{direct_first_ok};
         sleep 0.02;
     }
     return \%r;
@@ -158,28 +199,29 @@ note("$N tunnels open (hub $hub)");
 my (@graceful, @restart);
 for my $round (1 .. $opt{rounds}) {
     note("round $round: " . warm() . " tunnels have served") if $opt{warm};
+    my $from = -s $router->{errlog} // 0;
     my $t0 = time;
     $router->graceful or die "graceful restart failed\n";
-    my $g = watch($t0, $hub);
+    my $g = watch($t0, $from);
     push @graceful, $g;
-    ($hub) = hub_state();
-    note(sprintf("round %d graceful: all %d tunnels on the new hub after %s s, first 200 after"
-                 . " %s s, %d of %d probes failed", $round, $N, fmt_num($g->{all}, '%.2f'),
-                 fmt_num($g->{first_ok}, '%.2f'), $g->{failed}, $g->{probes}));
+    note(sprintf("round %d graceful: all %d tunnels joined the new hub after %s s; first 200"
+                 . " after %s s (direct %s s), %d of %d probes failed", $round, $N,
+                 fmt_num($g->{all}, '%.2f'), fmt_num($g->{first_ok}, '%.2f'),
+                 fmt_num($g->{direct_first_ok}, '%.2f'), $g->{failed}, $g->{probes}));
 
     warm() if $opt{warm};
     my $err = $router->stop;
     die "$err\n" if $err;
     sleep $opt{down};
-    $router->start or die "router does not start again:\n" . $router->errlog_text;
+    $from = -s $router->{errlog} // 0;
     $t0 = time;
-    my $s = watch($t0, 0);
+    $router->start or die "router does not start again:\n" . $router->errlog_text;
+    my $s = watch($t0, $from);
     push @restart, $s;
-    ($hub) = hub_state();
-    note(sprintf("round %d stop, %g s down, start: all %d tunnels after %s s, first 200 after"
-                 . " %s s, %d of %d probes failed", $round, $opt{down}, $N,
-                 fmt_num($s->{all}, '%.2f'), fmt_num($s->{first_ok}, '%.2f'),
-                 $s->{failed}, $s->{probes}));
+    note(sprintf("round %d stop, %g s down, start: all %d tunnels joined after %s s; first"
+                 . " 200 after %s s (direct %s s), %d of %d probes failed", $round, $opt{down},
+                 $N, fmt_num($s->{all}, '%.2f'), fmt_num($s->{first_ok}, '%.2f'),
+                 fmt_num($s->{direct_first_ok}, '%.2f'), $s->{failed}, $s->{probes}));
     sleep 1;
 }
 alarm 0;
@@ -191,19 +233,21 @@ printf "mod_ptth bench/restart.pl: %d tunnels, %d rounds, %g s down; PTTHReconne
      . " tunnels %s before each restart\n", $N, $opt{rounds}, $opt{down},
        $opt{reconnect} // 'default', $opt{warm} ? 'served' : 'not warmed';
 printf "load average before %s, after %s\n", $load_before, $load_after;
-printf "%-22s %18s %18s %12s\n", '', 'all tunnels (s)', 'first 200 (s)', 'probes failed';
+printf "%-22s %18s %18s %18s %12s\n", '', 'tunnels back (s)', 'first 200 (s)',
+       'direct 200 (s)', 'probes failed';
 for my $x (['graceful restart', \@graceful], ['stop, start', \@restart]) {
     my ($name, $l) = @$x;
     my $miss = grep { !defined $_->{all} } @$l;
-    printf "%-22s %7s [%s] %7s [%s] %6d of %d%s\n", $name,
+    printf "%-22s %7s [%s] %7s [%s] %7s [%s] %6d of %d%s\n", $name,
            fmt_num($med->($l, 'all'), '%.2f'), $range->($l, 'all'),
            fmt_num($med->($l, 'first_ok'), '%.2f'), $range->($l, 'first_ok'),
+           fmt_num($med->($l, 'direct_first_ok'), '%.2f'), $range->($l, 'direct_first_ok'),
            (eval { my $f = 0; $f += $_->{failed} for @$l; $f }),
            (eval { my $p = 0; $p += $_->{probes} for @$l; $p }),
            $miss ? " ($miss rounds: not all back within 60 s)" : '';
 }
 print "times: median [min-max] over the rounds; graceful from apache2 -k graceful, stop/start"
-    . " from when the router listens again\n";
+    . " from apache2 -k start; tunnels back from the hub's log\n";
 if ($opt{json}) {
     write_file($opt{json}, JSON::PP->new->canonical->pretty->encode(
         { tunnels => $N, rounds => $opt{rounds}, down => $opt{down}, warm => $opt{warm},

@@ -55,7 +55,7 @@
  *     ServerName/ServerAlias by the :authority of each request.  The address
  *     needs no Listen, so a <VirtualHost> just for tunnels is possible.
  *
- * PTTHReconnect MIN MAX              default 500ms 30s
+ * PTTHReconnect MIN MAX              default 100ms 30s
  *     Jittered exponential backoff between failed dials.  It resets after
  *     a tunnel served a request or stayed up for 5 seconds; such a tunnel
  *     is re-dialed at once when the router closes it.

@@ -31,7 +31,7 @@
  * backend CPU per request of 2 tunnels. */
 #define PTTH_DEFAULT_TUNNELS          8
 #define PTTH_MAX_TUNNELS              64
-#define PTTH_DEFAULT_RECONNECT_MIN    apr_time_from_msec(500)
+#define PTTH_DEFAULT_RECONNECT_MIN    apr_time_from_msec(100)
 #define PTTH_DEFAULT_RECONNECT_MAX    apr_time_from_sec(30)
 #define PTTH_DEFAULT_CONNECT_TIMEOUT  apr_time_from_sec(10)
 #define PTTH_DEFAULT_DRAIN_TIMEOUT    apr_time_from_sec(30)
