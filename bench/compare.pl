@@ -610,8 +610,8 @@ if ($RS) {
         return (@v ? sprintf('%.2f [%.2f-%.2f] s', median(@v), $v[0], $v[-1]) : '-')
              . ($miss ? ", $miss rounds not back within 60 s" : '');
     };
-    printf "\nrestart (bench/restart.pl, %d tunnels, %d rounds): all tunnels back after a graceful"
-         . " restart %s; after stop/start (from listening again) %s\n", $RS->{tunnels},
+    printf "\nrestart (bench/restart.pl, %d tunnels, %d rounds): all tunnels joined (hub log) after a graceful"
+         . " restart %s; after stop/start (from the start command) %s\n", $RS->{tunnels},
            $RS->{rounds}, $range->($RS->{graceful}), $range->($RS->{restart});
 }
 if ($SC) {
