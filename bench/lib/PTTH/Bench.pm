@@ -207,6 +207,11 @@ sub tool_versions {
     $v{commit} = $c || undef;
     my $dirty = `git -C '$root' status --porcelain --untracked-files=no 2>/dev/null`;
     $v{commit} .= '+dirty' if $v{commit} && length $dirty;
+    # Outside a git checkout (a release tarball): the version it says.
+    if (!$v{commit} && open(my $fh, '<', "$root/include/ptth_version.h")) {
+        while (<$fh>) { $v{commit} = $1 if /^#define MOD_PTTH_VERSION "([^"]+)"/ }
+        close $fh;
+    }
     $v{cpus} = `nproc` + 0;
     return \%v;
 }
