@@ -54,7 +54,7 @@ $(BACKEND_SO): $(BACKEND_SRC) $(COMMON_SRC) $(HEADERS) build/exports.map
 	cp $(COMMON_SRC) build/obj/backend/
 	$(APXS) -c -o mod_ptth_backend/mod_ptth_backend.la $(APXSFLAGS) \
 	    -I$(CURDIR)/mod_ptth_backend $(BACKEND_SRC) \
-	    $(addprefix build/obj/backend/,$(notdir $(COMMON_SRC))) -lssl -lcrypto \
+	    $(addprefix build/obj/backend/,$(notdir $(COMMON_SRC))) -lnghttp2 -lssl -lcrypto \
 	    -Wl,--version-script=$(CURDIR)/build/exports.map
 
 install: all

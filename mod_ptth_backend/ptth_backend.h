@@ -49,6 +49,13 @@
  *                           on a tunnel and hold new ones back while the
  *                           child stops
  *   ptth_h2walk.c           the HTTP/2 frame walker of the gate
+ *   ptth_h2s.c              PTTHStreamPath ptth: our own HTTP/2 server
+ *                           session on the dialed connection instead of
+ *                           mod_http2 (docs/architecture.md, "The ptth
+ *                           stream path")
+ *   ptth_c2.c               ... a stream as a request on a secondary
+ *                           connection, and that connection's filters
+ *   ptth_workers.c          ... the child's stream workers
  *
  * Includes go one way: ptth_dialer.h (private to ptth_dialer.c and
  * ptth_dial.c) includes ptth_dialed.h; serving (ptth_serve.h, ptth_gate.h,

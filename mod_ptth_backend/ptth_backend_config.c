@@ -67,6 +67,16 @@
  *     On graceful restart or stop, how long requests in flight on a tunnel
  *     may take before the tunnel is closed anyway.  0 closes at once.
  *
+ * PTTHStreamPath http2|ptth         default http2
+ *     Who serves the HTTP/2 streams of the tunnels: mod_http2, or
+ *     mod_ptth_backend's own session (ptth_h2s.c), which runs each stream
+ *     as a request on a pooled secondary connection in a worker thread.
+ *
+ * PTTHMaxStreams N                   default 100, 1..1000
+ *     PTTHStreamPath ptth: the streams a tunnel carries at once
+ *     (SETTINGS_MAX_CONCURRENT_STREAMS).  With http2, mod_http2's
+ *     H2MaxSessionStreams decides.
+ *
  * Durations take the units of Timeout-like directives: ms, s, mi, h; a bare
  * number is seconds.
  */
@@ -97,6 +107,7 @@ void *ptth_backend_create_sconf(apr_pool_t *p, server_rec *s)
     conf->reconnect_max = PTTH_DEFAULT_RECONNECT_MAX;
     conf->connect_timeout = PTTH_DEFAULT_CONNECT_TIMEOUT;
     conf->drain_timeout = PTTH_DEFAULT_DRAIN_TIMEOUT;
+    conf->max_streams = PTTH_DEFAULT_MAX_STREAMS;
     return conf;
 }
 
@@ -383,6 +394,47 @@ static const char *cmd_duration(cmd_parms *cmd, void *dconf, const char *arg)
     return NULL;
 }
 
+static const char *cmd_stream_path(cmd_parms *cmd, void *dconf,
+                                   const char *arg)
+{
+    const char *err;
+
+    (void)dconf;
+    if ((err = ap_check_cmd_context(cmd, GLOBAL_ONLY))) {
+        return err;
+    }
+    if (!strcasecmp(arg, "http2")) {
+        cmd_sconf(cmd)->stream_path = PTTH_STREAM_PATH_HTTP2;
+    }
+    else if (!strcasecmp(arg, "ptth")) {
+        cmd_sconf(cmd)->stream_path = PTTH_STREAM_PATH_PTTH;
+    }
+    else {
+        return apr_psprintf(cmd->pool, "PTTHStreamPath: '%s' is neither "
+                            "http2 nor ptth", arg);
+    }
+    return NULL;
+}
+
+static const char *cmd_max_streams(cmd_parms *cmd, void *dconf,
+                                   const char *arg)
+{
+    const char *err;
+    long n;
+
+    (void)dconf;
+    if ((err = ap_check_cmd_context(cmd, GLOBAL_ONLY))) {
+        return err;
+    }
+    err = ptth_parse_int(cmd->pool, "PTTHMaxStreams", arg, 1,
+                         PTTH_MAX_MAX_STREAMS, &n);
+    if (err) {
+        return err;
+    }
+    cmd_sconf(cmd)->max_streams = (int)n;
+    return NULL;
+}
+
 const command_rec ptth_backend_cmds[] = {
     AP_INIT_TAKE_ARGV("PTTHConnect", cmd_connect, NULL, RSRC_CONF,
         "PTTHConnect tcp://router:port | http(s)://router[:port]/endpoint "
@@ -404,6 +456,12 @@ const command_rec ptth_backend_cmds[] = {
         (void *)&drain_timeout_slot, RSRC_CONF,
         "how long requests in flight may take on graceful restart or stop "
         "(default 30s)"),
+    AP_INIT_TAKE1("PTTHStreamPath", cmd_stream_path, NULL, RSRC_CONF,
+        "who serves the tunnels' HTTP/2 streams: http2 (mod_http2, the "
+        "default) or ptth (mod_ptth_backend's own session)"),
+    AP_INIT_TAKE1("PTTHMaxStreams", cmd_max_streams, NULL, RSRC_CONF,
+        "streams a tunnel carries at once with PTTHStreamPath ptth "
+        "(1-1000, default 100)"),
     { NULL }
 };
 
@@ -413,7 +471,8 @@ int ptth_backend_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     ptth_backend_sconf *conf = ptth_backend_sconf_get(s);
 
     (void)pconf; (void)plog; (void)ptemp;
-    if (conf->connects->nelts == 0) {
+    if (conf->connects->nelts == 0
+        || conf->stream_path == PTTH_STREAM_PATH_PTTH) {
         return OK;
     }
     /* The tunnels are served by mod_http2 (h2c prior knowledge); without
@@ -421,7 +480,8 @@ int ptth_backend_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (!ap_find_linked_module("mod_http2.c")) {
         ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
                      PTTHLOGNO(03001) "PTTHConnect needs mod_http2: add "
-                     "`LoadModule http2_module modules/mod_http2.so`");
+                     "`LoadModule http2_module modules/mod_http2.so` (or "
+                     "PTTHStreamPath ptth)");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     return OK;

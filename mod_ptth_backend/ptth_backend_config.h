@@ -31,6 +31,15 @@
 #define PTTH_DEFAULT_CONNECT_TIMEOUT  apr_time_from_sec(10)
 #define PTTH_DEFAULT_DRAIN_TIMEOUT    apr_time_from_sec(30)
 
+#define PTTH_DEFAULT_MAX_STREAMS      100
+#define PTTH_MAX_MAX_STREAMS          1000
+
+/** PTTHStreamPath: who serves the HTTP/2 streams of a tunnel. */
+typedef enum {
+    PTTH_STREAM_PATH_HTTP2 = 0,   /* mod_http2 (the default) */
+    PTTH_STREAM_PATH_PTTH         /* our own session (ptth_h2s.h) */
+} ptth_stream_path;
+
 /**
  * One PTTHConnect line: a router endpoint and how many tunnels the whole
  * server keeps to it.  Lives in pconf; children inherit it at fork.
@@ -56,6 +65,8 @@ typedef struct ptth_backend_sconf {
     apr_interval_time_t reconnect_max;
     apr_interval_time_t connect_timeout; /* PTTHConnectTimeout */
     apr_interval_time_t drain_timeout;   /* PTTHDrainTimeout */
+    ptth_stream_path stream_path;        /* PTTHStreamPath */
+    int max_streams;                     /* PTTHMaxStreams */
 
     /* Set in post_config (parent), inherited by the children. */
     struct ptth_seats *seats;            /* NULL: module inactive */
@@ -73,7 +84,7 @@ int ptth_connect_tunnels(const ptth_backend_sconf *conf,
                          const ptth_connect *pc);
 
 /** check_config: refuses to start (and `apache2 -t` fails) without
- * mod_http2 when PTTHConnect is used. */
+ * mod_http2 when PTTHConnect is used with PTTHStreamPath http2. */
 int ptth_backend_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                               apr_pool_t *ptemp, server_rec *s);
 

@@ -100,10 +100,14 @@ typedef struct ptth_dial_mpm {
  * Allocated in pchild; `pool` has its own allocator, since the thread
  * allocates while the child's main thread uses pchild's.
  */
+struct ptth_workers;
+
 typedef struct ptth_dialed {
     server_rec *s;
     ptth_dial_stop *stop;          /* the child's, shared */
     const ptth_dial_mpm *mpm;
+    struct ptth_workers *workers;  /* PTTHStreamPath ptth: the child's
+                                    * stream workers; NULL: mod_http2 */
     const char *name;              /* "<url>#<seat>", for logs */
     apr_pool_t *pool;              /* the thread's; a connection's pool
                                     * (ptrans) is a subpool */
