@@ -44,6 +44,9 @@ const char *ptth_cmd_max_resp_header(cmd_parms *cmd, void *dc, const char *arg);
 const char *ptth_cmd_max_interim(cmd_parms *cmd, void *dc, const char *arg);
 const char *ptth_cmd_hub_memory(cmd_parms *cmd, void *dc, const char *arg);
 
+/* ptth_pool_config.c: a pool name is 1-64 letters, digits, - _ . */
+int ptth_pool_name_valid(const char *name);
+
 int ptth_router_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                              apr_pool_t *ptemp, server_rec *s);
 

@@ -30,6 +30,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 
 #include <apr_strings.h>
 #include <apr_portable.h>
@@ -441,13 +442,36 @@ static apr_interval_time_t restart_delay(ptth_sup *sup, apr_time_t lived_since)
     return sup->restart_delay;
 }
 
-/* Hand a hub that we stop supervising to the MPM, which reaps it when it
- * exits and kills it if httpd stops first (mpm_common.h). */
-static void hand_to_mpm(sup_hub_rec *rec, int sig)
+/* Stop a hub that httpd no longer needs (httpd stops or restarts hard)
+ * and reap it here.  A hub leaves within milliseconds of SIGTERM (it
+ * closes its sockets and exits); one that does not is killed.  It is not
+ * handed to the MPM as an "extra process": the MPM files those under its
+ * own generation numbers and logs AH00546 ("no record of generation") for
+ * a hub, an error an administrator would see at every stop. */
+#define PTTH_HUB_STOP_GRACE apr_time_from_sec(3)
+
+static void stop_and_reap(sup_hub_rec *rec)
 {
+    apr_time_t until = apr_time_now() + PTTH_HUB_STOP_GRACE;
+    int status;
+
     rec->alive = 0;
-    kill(rec->pid, sig);
-    ap_register_extra_mpm_process(rec->pid, rec->generation);
+    if (kill(rec->pid, SIGTERM) != 0) {
+        return;                      /* already reaped by someone else */
+    }
+    for (;;) {
+        pid_t r = waitpid(rec->pid, &status, WNOHANG);
+        if (r == rec->pid || (r < 0 && errno != EINTR)) {
+            return;
+        }
+        if (apr_time_now() >= until) {
+            break;
+        }
+        apr_sleep(apr_time_from_msec(10));
+    }
+    kill(rec->pid, SIGKILL);
+    while (waitpid(rec->pid, &status, 0) < 0 && errno == EINTR) {
+    }
 }
 
 static void hub_maintenance(int reason, void *data, apr_wait_t status)
@@ -514,18 +538,21 @@ static void hub_maintenance(int reason, void *data, apr_wait_t status)
     case APR_OC_REASON_RESTART:
         /* The MPM reclaims its children: httpd stops or restarts hard. */
         if (rec->alive) {
-            hand_to_mpm(rec, SIGTERM);
+            stop_and_reap(rec);
         }
         apr_proc_other_child_unregister(hub);
         break;
     case APR_OC_REASON_UNREGISTER:
         /* pconf goes away: a graceful restart (the active hub drains and
-         * makes room for the next generation's, the standby goes; hubs
-         * still draining are watched again by the next generation) or
-         * the end of httpd. */
+         * makes room for the next generation's; hubs still draining are
+         * watched again by the next generation) or the end of httpd.
+         * The standby is told to drain too, not to stop: if the active
+         * hub died since the MPM last reported (about once a second),
+         * the standby has taken over and holds requests in flight; one
+         * still waiting just leaves (ptth_hub.c, standby_wait). */
         if (rec->alive) {
             if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_EXITING) {
-                hand_to_mpm(rec, SIGTERM);
+                stop_and_reap(rec);
             }
             else if (active || standby) {
                 if (sup) {
@@ -533,9 +560,10 @@ static void hub_maintenance(int reason, void *data, apr_wait_t status)
                                  PTTHLOGNO(01110) "tunnel hub (pid %"
                                  APR_PID_T_FMT ") of generation %d: %s",
                                  hub->proc.pid, rec->generation,
-                                 active ? "draining" : "standby leaving");
+                                 active ? "draining"
+                                        : "standby draining (or leaving)");
                 }
-                kill(rec->pid, active ? SIGUSR1 : SIGTERM);
+                kill(rec->pid, SIGUSR1);
             }
         }
         if (active) {

@@ -157,10 +157,10 @@ ok($readme =~ m{\(docs/\Q$_\E\.md\)}, "README.md links docs/$_.md") for sort key
         my $src = slurp($f) // next;
         $src =~ s/\n\s*\*\s*/ /g;          # comment lines joined
         (my $short = $f) =~ s{^\Q$ROOT\E/}{};
-        while ($src =~ /docs\/architecture\.md[,(\s]*"([^"]+)"/g
-               || $src =~ /"([^"]+)" in docs\/architecture\.md/g) {
-            push @{$cited{$1}}, $short;
-        }
+        # Two loops: one /g match per loop, so that a failing pattern does
+        # not reset the other's position.
+        push @{$cited{$_}}, $short for $src =~ /docs\/architecture\.md[,(\s]*"([^"]+)"/g;
+        push @{$cited{$_}}, $short for $src =~ /"([^"]+)" in docs\/architecture\.md/g;
     }
     ok(scalar(keys %cited) >= 5, sprintf('the code cites %d sections of docs/architecture.md',
                                           scalar keys %cited));

@@ -74,14 +74,17 @@ my @bg = map { my $i = $_; in_background(sub {
                    max_time => 15);
     return $res->{status};
 }) } 1 .. 4;
-my $up = wait_for(10, sub {
+my $up = wait_for(20, sub {
     my $res = http(port => $r->{port}, host => 'a.example', path => '/', max_time => 5);
     return $res->{status} == 200;
 }, 0.02);
 my $back = time - $t0;
 ok($up, sprintf('service back after kill -9 of the hub in %.2f s', $back));
 diag(sprintf('hub killed -> first 200 after %.3f s', $back));
-cmp_ok($back, '<', 4, 'back within a few seconds (about 1 s expected)');
+# About 1 s on a quiet machine (the standby takes over at once, the
+# backends re-dial); the bound is wide for a loaded one (8 s was seen at a
+# load average of 20) and still well short of the 15 s the requests wait.
+cmp_ok($back, '<', 12, 'back within seconds (about 1 s expected)');
 my @st = map { collect($_) } @bg;
 is(scalar(grep { $_ eq '200' } @st), 4, 'the 4 requests sent while no hub ran all got 200')
     or diag("statuses: @st");
