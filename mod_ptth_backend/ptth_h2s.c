@@ -130,6 +130,9 @@ struct ptth_h2s {
     int goaway_sent;
     int peer_goaway;
     int closing;                 /* the session ends: no more output */
+    int stuck;                   /* a worker saw the output stuck for a
+                                  * whole Timeout: the router stopped
+                                  * reading */
     const char *why;             /* set when the session failed */
 };
 
@@ -886,6 +889,22 @@ int ptth_stream_responded(ptth_stream *st)
     return st->io->status != 0;
 }
 
+/* The router took nothing of the response within Timeout.  With the
+ * connection's output stuck too it stopped reading altogether: the whole
+ * tunnel goes (as on the mod_http2 path); else only this stream's window
+ * stayed closed (RFC 9113 section 5.2) and only the stream is reset.
+ * Under lock. */
+static void stream_timeout(ptth_stream *st)
+{
+    ptth_h2s *h2s = st->h2s;
+
+    if (h2s->out_blocked) {
+        h2s->stuck = 1;
+        h2s_kick(h2s);
+    }
+    stream_reset(st, NGHTTP2_CANCEL);
+}
+
 /* Submit the final response head if not done yet.  nv was built outside
  * the lock.  Under lock. */
 static void submit_head(ptth_stream *st, nghttp2_nv *nv, apr_size_t n,
@@ -959,10 +978,7 @@ apr_status_t ptth_stream_write(ptth_stream *st, const char *data,
             h2s_send(h2s);
             if (!buf_room(&io->out, len) && !io->aborted
                 && (rv = stream_wait(st, deadline)) != APR_SUCCESS) {
-                /* The router took nothing within Timeout (its window
-                 * stayed closed, RFC 9113 section 5.2, or the tunnel is
-                 * stuck). */
-                stream_reset(st, NGHTTP2_CANCEL);
+                stream_timeout(st);
                 break;
             }
             deadline = apr_time_now() + h2s->s->timeout;
@@ -1045,7 +1061,7 @@ apr_status_t ptth_stream_end(ptth_stream *st, apr_table_t *trailers)
             break;
         }
         if ((rv = stream_wait(st, deadline)) != APR_SUCCESS) {
-            stream_reset(st, NGHTTP2_CANCEL);
+            stream_timeout(st);
             break;
         }
         if (io->out.len < PTTH_H2S_OUTBUF) {
@@ -1348,6 +1364,11 @@ const char *ptth_h2s_serve(ptth_dialed *d, conn_rec *c1, server_rec *s,
         }
         if (mode == PTTH_STOP_NOW) {
             why = "stopping";
+            break;
+        }
+        if (h2s->stuck) {
+            why = "no progress within Timeout (router stopped reading?)";
+            c1->aborted = 1;
             break;
         }
         if (h2s->out_blocked) {

@@ -206,7 +206,9 @@ void ptth_workers_push(ptth_workers *ws, ptth_task *t)
     if (ws->idle > 0) {
         apr_thread_cond_signal(ws->more);
     }
-    else if (ws->nthreads < ws->max && !ws->shutdown) {
+    /* More queued than idle threads to take them (signalled ones count as
+     * idle until they run): one more thread. */
+    if (ws->queued > ws->idle && ws->nthreads < ws->max && !ws->shutdown) {
         worker_start(ws);
     }
     apr_thread_mutex_unlock(ws->lock);
