@@ -146,6 +146,10 @@ static apr_status_t c2_in(ap_filter_t *f, apr_bucket_brigade *bb,
     if (f->c->aborted) {
         return APR_ECONNABORTED;
     }
+    if (!x->st->has_body) {
+        /* END_STREAM came with the head: no body, nothing to ask. */
+        return APR_EOF;
+    }
     while (APR_BRIGADE_EMPTY(x->in)) {
         if (x->in_eos) {
             return APR_EOF;
@@ -470,17 +474,16 @@ static apr_status_t c2_out(ap_filter_t *f, apr_bucket_brigade *bb)
  * the secondary connection and its request
  ******************************************************************************/
 
-static conn_rec *c2_create(ptth_stream *st, ptth_worker *w)
+/* c2 holds a copy of the tunnel's conn_rec (ptth_stream_start): the same
+ * addresses, virtual host set, log id, and c2->master the tunnel's
+ * (secondary connections are known by it: the event MPM gives them their
+ * own state, the core no network filters).  It gets its own pool,
+ * configs, notes, filters and bucket allocator (the worker's, kept across
+ * its tasks). */
+static void c2_setup(conn_rec *c2, ptth_stream *st, ptth_worker *w)
 {
     apr_pool_t *p = w->task_pool;
-    conn_rec *c2 = apr_palloc(p, sizeof(*c2));
 
-    /* The tunnel's connection as seen by the request: same addresses,
-     * virtual host set, log id, c2->master the tunnel's (secondary
-     * connections are known by it: the event MPM gives them their own
-     * state, the core no network filters); its own pool, configs, notes,
-     * filters and bucket allocator (the worker's, kept across its tasks). */
-    ptth_stream_conn_copy(st, c2);
     c2->pool = p;
     c2->conn_config = ap_create_conn_config(p);
     c2->notes = apr_table_make(p, 5);
@@ -496,8 +499,8 @@ static conn_rec *c2_create(ptth_stream *st, ptth_worker *w)
     c2->log = NULL;
     c2->current_thread = w->thread;
     /* Unique while it runs: the tunnel's id is unique in the server and
-     * the worker's within the child (as mod_http2 makes its ids). */
-    c2->id = (st->conn_id << 8) ^ (long)w->id;
+     * the worker's (below PTTH_MAX_STREAM_WORKERS) within the child. */
+    c2->id = (st->conn_id << 10) | (long)w->id;
     /* One request, then the connection is thrown away: nothing to keep
      * clean after an error (and no lingering body read). */
     c2->keepalive = AP_CONN_CLOSE;
@@ -505,7 +508,6 @@ static conn_rec *c2_create(ptth_stream *st, ptth_worker *w)
     /* Modules may ask for the socket and set its options: never the
      * tunnel's. */
     ap_set_module_config(c2->conn_config, &core_module, dummy_socket);
-    return c2;
 }
 
 /* The request head as a request_rec, as ap_read_request() would make it
@@ -579,11 +581,12 @@ void ptth_c2_run(ptth_task *t, ptth_worker *w)
     request_rec *r;
     int rc;
 
-    if (!ptth_stream_start(st, w->cond)) {
+    c2 = apr_palloc(w->task_pool, sizeof(*c2));
+    if (!ptth_stream_start(st, w->cond, c2)) {
         ptth_stream_done(st);
         return;
     }
-    c2 = c2_create(st, w);
+    c2_setup(c2, st, w);
     x = apr_pcalloc(c2->pool, sizeof(*x));
     x->st = st;
     x->c = c2;

@@ -428,6 +428,9 @@ void ptth_dialer_child_init(apr_pool_t *pchild, server_rec *s)
         if (max < PTTH_MIN_STREAM_WORKERS) {
             max = PTTH_MIN_STREAM_WORKERS;
         }
+        if (max > PTTH_MAX_STREAM_WORKERS) {
+            max = PTTH_MAX_STREAM_WORKERS;
+        }
         if ((rv = ptth_h2s_child_init(pchild)) != APR_SUCCESS
             || (rv = ptth_workers_create(&child->workers, pchild, s,
                                          max)) != APR_SUCCESS) {

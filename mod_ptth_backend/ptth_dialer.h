@@ -54,8 +54,10 @@
  * children, plus a connect. */
 #define PTTH_HANDOVER       apr_time_from_sec(2)
 
-/* PTTHStreamPath ptth: stream workers per child at least. */
+/* PTTHStreamPath ptth: stream workers per child at least and at most
+ * (their numbers go into connection ids, ptth_c2.c). */
 #define PTTH_MIN_STREAM_WORKERS  25
+#define PTTH_MAX_STREAM_WORKERS  1024
 
 typedef struct ptth_dialer_child ptth_dialer_child;
 

@@ -724,23 +724,17 @@ apr_status_t ptth_h2s_child_init(apr_pool_t *pchild)
 #define LOCK(h2s)   apr_thread_mutex_lock((h2s)->lock)
 #define UNLOCK(h2s) apr_thread_mutex_unlock((h2s)->lock)
 
-int ptth_stream_start(ptth_stream *st, apr_thread_cond_t *cond)
+int ptth_stream_start(ptth_stream *st, apr_thread_cond_t *cond, conn_rec *c2)
 {
     int ok;
 
     LOCK(st->h2s);
     st->io->wcond = cond;
     ok = !st->io->aborted;
+    memcpy(c2, st->h2s->c1, sizeof(*c2));
     UNLOCK(st->h2s);
+    c2->master = st->h2s->c1;
     return ok;
-}
-
-void ptth_stream_conn_copy(ptth_stream *st, conn_rec *to)
-{
-    LOCK(st->h2s);
-    memcpy(to, st->h2s->c1, sizeof(*to));
-    UNLOCK(st->h2s);
-    to->master = st->h2s->c1;
 }
 
 int ptth_stream_aborted(ptth_stream *st)

@@ -108,15 +108,13 @@ apr_status_t ptth_h2s_child_init(apr_pool_t *pchild);
 /* ---- for the stream's worker (ptth_c2.c) ---- */
 
 /**
- * A worker starts on the stream: its waits use cond.  Returns 0 when the
- * stream is already gone (reset before it ran): only ptth_stream_done()
- * then.
+ * A worker starts on the stream: its waits use cond, and c2 gets a copy of
+ * the tunnel's conn_rec (taken under the session's lock: the tunnel's
+ * thread writes some of its fields), with c2->master the tunnel's.
+ * Returns 0 when the stream is already gone (reset before it ran): only
+ * ptth_stream_done() then.
  */
-int ptth_stream_start(ptth_stream *st, apr_thread_cond_t *cond);
-
-/** Copy the tunnel's conn_rec (under the session's lock: the tunnel's
- * thread writes some of its fields). */
-void ptth_stream_conn_copy(ptth_stream *st, conn_rec *to);
+int ptth_stream_start(ptth_stream *st, apr_thread_cond_t *cond, conn_rec *c2);
 
 /**
  * Take up to `max` bytes of request body (blocking or not).  *eos is set
