@@ -19,7 +19,8 @@
  *
  * mod_ptth_backend makes an httpd dial OUT to one or more ptth routers and
  * serve its own virtual hosts on those connections: it is the TCP (and
- * TLS) client but the HTTP/2 server, through mod_http2.  How it works is
+ * TLS) client but the HTTP/2 server, through its own session (ptth_h2s.c)
+ * or mod_http2 (PTTHStreamPath).  How it works is
  * "How the backend serves a dialed connection" in docs/architecture.md;
  * the wire protocol is docs/protocol.md.  The files, in the order a
  * tunnel meets them:

@@ -417,7 +417,7 @@ void ptth_dialer_child_init(apr_pool_t *pchild, server_rec *s)
         child->id_base = 1000000;
     }
 
-    if (conf->stream_path == PTTH_STREAM_PATH_PTTH) {
+    if (conf->stream_path_eff == PTTH_STREAM_PATH_PTTH) {
         /* The ptth stream path: one set of workers for every tunnel of the
          * child, as many as mod_http2 would start by default (half again
          * the MPM's threads), at least 25 (prefork: 1 thread). */
