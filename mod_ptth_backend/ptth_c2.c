@@ -423,7 +423,7 @@ static apr_status_t c2_out(ap_filter_t *f, apr_bucket_brigade *bb)
         if (APR_BUCKET_IS_EOS(b)) {
             if (!x->ended) {
                 x->ended = 1;
-                rv = ptth_stream_end(x->st, x->trailers);
+                rv = ptth_stream_end(x->st, NULL, 0, x->trailers);
             }
         }
         else if (APR_BUCKET_IS_FLUSH(b)) {
@@ -435,6 +435,12 @@ static apr_status_t c2_out(ap_filter_t *f, apr_bucket_brigade *bb)
             const char *data;
             apr_size_t len;
 
+            if (APR_BUCKET_IS_FILE(b)) {
+                /* Copied into the stream anyway: read(2) into the heap
+                 * rather than mmap(2)/munmap(2) per bucket (an munmap in
+                 * a threaded process stops every CPU it ran on). */
+                apr_bucket_file_enable_mmap(b, 0);
+            }
             rv = apr_bucket_read(b, &data, &len, APR_BLOCK_READ);
             if (rv == APR_SUCCESS && len) {
                 if (x->ended) {
@@ -447,6 +453,15 @@ static apr_status_t c2_out(ap_filter_t *f, apr_bucket_brigade *bb)
                                       PTTHLOGNO(03251) "output before the "
                                       "response head is no interim response; "
                                       "resetting the stream");
+                    }
+                }
+                else if (APR_BUCKET_NEXT(b) != APR_BRIGADE_SENTINEL(bb)
+                         && APR_BUCKET_IS_EOS(APR_BUCKET_NEXT(b))) {
+                    /* The last bytes and the end together. */
+                    x->ended = 1;
+                    rv = ptth_stream_end(x->st, data, len, x->trailers);
+                    if (rv == APR_SUCCESS && logio_out) {
+                        logio_out(c, (apr_off_t)len);
                     }
                 }
                 else {
@@ -582,7 +597,7 @@ void ptth_c2_run(ptth_task *t, ptth_worker *w)
     int rc;
 
     c2 = apr_palloc(w->task_pool, sizeof(*c2));
-    if (!ptth_stream_start(st, w->cond, c2)) {
+    if (!ptth_stream_start(st, c2)) {
         ptth_stream_done(st);
         return;
     }

@@ -112,6 +112,8 @@ typedef struct ptth_dialed {
     apr_pool_t *pool;              /* the thread's; a connection's pool
                                     * (ptrans) is a subpool */
     apr_pollset_t *pollset;        /* APR_POLLSET_WAKEABLE: a stop wakes it */
+    apr_pollfd_t watched;          /* ptth_dialed_watch(): desc.s NULL when
+                                    * nothing is watched */
     apr_thread_t *thread;
     ptth_dialed_state state;
 
@@ -156,6 +158,20 @@ void ptth_dialed_deadlines(ptth_dialed *d, apr_time_t *drain,
 apr_status_t ptth_dialed_wait(ptth_dialed *d, apr_socket_t *sock,
                               apr_int16_t reqevents,
                               apr_interval_time_t timeout);
+
+/**
+ * Keep sock in the pollset, for reqevents, until the next call (sock NULL:
+ * out of it), so that ptth_dialed_wait_watched() costs one system call
+ * instead of an add, a wait and a remove.  The ptth stream path's loop
+ * (ptth_h2s.c) waits like this.
+ */
+apr_status_t ptth_dialed_watch(ptth_dialed *d, apr_socket_t *sock,
+                               apr_int16_t reqevents);
+
+/** Wait for the watched socket (ptth_dialed_watch), as ptth_dialed_wait
+ * does. */
+apr_status_t ptth_dialed_wait_watched(ptth_dialed *d,
+                                      apr_interval_time_t timeout);
 
 /** Make a ptth_dialed_wait() in progress return APR_EINTR. */
 void ptth_dialed_wakeup(ptth_dialed *d);

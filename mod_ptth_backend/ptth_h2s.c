@@ -37,6 +37,7 @@
 #include <string.h>
 #include <stdlib.h>
 
+#include <apr_atomic.h>
 #include <apr_lib.h>
 #include <apr_strings.h>
 #include <apr_thread_mutex.h>
@@ -60,6 +61,8 @@
 /* Frames read in one round before the lock is let go once. */
 #define PTTH_H2S_READ_ROUNDS   8
 #define PTTH_H2S_READ_MAX      65536
+/* A read that got less than this emptied the socket (see read_input). */
+#define PTTH_H2S_READ_SHORT    APR_BUCKET_BUFF_SIZE
 /* Buffers of PTTH_H2S_OUTBUF bytes kept for the next streams. */
 #define PTTH_H2S_FREEBUFS      16
 /* Body bytes buffered in a stream before they are framed and sent. */
@@ -92,16 +95,20 @@ typedef struct ptth_stream_io {
     int deferred;                /* the data source waits for bytes */
 
     /* life */
+    ptth_stream *ready_next;     /* in the session's list of heads to queue */
     int working;                 /* a worker holds it (queued, running) */
     int closed;                  /* nghttp2 closed it */
-    int aborted;                 /* nothing more can be sent or read */
-    int waiting;                 /* its worker waits on wcond */
-    apr_thread_cond_t *wcond;
+    volatile apr_uint32_t aborted; /* nothing more can be sent or read
+                                  * (written under lock; read without it
+                                  * only as a hint) */
+    int waiting;                 /* its worker waits on task.cond */
 } ptth_stream_io;
 
 struct ptth_h2s {
     ptth_dialed *d;
     conn_rec *c1;
+    conn_rec c1_copy;            /* c1 as the session started, for the
+                                  * workers' secondary connections */
     server_rec *s;               /* the virtual address's server */
     apr_socket_t *sock;
     ptth_tls_io *tls;
@@ -116,6 +123,9 @@ struct ptth_h2s {
     ap_filter_t *core_out;       /* c1's last output filter */
 
     ptth_stream *streams;        /* every stream object */
+    ptth_stream *ready;          /* heads complete, to queue once the lock
+                                  * is let go (ready_last: its end) */
+    ptth_stream *ready_last;
     int nstreams;
     apr_uint32_t opened;
     int nworking;
@@ -212,8 +222,8 @@ static void h2s_kick(ptth_h2s *h2s)
 
 static void stream_wake(ptth_stream *st)
 {
-    if (st->io->waiting && st->io->wcond) {
-        apr_thread_cond_signal(st->io->wcond);
+    if (st->io->waiting && st->task.cond) {
+        apr_thread_cond_signal(st->task.cond);
     }
 }
 
@@ -276,7 +286,7 @@ static void stream_abort(ptth_stream *st)
 {
     ptth_stream_io *io = st->io;
 
-    io->aborted = 1;
+    apr_atomic_set32(&io->aborted, 1);
     if (io->in.len) {
         nghttp2_session_consume_connection(st->h2s->ngh, io->in.len);
         io->in.len = io->in.off = 0;
@@ -306,7 +316,7 @@ static apr_status_t stream_wait(ptth_stream *st, apr_time_t deadline)
         return APR_TIMEUP;
     }
     io->waiting = 1;
-    rv = apr_thread_cond_timedwait(io->wcond, st->h2s->lock, deadline - now);
+    rv = apr_thread_cond_timedwait(st->task.cond, st->h2s->lock, deadline - now);
     io->waiting = 0;
     if (APR_STATUS_IS_TIMEUP(rv) && apr_time_now() < deadline) {
         rv = APR_SUCCESS;
@@ -363,6 +373,7 @@ static void h2s_send(ptth_h2s *h2s)
                               PTTHLOGNO(03210) "tunnel %s: framing failed: %s",
                               h2s->d->name, nghttp2_strerror((int)n));
                 h2s->why = "HTTP/2 framing failed";
+                h2s_kick(h2s);
                 return;
             }
             if (n == 0) {
@@ -386,6 +397,7 @@ static void h2s_send(ptth_h2s *h2s)
                           h2s->d->name);
             h2s->why = "write to the router failed";
             h2s->c1->aborted = 1;
+            h2s_kick(h2s);
             return;
         }
         if (total < PTTH_H2S_SEND_ROUND) {
@@ -513,7 +525,42 @@ static void stream_dispatch(ptth_h2s *h2s, ptth_stream *st, int end_stream)
     ap_log_cerror(APLOG_MARK, APLOG_TRACE2, 0, h2s->c1,
                   "tunnel %s: stream %d: %s %s queued", h2s->d->name,
                   (int)st->id, st->method, st->path ? st->path : "");
-    ptth_workers_push(h2s->workers, &st->task);
+    /* Queued once the lock is let go (h2s_queue_ready): a worker woken
+     * now would only wait for the lock the tunnel's thread holds. */
+    st->io->ready_next = NULL;
+    if (h2s->ready_last) {
+        h2s->ready_last->io->ready_next = st;
+    }
+    else {
+        h2s->ready = st;
+    }
+    h2s->ready_last = st;
+}
+
+/* Take the list of complete heads (under lock). */
+static ptth_stream *ready_take(ptth_h2s *h2s)
+{
+    ptth_stream *list = h2s->ready;
+
+    h2s->ready = h2s->ready_last = NULL;
+    return list;
+}
+
+/* Queue them for the workers, the lock let go.  A stream reset meanwhile
+ * is still held by its "worker" (working), so it is not freed: the worker
+ * that takes it finds it aborted. */
+static void queue_ready(ptth_h2s *h2s, ptth_stream *list)
+{
+    ptth_task *chain = NULL, **tail = &chain;
+
+    for (; list; list = list->io->ready_next) {
+        *tail = &list->task;
+        tail = &list->task.next;
+    }
+    *tail = NULL;
+    if (chain) {
+        ptth_workers_push(h2s->workers, chain);
+    }
 }
 
 static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
@@ -643,10 +690,13 @@ static ssize_t data_read(nghttp2_session *ngh, int32_t stream_id,
     if (!io->out.len) {
         if (io->out_eos) {
             *data_flags |= NGHTTP2_DATA_FLAG_EOF;
-            if (io->ntrailers) {
+            /* The trailers end the stream (RFC 9113 section 8.1); if
+             * they cannot be submitted, the last DATA frame does, without
+             * them, rather than leave the stream open. */
+            if (io->ntrailers
+                && nghttp2_submit_trailer(ngh, stream_id, io->trailers,
+                                          io->ntrailers) == 0) {
                 *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-                nghttp2_submit_trailer(ngh, stream_id, io->trailers,
-                                       io->ntrailers);
             }
             io->out_done = 1;
             stream_wake(st);
@@ -724,17 +774,13 @@ apr_status_t ptth_h2s_child_init(apr_pool_t *pchild)
 #define LOCK(h2s)   apr_thread_mutex_lock((h2s)->lock)
 #define UNLOCK(h2s) apr_thread_mutex_unlock((h2s)->lock)
 
-int ptth_stream_start(ptth_stream *st, apr_thread_cond_t *cond, conn_rec *c2)
+int ptth_stream_start(ptth_stream *st, conn_rec *c2)
 {
-    int ok;
-
-    LOCK(st->h2s);
-    st->io->wcond = cond;
-    ok = !st->io->aborted;
-    memcpy(c2, st->h2s->c1, sizeof(*c2));
-    UNLOCK(st->h2s);
+    /* The tunnel's conn_rec as it was when the session started (what a
+     * request needs of it does not change); no lock. */
+    memcpy(c2, &st->h2s->c1_copy, sizeof(*c2));
     c2->master = st->h2s->c1;
-    return ok;
+    return !apr_atomic_read32(&st->io->aborted);
 }
 
 int ptth_stream_aborted(ptth_stream *st)
@@ -937,31 +983,25 @@ static nghttp2_nv *head_nv(ptth_stream *st, apr_size_t *n)
                    st->io->headers, n);
 }
 
-apr_status_t ptth_stream_write(ptth_stream *st, const char *data,
-                               apr_size_t len)
+/* Copy body bytes into the stream's buffer, waiting (within Timeout of
+ * the last progress) while it is full.  Under lock. */
+static apr_status_t write_locked(ptth_stream *st, const char *data,
+                                 apr_size_t len)
 {
     ptth_h2s *h2s = st->h2s;
     ptth_stream_io *io = st->io;
     apr_time_t deadline = apr_time_now() + h2s->s->timeout;
-    apr_size_t n;
-    nghttp2_nv *nv = head_nv(st, &n);
     apr_status_t rv = APR_SUCCESS;
 
-    LOCK(h2s);
-    if (nv) {
-        submit_head(st, nv, n, 1);
-    }
     while (len > 0) {
         apr_size_t room;
 
         if (io->aborted) {
-            rv = APR_ECONNABORTED;
-            break;
+            return APR_ECONNABORTED;
         }
         if (!io->out.data && !(io->out.data = buf_get(h2s))) {
             stream_reset(st, NGHTTP2_INTERNAL_ERROR);
-            rv = APR_ENOMEM;
-            break;
+            return APR_ENOMEM;
         }
         room = buf_room(&io->out, len);
         if (!room) {
@@ -973,9 +1013,13 @@ apr_status_t ptth_stream_write(ptth_stream *st, const char *data,
             if (!buf_room(&io->out, len) && !io->aborted
                 && (rv = stream_wait(st, deadline)) != APR_SUCCESS) {
                 stream_timeout(st);
-                break;
+                return rv;
             }
-            deadline = apr_time_now() + h2s->s->timeout;
+            if (buf_room(&io->out, len)) {
+                /* Progress (not any wake: request DATA wakes the worker
+                 * too): a new Timeout. */
+                deadline = apr_time_now() + h2s->s->timeout;
+            }
             continue;
         }
         if (room > len) {
@@ -986,6 +1030,23 @@ apr_status_t ptth_stream_write(ptth_stream *st, const char *data,
         data += room;
         len -= room;
     }
+    return APR_SUCCESS;
+}
+
+apr_status_t ptth_stream_write(ptth_stream *st, const char *data,
+                               apr_size_t len)
+{
+    ptth_h2s *h2s = st->h2s;
+    ptth_stream_io *io = st->io;
+    apr_size_t n;
+    nghttp2_nv *nv = head_nv(st, &n);
+    apr_status_t rv;
+
+    LOCK(h2s);
+    if (nv) {
+        submit_head(st, nv, n, 1);
+    }
+    rv = write_locked(st, data, len);
     if (rv == APR_SUCCESS && io->out.len >= PTTH_H2S_SEND_AT) {
         if (io->deferred) {
             io->deferred = 0;
@@ -1022,11 +1083,12 @@ apr_status_t ptth_stream_flush(ptth_stream *st)
     return rv;
 }
 
-apr_status_t ptth_stream_end(ptth_stream *st, apr_table_t *trailers)
+apr_status_t ptth_stream_end(ptth_stream *st, const char *data,
+                             apr_size_t len, apr_table_t *trailers)
 {
     ptth_h2s *h2s = st->h2s;
     ptth_stream_io *io = st->io;
-    apr_time_t deadline = apr_time_now() + h2s->s->timeout;
+    apr_time_t deadline;
     apr_size_t n, nt = 0;
     nghttp2_nv *nv = head_nv(st, &n);
     nghttp2_nv *tnv = NULL;
@@ -1036,6 +1098,18 @@ apr_status_t ptth_stream_end(ptth_stream *st, apr_table_t *trailers)
         tnv = make_nv(apr_table_elts(trailers)->pool, 0, trailers, &nt);
     }
     LOCK(h2s);
+    if (len) {
+        /* The last bytes and the end in one go (one lock, one write for
+         * a small response). */
+        if (nv) {
+            submit_head(st, nv, n, 1);
+            nv = NULL;
+        }
+        if ((rv = write_locked(st, data, len)) != APR_SUCCESS) {
+            UNLOCK(h2s);
+            return rv;
+        }
+    }
     io->out_eos = 1;
     io->trailers = tnv;
     io->ntrailers = nt;
@@ -1049,7 +1123,10 @@ apr_status_t ptth_stream_end(ptth_stream *st, apr_table_t *trailers)
         nghttp2_session_resume_data(h2s->ngh, st->id);
     }
     h2s_send(h2s);
+    deadline = apr_time_now() + h2s->s->timeout;
     while (!io->out_done) {
+        apr_size_t before = io->out.len;
+
         if (io->aborted) {
             rv = APR_ECONNABORTED;
             break;
@@ -1058,8 +1135,11 @@ apr_status_t ptth_stream_end(ptth_stream *st, apr_table_t *trailers)
             stream_timeout(st);
             break;
         }
-        if (io->out.len < PTTH_H2S_OUTBUF) {
-            /* Progress: a new Timeout for the rest. */
+        if (io->out.len < before) {
+            /* Progress: a new Timeout for the rest.  Other wakes (request
+             * DATA or trailers arriving) are none: a router that keeps the
+             * stream's window shut while it sends gets the stream reset
+             * within Timeout all the same. */
             deadline = apr_time_now() + h2s->s->timeout;
         }
     }
@@ -1089,7 +1169,6 @@ void ptth_stream_done(ptth_stream *st)
         nghttp2_session_consume_connection(h2s->ngh, io->in.len);
         io->in.len = io->in.off = 0;
     }
-    io->wcond = NULL;
     io->working = 0;
     h2s->nworking--;
     if (io->closed) {
@@ -1117,6 +1196,7 @@ static int read_input(ptth_h2s *h2s)
     for (round = 0; round < PTTH_H2S_READ_ROUNDS; ++round) {
         apr_status_t rv;
         apr_bucket *b;
+        apr_size_t got;
 
         rv = ap_get_brigade(h2s->c1->input_filters, h2s->ibb,
                             AP_MODE_READBYTES, APR_NONBLOCK_READ,
@@ -1136,6 +1216,7 @@ static int read_input(ptth_h2s *h2s)
             h2s->why = "read from the router failed";
             return 0;
         }
+        got = 0;
         for (b = APR_BRIGADE_FIRST(h2s->ibb);
              b != APR_BRIGADE_SENTINEL(h2s->ibb) && !h2s->why;
              b = APR_BUCKET_NEXT(b)) {
@@ -1154,6 +1235,7 @@ static int read_input(ptth_h2s *h2s)
             if (!len) {
                 continue;
             }
+            got += len;
             n = nghttp2_session_mem_recv(h2s->ngh, (const uint8_t *)data, len);
             if (n < 0) {
                 ap_log_cerror(APLOG_MARK, APLOG_INFO, 0, h2s->c1,
@@ -1167,6 +1249,12 @@ static int read_input(ptth_h2s *h2s)
         }
         apr_brigade_cleanup(h2s->ibb);
         if (h2s->why || h2s->eof) {
+            return 0;
+        }
+        if (got < PTTH_H2S_READ_SHORT && !h2s->tls) {
+            /* Less than one socket read gives (the core input filter reads
+             * APR_BUCKET_BUFF_SIZE at most): the socket is very likely
+             * drained, and the poll says so without another read. */
             return 0;
         }
     }
@@ -1201,6 +1289,11 @@ static void h2s_close(ptth_h2s *h2s)
     apr_bucket *b;
     int waits = 0;
 
+    for (st = ready_take(h2s); st; st = st->io->ready_next) {
+        /* Complete heads never queued: no worker will take them. */
+        st->io->working = 0;
+        h2s->nworking--;
+    }
     for (st = h2s->streams; st; st = st->io->next) {
         stream_abort(st);
         if (st->io->working && ptth_workers_cancel(h2s->workers, &st->task)) {
@@ -1270,6 +1363,7 @@ static apr_status_t h2s_setup(ptth_h2s *h2s, apr_pool_t *p)
         || (rv = apr_thread_cond_create(&h2s->done, h2s->pool)) != APR_SUCCESS) {
         return rv;
     }
+    h2s->c1_copy = *h2s->c1;
     h2s->ibb = apr_brigade_create(h2s->c1->pool, h2s->c1->bucket_alloc);
     h2s->obb = apr_brigade_create(h2s->c1->pool, h2s->c1->bucket_alloc);
     for (f = h2s->c1->output_filters; f->next; f = f->next)
@@ -1285,6 +1379,9 @@ static apr_status_t h2s_setup(ptth_h2s *h2s, apr_pool_t *p)
     /* The windows open as requests read their bodies (RFC 9113 section
      * 6.9), not as bytes arrive: a stream holds at most one window. */
     nghttp2_option_set_no_auto_window_update(opt, 1);
+    /* No priorities to keep closed streams for (RFC 9113 section 5.3.2
+     * deprecates them): a closed stream is gone, with its user data. */
+    nghttp2_option_set_no_closed_streams(opt, 1);
     rv = nghttp2_session_server_new2(&h2s->ngh, the_callbacks, h2s, opt)
          ? APR_ENOMEM : APR_SUCCESS;
     nghttp2_option_del(opt);
@@ -1420,7 +1517,10 @@ const char *ptth_h2s_serve(ptth_dialed *d, conn_rec *c1, server_rec *s,
         }
         if (more || (tls && ptth_tls_io_input_pending(tls))) {
             /* Input may be waiting above the socket or beyond a round. */
+            ptth_stream *ready = ready_take(h2s);
+
             UNLOCK(h2s);
+            queue_ready(h2s, ready);
             LOCK(h2s);
             continue;
         }
@@ -1435,8 +1535,18 @@ const char *ptth_h2s_serve(ptth_dialed *d, conn_rec *c1, server_rec *s,
         }
         h2s->in_poll = 1;
         h2s->kicked = 0;
-        UNLOCK(h2s);
-        rv = ptth_dialed_wait(d, sock, events, timeout);
+        {
+            ptth_stream *ready = ready_take(h2s);
+
+            UNLOCK(h2s);
+            queue_ready(h2s, ready);
+        }
+        /* The socket stays in the pollset between waits: one epoll_wait
+         * per wait, an epoll_ctl only when POLLOUT comes or goes. */
+        rv = ptth_dialed_watch(d, sock, events);
+        if (rv == APR_SUCCESS) {
+            rv = ptth_dialed_wait_watched(d, timeout);
+        }
         LOCK(h2s);
         h2s->in_poll = 0;
         if (rv == APR_SUCCESS && h2s->out_blocked && sock_writable(sock)) {
@@ -1453,6 +1563,7 @@ const char *ptth_h2s_serve(ptth_dialed *d, conn_rec *c1, server_rec *s,
     }
     h2s_close(h2s);
     UNLOCK(h2s);
+    ptth_dialed_watch(d, NULL, 0);
     nghttp2_session_del(h2s->ngh);
     while (h2s->nfree > 0) {
         free(h2s->freebufs[--h2s->nfree]);

@@ -108,13 +108,13 @@ apr_status_t ptth_h2s_child_init(apr_pool_t *pchild);
 /* ---- for the stream's worker (ptth_c2.c) ---- */
 
 /**
- * A worker starts on the stream: its waits use cond, and c2 gets a copy of
- * the tunnel's conn_rec (taken under the session's lock: the tunnel's
- * thread writes some of its fields), with c2->master the tunnel's.
- * Returns 0 when the stream is already gone (reset before it ran): only
- * ptth_stream_done() then.
+ * A worker starts on the stream (its waits use the task's cond, set by
+ * the workers): c2 gets a copy of the tunnel's conn_rec as it was when the
+ * session started, with c2->master the tunnel's.  Returns 0 when the
+ * stream is already gone (reset before it ran): only ptth_stream_done()
+ * then.
  */
-int ptth_stream_start(ptth_stream *st, apr_thread_cond_t *cond, conn_rec *c2);
+int ptth_stream_start(ptth_stream *st, conn_rec *c2);
 
 /**
  * Take up to `max` bytes of request body (blocking or not).  *eos is set
@@ -151,11 +151,13 @@ apr_status_t ptth_stream_write(ptth_stream *st, const char *data,
 apr_status_t ptth_stream_flush(ptth_stream *st);
 
 /**
- * The end of the response body, with trailers (or NULL).  Waits until all
- * of it has gone into frames, so that nothing of the request's pool is
- * needed afterwards.
+ * The end of the response body, after its last `len` bytes (data may be
+ * NULL when len is 0), with trailers (or NULL).  Waits until all of it has
+ * gone into frames, so that nothing of the request's pool is needed
+ * afterwards.
  */
-apr_status_t ptth_stream_end(ptth_stream *st, apr_table_t *trailers);
+apr_status_t ptth_stream_end(ptth_stream *st, const char *data,
+                             apr_size_t len, apr_table_t *trailers);
 
 /** Whether the stream can no longer be answered (reset, tunnel lost). */
 int ptth_stream_aborted(ptth_stream *st);

@@ -63,6 +63,7 @@ static void *APR_THREAD_FUNC worker_main(apr_thread_t *thread, void *data)
         }
         t->next = t->prev = NULL;
         t->queued = 0;
+        t->cond = w->cond;
         ws->queued--;
         apr_thread_mutex_unlock(ws->lock);
 
@@ -189,27 +190,42 @@ apr_status_t ptth_workers_create(ptth_workers **pws, apr_pool_t *pchild,
     return APR_SUCCESS;
 }
 
-void ptth_workers_push(ptth_workers *ws, ptth_task *t)
+void ptth_workers_push(ptth_workers *ws, ptth_task *chain)
 {
+    int n = 0;
+
     apr_thread_mutex_lock(ws->lock);
-    t->next = NULL;
-    t->prev = ws->tail;
-    if (ws->tail) {
-        ws->tail->next = t;
+    while (chain) {
+        ptth_task *t = chain;
+
+        chain = chain->next;
+        t->next = NULL;
+        t->prev = ws->tail;
+        if (ws->tail) {
+            ws->tail->next = t;
+        }
+        else {
+            ws->head = t;
+        }
+        ws->tail = t;
+        t->queued = 1;
+        ws->queued++;
+        ++n;
     }
-    else {
-        ws->head = t;
-    }
-    ws->tail = t;
-    t->queued = 1;
-    ws->queued++;
-    if (ws->idle > 0) {
+    /* One signal per task, as far as threads are idle (signalled ones
+     * count as idle until they run); for more queued than idle, more
+     * threads. */
+    while (n-- > 0 && ws->idle > 0) {
         apr_thread_cond_signal(ws->more);
     }
-    /* More queued than idle threads to take them (signalled ones count as
-     * idle until they run): one more thread. */
-    if (ws->queued > ws->idle && ws->nthreads < ws->max && !ws->shutdown) {
+    for (n = ws->queued - ws->idle;
+         n > 0 && ws->nthreads < ws->max && !ws->shutdown; --n) {
+        int before = ws->nthreads;
+
         worker_start(ws);
+        if (ws->nthreads == before) {
+            break;          /* said why; the others take the queue */
+        }
     }
     apr_thread_mutex_unlock(ws->lock);
 }

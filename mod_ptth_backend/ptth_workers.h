@@ -54,6 +54,7 @@ struct ptth_task {
     ptth_task *next, *prev;
     ptth_task_fn *run;
     int queued;
+    apr_thread_cond_t *cond;         /* while it runs: its worker's */
 };
 
 /** A worker thread and what it lends to the task it runs. */
@@ -75,8 +76,9 @@ struct ptth_worker {
 apr_status_t ptth_workers_create(ptth_workers **pws, apr_pool_t *pchild,
                                  server_rec *s, int max);
 
-/** Queue a task; wakes an idle worker or starts one. */
-void ptth_workers_push(ptth_workers *ws, ptth_task *t);
+/** Queue tasks: a chain linked by their `next` (NULL-terminated), in one
+ * go; wakes as many idle workers, starts more as needed. */
+void ptth_workers_push(ptth_workers *ws, ptth_task *chain);
 
 /** Take a task out of the queue if no worker took it yet.  Returns 1 when
  * it was removed (it will not run), 0 when a worker has it. */
