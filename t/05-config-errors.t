@@ -94,12 +94,15 @@ for my $c (@backend_bad) {
         or diag($msg);
 }
 
-# ...and needs no mod_http2 when it serves them itself.
-{
-    my $b = backend(name => 'backend-ptth-nohttp2', tport => free_port(), http2 => 0,
-                    stream_path => 'ptth');
+# ...and needs no mod_http2 when it serves them itself: ptth, and auto
+# (also the default: no PTTHStreamPath line, whatever PTTH_STREAM_PATH
+# says) without H2WebSockets on, which picks the module's own session.
+for my $sp ('ptth', 'auto', undef) {
+    my $what = defined $sp ? "PTTHStreamPath $sp" : 'no PTTHStreamPath (the default, auto)';
+    my $b = backend(name => 'backend-' . ($sp // 'default') . '-nohttp2', tport => free_port(),
+                    http2 => 0, stream_path => $sp);
     my ($rc, $out) = $b->configtest;
-    is($rc, 0, 'PTTHStreamPath ptth: a backend without mod_http2 passes configtest')
+    is($rc, 0, "$what: a backend without mod_http2 passes configtest")
         or diag($out);
 }
 

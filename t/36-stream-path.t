@@ -100,12 +100,16 @@ sub serve_checks {
 
 my $vx = ['LimitRequestFieldSize 1000'];
 for my $mpm (qw(event worker prefork)) {
+    # prefork: PTTHStreamPath auto, which without H2WebSockets on is ptth.
+    my $sp = $mpm eq 'prefork' ? 'auto' : 'ptth';
     my $b = backend(name => "sp-$mpm", mpm => $mpm, tport => $r->{tport},
-                    stream_path => 'ptth', vhost_extra => $vx);
+                    stream_path => $sp, vhost_extra => $vx);
     $b->start && defined wait_for_tunnel($r)
-        or do { fail("$mpm: backend with PTTHStreamPath ptth up"); $b->stop; next };
+        or do { fail("$mpm: backend with PTTHStreamPath $sp up"); $b->stop; next };
     like($b->errlog_text, qr/streams served by mod_ptth_backend/,
-         "$mpm: the tunnels are served by mod_ptth_backend");
+         "$mpm: the tunnels are served by mod_ptth_backend (PTTHStreamPath $sp)");
+    like($b->errlog_text, qr/PTTHStreamPath auto: mod_ptth_backend serves the tunnels/,
+         "$mpm: PTTHStreamPath auto without H2WebSockets picks mod_ptth_backend") if $sp eq 'auto';
     serve_checks($mpm, $b, '');
     $b->stop;
     my $acc = read_file($b->{acclog}) // '';
