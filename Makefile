@@ -77,7 +77,7 @@ $(ROUTER_SO): $(ROUTER_OBJ) $(COMMON_OBJ) build/exports.map
 
 $(BACKEND_SO): $(BACKEND_OBJ) $(COMMON_OBJ) build/exports.map
 	@mkdir -p $(@D)
-	$(AP_CC) $(PTTH_LDFLAGS) -o $@ $(BACKEND_OBJ) $(COMMON_OBJ) -lssl -lcrypto
+	$(AP_CC) $(PTTH_LDFLAGS) -o $@ $(BACKEND_OBJ) $(COMMON_OBJ) -lnghttp2 -lssl -lcrypto
 
 # The flags are part of every object: a build with other flags (the
 # sanitizers of `make test-asan`) rebuilds everything.

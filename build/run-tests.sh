@@ -19,7 +19,9 @@
 # PTTH_TESTS (default: every t/**/*.t), PTTH_TEST_USER (default ptthtest),
 # PTTH_KEEP=1 keeps the scratch directory after a passing run,
 # PTTH_FUZZ_SECONDS (fuzzing time of t/07, default 10), PTTH_GOCACHE (Go
-# build cache; default /var/tmp/ptth-gocache-<test user>, kept between runs).
+# build cache; default /var/tmp/ptth-gocache-<test user>, kept between runs),
+# PTTH_STREAM_PATH (http2 or ptth: PTTHStreamPath of every test backend,
+# t/lib/PTTH/Test.pm).
 #
 # Licensed under the Apache License, Version 2.0.
 set -euo pipefail
@@ -149,6 +151,7 @@ if [ "$(id -u)" -eq 0 ]; then
         PTTH_SANITIZE="${PTTH_SANITIZE:-}" PTTH_SAN_PRELOAD="${PTTH_SAN_PRELOAD:-}" \
         PTTH_DEB_TEST_AS_ROOT="${root_pid:+1}" \
         PTTH_FUZZ_SECONDS="${PTTH_FUZZ_SECONDS:-}" \
+        PTTH_STREAM_PATH="${PTTH_STREAM_PATH:-}" \
         ${PTTH_PORT_DIR:+PTTH_PORT_DIR="$PTTH_PORT_DIR"} \
         ${PTTH_PORT_RANGE:+PTTH_PORT_RANGE="$PTTH_PORT_RANGE"} \
         || rc=$?

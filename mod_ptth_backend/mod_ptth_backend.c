@@ -26,6 +26,7 @@
 #include "ptth_backend.h"
 #include "ptth_backend_config.h"
 #include "ptth_backend_status.h"
+#include "ptth_c2.h"
 #include "ptth_dialer.h"
 #include "ptth_gate.h"
 #include "ptth_serve.h"
@@ -57,6 +58,7 @@ static void ptth_backend_register_hooks(apr_pool_t *p)
                               APR_HOOK_REALLY_FIRST);
 
     ptth_gate_register();
+    ptth_c2_register();
     ptth_tls_io_register(p);
     ptth_backend_status_register(p);
 }

@@ -19,7 +19,8 @@
  *
  * mod_ptth_backend makes an httpd dial OUT to one or more ptth routers and
  * serve its own virtual hosts on those connections: it is the TCP (and
- * TLS) client but the HTTP/2 server, through mod_http2.  How it works is
+ * TLS) client but the HTTP/2 server, through its own session (ptth_h2s.c)
+ * or mod_http2 (PTTHStreamPath).  How it works is
  * "How the backend serves a dialed connection" in docs/architecture.md;
  * the wire protocol is docs/protocol.md.  The files, in the order a
  * tunnel meets them:
@@ -53,6 +54,13 @@
  *                           record, ptth_seat.h), PTTH_ROUTER/PTTH_TUNNEL
  *                           for the access log, configtest warnings
  *   ptth_backend_status_out.c  that status as HTML, JSON and metrics
+ *   ptth_h2s.c              PTTHStreamPath ptth: our own HTTP/2 server
+ *                           session on the dialed connection instead of
+ *                           mod_http2 (docs/architecture.md, "The ptth
+ *                           stream path")
+ *   ptth_c2.c               ... a stream as a request on a secondary
+ *                           connection, and that connection's filters
+ *   ptth_workers.c          ... the child's stream workers
  *
  * Includes go one way: ptth_dialer.h (private to ptth_dialer.c and
  * ptth_dial.c) includes ptth_dialed.h; serving (ptth_serve.h, ptth_gate.h,

@@ -67,17 +67,31 @@
  *     On graceful restart or stop, how long requests in flight on a tunnel
  *     may take before the tunnel is closed anyway.  0 closes at once.
  *
+ * PTTHStreamPath auto|http2|ptth    default auto
+ *     Who serves the HTTP/2 streams of the tunnels: mod_http2, or
+ *     mod_ptth_backend's own session (ptth_h2s.c), which runs each stream
+ *     as a request on a pooled secondary connection in a worker thread.
+ *     auto: ptth, unless the configuration has `H2WebSockets on`
+ *     (WebSocket through the tunnel is mod_http2's).
+ *
+ * PTTHMaxStreams N                   default 100, 1..1000
+ *     On the ptth stream path: the streams a tunnel carries at once
+ *     (SETTINGS_MAX_CONCURRENT_STREAMS).  With mod_http2, its
+ *     H2MaxSessionStreams decides.
+ *
  * Durations take the units of Timeout-like directives: ms, s, mi, h; a bare
  * number is seconds.
  */
 
 #include <arpa/inet.h>
 
+#include <apr_lib.h>
 #include <apr_strings.h>
 #include <apr_file_io.h>
 #include <apr_tables.h>
 
 #include <http_core.h>
+#include <util_cfgtree.h>
 
 #include "ptth_backend.h"
 #include "ptth_backend_config.h"
@@ -97,6 +111,7 @@ void *ptth_backend_create_sconf(apr_pool_t *p, server_rec *s)
     conf->reconnect_max = PTTH_DEFAULT_RECONNECT_MAX;
     conf->connect_timeout = PTTH_DEFAULT_CONNECT_TIMEOUT;
     conf->drain_timeout = PTTH_DEFAULT_DRAIN_TIMEOUT;
+    conf->max_streams = PTTH_DEFAULT_MAX_STREAMS;
     return conf;
 }
 
@@ -383,6 +398,50 @@ static const char *cmd_duration(cmd_parms *cmd, void *dconf, const char *arg)
     return NULL;
 }
 
+static const char *cmd_stream_path(cmd_parms *cmd, void *dconf,
+                                   const char *arg)
+{
+    const char *err;
+
+    (void)dconf;
+    if ((err = ap_check_cmd_context(cmd, GLOBAL_ONLY))) {
+        return err;
+    }
+    if (!strcasecmp(arg, "auto")) {
+        cmd_sconf(cmd)->stream_path = PTTH_STREAM_PATH_AUTO;
+    }
+    else if (!strcasecmp(arg, "http2")) {
+        cmd_sconf(cmd)->stream_path = PTTH_STREAM_PATH_HTTP2;
+    }
+    else if (!strcasecmp(arg, "ptth")) {
+        cmd_sconf(cmd)->stream_path = PTTH_STREAM_PATH_PTTH;
+    }
+    else {
+        return apr_psprintf(cmd->pool, "PTTHStreamPath: '%s' is not auto, "
+                            "http2 or ptth", arg);
+    }
+    return NULL;
+}
+
+static const char *cmd_max_streams(cmd_parms *cmd, void *dconf,
+                                   const char *arg)
+{
+    const char *err;
+    long n;
+
+    (void)dconf;
+    if ((err = ap_check_cmd_context(cmd, GLOBAL_ONLY))) {
+        return err;
+    }
+    err = ptth_parse_int(cmd->pool, "PTTHMaxStreams", arg, 1,
+                         PTTH_MAX_MAX_STREAMS, &n);
+    if (err) {
+        return err;
+    }
+    cmd_sconf(cmd)->max_streams = (int)n;
+    return NULL;
+}
+
 const command_rec ptth_backend_cmds[] = {
     AP_INIT_TAKE_ARGV("PTTHConnect", cmd_connect, NULL, RSRC_CONF,
         "PTTHConnect tcp://router:port | http(s)://router[:port]/endpoint "
@@ -404,16 +463,61 @@ const command_rec ptth_backend_cmds[] = {
         (void *)&drain_timeout_slot, RSRC_CONF,
         "how long requests in flight may take on graceful restart or stop "
         "(default 30s)"),
+    AP_INIT_TAKE1("PTTHStreamPath", cmd_stream_path, NULL, RSRC_CONF,
+        "who serves the tunnels' HTTP/2 streams: auto (the default: ptth "
+        "unless H2WebSockets is on), http2 (mod_http2) or ptth "
+        "(mod_ptth_backend's own session)"),
+    AP_INIT_TAKE1("PTTHMaxStreams", cmd_max_streams, NULL, RSRC_CONF,
+        "streams a tunnel carries at once on the ptth stream path "
+        "(1-1000, default 100)"),
     { NULL }
 };
+
+/* Whether the configuration anywhere (server, virtual hosts) turns
+ * mod_http2's WebSockets on: extended CONNECT (RFC 8441) through the
+ * tunnel needs mod_http2 to serve it. */
+static const ap_directive_t *find_websockets_on(const ap_directive_t *d)
+{
+    for (; d; d = d->next) {
+        const ap_directive_t *in;
+
+        if (!strcasecmp(d->directive, "H2WebSockets") && d->args
+            && !strncasecmp(d->args, "on", 2)
+            && (d->args[2] == '\0' || apr_isspace(d->args[2]))) {
+            return d;
+        }
+        if ((in = find_websockets_on(d->first_child)) != NULL) {
+            return in;
+        }
+    }
+    return NULL;
+}
 
 int ptth_backend_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                               apr_pool_t *ptemp, server_rec *s)
 {
     ptth_backend_sconf *conf = ptth_backend_sconf_get(s);
 
-    (void)pconf; (void)plog; (void)ptemp;
-    if (conf->connects->nelts == 0) {
+    (void)plog; (void)ptemp;
+    conf->stream_path_eff = conf->stream_path;
+    if (conf->stream_path == PTTH_STREAM_PATH_AUTO) {
+        const ap_directive_t *ws = ap_find_linked_module("mod_http2.c")
+                                   ? find_websockets_on(ap_conftree) : NULL;
+
+        conf->stream_path_eff = ws ? PTTH_STREAM_PATH_HTTP2
+                                   : PTTH_STREAM_PATH_PTTH;
+        conf->stream_path_why = ws
+            ? apr_psprintf(pconf, "PTTHStreamPath auto: mod_http2 serves the "
+                           "tunnels (H2WebSockets on, %s:%d)", ws->filename,
+                           ws->line_num)
+            : "PTTHStreamPath auto: mod_ptth_backend serves the tunnels";
+    }
+    else {
+        conf->stream_path_why = apr_psprintf(pconf, "PTTHStreamPath %s",
+            conf->stream_path == PTTH_STREAM_PATH_PTTH ? "ptth" : "http2");
+    }
+    if (conf->connects->nelts == 0
+        || conf->stream_path_eff == PTTH_STREAM_PATH_PTTH) {
         return OK;
     }
     /* The tunnels are served by mod_http2 (h2c prior knowledge); without
@@ -421,7 +525,8 @@ int ptth_backend_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (!ap_find_linked_module("mod_http2.c")) {
         ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
                      PTTHLOGNO(03001) "PTTHConnect needs mod_http2: add "
-                     "`LoadModule http2_module modules/mod_http2.so`");
+                     "`LoadModule http2_module modules/mod_http2.so` (or "
+                     "PTTHStreamPath ptth)");
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     return OK;
@@ -460,6 +565,8 @@ int ptth_backend_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, PTTHLOGNO(03004)
                  "mod_ptth_backend/" MOD_PTTH_VERSION " started: %d tunnel "
                  "seat(s) to %d router(s)", total, conf->connects->nelts);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, PTTHLOGNO(03005) "%s",
+                 conf->stream_path_why);
     for (i = 0; i < conf->connects->nelts; ++i) {
         const ptth_connect *pc = &APR_ARRAY_IDX(conf->connects, i, ptth_connect);
         const char *vaddr = pc->vaddr_arg ? pc->vaddr_arg

@@ -36,6 +36,16 @@
 #define PTTH_DEFAULT_CONNECT_TIMEOUT  apr_time_from_sec(10)
 #define PTTH_DEFAULT_DRAIN_TIMEOUT    apr_time_from_sec(30)
 
+#define PTTH_DEFAULT_MAX_STREAMS      100
+#define PTTH_MAX_MAX_STREAMS          1000
+
+/** PTTHStreamPath: who serves the HTTP/2 streams of a tunnel. */
+typedef enum {
+    PTTH_STREAM_PATH_AUTO = 0,    /* ptth, or http2 with H2WebSockets on */
+    PTTH_STREAM_PATH_HTTP2,       /* mod_http2 */
+    PTTH_STREAM_PATH_PTTH         /* our own session (ptth_h2s.h) */
+} ptth_stream_path;
+
 /**
  * One PTTHConnect line: a router endpoint and how many tunnels the whole
  * server keeps to it.  Lives in pconf; children inherit it at fork.
@@ -61,6 +71,11 @@ typedef struct ptth_backend_sconf {
     apr_interval_time_t reconnect_max;
     apr_interval_time_t connect_timeout; /* PTTHConnectTimeout */
     apr_interval_time_t drain_timeout;   /* PTTHDrainTimeout */
+    ptth_stream_path stream_path;        /* PTTHStreamPath as written */
+    ptth_stream_path stream_path_eff;    /* ... what it means here: HTTP2
+                                          * or PTTH (check_config) */
+    const char *stream_path_why;         /* ... said at startup */
+    int max_streams;                     /* PTTHMaxStreams */
 
     /* Set in post_config (parent), inherited by the children. */
     struct ptth_seats *seats;            /* NULL: module inactive */
@@ -77,8 +92,10 @@ ptth_backend_sconf *ptth_backend_sconf_get(server_rec *s);
 int ptth_connect_tunnels(const ptth_backend_sconf *conf,
                          const ptth_connect *pc);
 
-/** check_config: refuses to start (and `apache2 -t` fails) without
- * mod_http2 when PTTHConnect is used. */
+/** check_config: decides the stream path (PTTHStreamPath auto: ptth,
+ * unless the configuration turns mod_http2's WebSockets on), and refuses
+ * to start (and `apache2 -t` fails) without mod_http2 when PTTHConnect
+ * is used with the http2 path. */
 int ptth_backend_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                               apr_pool_t *ptemp, server_rec *s);
 

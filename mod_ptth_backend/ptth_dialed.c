@@ -187,6 +187,55 @@ apr_status_t ptth_dialed_wait(ptth_dialed *d, apr_socket_t *sock,
     return rv;
 }
 
+apr_status_t ptth_dialed_watch(ptth_dialed *d, apr_socket_t *sock,
+                               apr_int16_t reqevents)
+{
+    apr_status_t rv = APR_SUCCESS;
+
+    if (d->watched.desc.s == sock && d->watched.reqevents == reqevents) {
+        return APR_SUCCESS;
+    }
+    if (d->watched.desc.s) {
+        apr_pollset_remove(d->pollset, &d->watched);
+        d->watched.desc.s = NULL;
+    }
+    if (sock) {
+        memset(&d->watched, 0, sizeof(d->watched));
+        d->watched.p = d->pool;
+        d->watched.desc_type = APR_POLL_SOCKET;
+        d->watched.reqevents = reqevents;
+        d->watched.desc.s = sock;
+        rv = apr_pollset_add(d->pollset, &d->watched);
+        if (rv != APR_SUCCESS) {
+            d->watched.desc.s = NULL;
+        }
+    }
+    return rv;
+}
+
+apr_status_t ptth_dialed_wait_watched(ptth_dialed *d,
+                                      apr_interval_time_t timeout)
+{
+    const apr_pollfd_t *out;
+    apr_int32_t n = 0;
+    apr_status_t rv;
+
+    if (ptth_dialed_stopping(d) == PTTH_STOP_NOW) {
+        return APR_EINTR;
+    }
+    rv = apr_pollset_poll(d->pollset, timeout, &n, &out);
+    if (rv == APR_SUCCESS) {
+        return n > 0 ? APR_SUCCESS : APR_EINTR;
+    }
+    if (APR_STATUS_IS_TIMEUP(rv)) {
+        return APR_TIMEUP;
+    }
+    if (APR_STATUS_IS_EINTR(rv)) {
+        return APR_EINTR;
+    }
+    return rv;
+}
+
 void ptth_dialed_wakeup(ptth_dialed *d)
 {
     if (d->pollset) {

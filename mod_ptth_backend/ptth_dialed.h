@@ -102,14 +102,20 @@ typedef struct ptth_dial_mpm {
  * Allocated in pchild; `pool` has its own allocator, since the thread
  * allocates while the child's main thread uses pchild's.
  */
+struct ptth_workers;
+
 typedef struct ptth_dialed {
     server_rec *s;
     ptth_dial_stop *stop;          /* the child's, shared */
     const ptth_dial_mpm *mpm;
+    struct ptth_workers *workers;  /* PTTHStreamPath ptth: the child's
+                                    * stream workers; NULL: mod_http2 */
     const char *name;              /* "<url>#<seat>", for logs */
     apr_pool_t *pool;              /* the thread's; a connection's pool
                                     * (ptrans) is a subpool */
     apr_pollset_t *pollset;        /* APR_POLLSET_WAKEABLE: a stop wakes it */
+    apr_pollfd_t watched;          /* ptth_dialed_watch(): desc.s NULL when
+                                    * nothing is watched */
     apr_thread_t *thread;
     ptth_dialed_state state;
 
@@ -182,6 +188,20 @@ void ptth_dialed_deadlines(ptth_dialed *d, apr_time_t *drain,
 apr_status_t ptth_dialed_wait(ptth_dialed *d, apr_socket_t *sock,
                               apr_int16_t reqevents,
                               apr_interval_time_t timeout);
+
+/**
+ * Keep sock in the pollset, for reqevents, until the next call (sock NULL:
+ * out of it), so that ptth_dialed_wait_watched() costs one system call
+ * instead of an add, a wait and a remove.  The ptth stream path's loop
+ * (ptth_h2s.c) waits like this.
+ */
+apr_status_t ptth_dialed_watch(ptth_dialed *d, apr_socket_t *sock,
+                               apr_int16_t reqevents);
+
+/** Wait for the watched socket (ptth_dialed_watch), as ptth_dialed_wait
+ * does. */
+apr_status_t ptth_dialed_wait_watched(ptth_dialed *d,
+                                      apr_interval_time_t timeout);
 
 /** Make a ptth_dialed_wait() in progress return APR_EINTR. */
 void ptth_dialed_wakeup(ptth_dialed *d);

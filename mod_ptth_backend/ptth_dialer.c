@@ -61,7 +61,9 @@
 
 #include "ptth_backend.h"
 #include "ptth_dialer.h"
+#include "ptth_h2s.h"
 #include "ptth_seat.h"
+#include "ptth_workers.h"
 
 /* How often a thread without a seat looks for a free one. */
 #define PTTH_SEAT_RECHECK   apr_time_from_sec(1)
@@ -418,6 +420,30 @@ void ptth_dialer_child_init(apr_pool_t *pchild, server_rec *s)
         child->id_base = 1000000;
     }
 
+    if (conf->stream_path_eff == PTTH_STREAM_PATH_PTTH) {
+        /* The ptth stream path: one set of workers for every tunnel of the
+         * child, as many as mod_http2 would start by default (half again
+         * the MPM's threads), at least 25 (prefork: 1 thread). */
+        int threads = 0, max;
+
+        ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
+        max = threads * 3 / 2;
+        if (max < PTTH_MIN_STREAM_WORKERS) {
+            max = PTTH_MIN_STREAM_WORKERS;
+        }
+        if (max > PTTH_MAX_STREAM_WORKERS) {
+            max = PTTH_MAX_STREAM_WORKERS;
+        }
+        if ((rv = ptth_h2s_child_init(pchild)) != APR_SUCCESS
+            || (rv = ptth_workers_create(&child->workers, pchild, s,
+                                         max)) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, PTTHLOGNO(03024)
+                         "cannot set up the stream workers; no tunnels from "
+                         "this child");
+            return;
+        }
+    }
+
     child->threads = apr_pcalloc(pchild, sizeof(ptth_dialer_thread *)
                                  * (apr_size_t)conf->total_seats);
     for (i = 0; i < conf->connects->nelts; ++i) {
@@ -434,6 +460,7 @@ void ptth_dialer_child_init(apr_pool_t *pchild, server_rec *s)
                              "cannot set up a dialer for %s", pc->ep.url);
                 continue;
             }
+            th->d->workers = child->workers;
             child->threads[child->nthreads++] = th;
         }
     }
@@ -468,6 +495,8 @@ void ptth_dialer_child_init(apr_pool_t *pchild, server_rec *s)
 
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, PTTHLOGNO(03023)
                  "child %u: %d dialer thread(s) under %s%s, virtual address "
-                 "%pI", (unsigned)child->pid, child->nthreads, child->mpm.name,
-                 child->mpm.async ? " (async)" : "", child->default_vaddr);
+                 "%pI, streams served by %s", (unsigned)child->pid,
+                 child->nthreads, child->mpm.name,
+                 child->mpm.async ? " (async)" : "", child->default_vaddr,
+                 child->workers ? "mod_ptth_backend" : "mod_http2");
 }

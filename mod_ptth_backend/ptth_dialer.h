@@ -54,6 +54,11 @@
  * children, plus a connect. */
 #define PTTH_HANDOVER       apr_time_from_sec(2)
 
+/* PTTHStreamPath ptth: stream workers per child at least and at most
+ * (their numbers go into connection ids, ptth_c2.c). */
+#define PTTH_MIN_STREAM_WORKERS  25
+#define PTTH_MAX_STREAM_WORKERS  1024
+
 typedef struct ptth_dialer_child ptth_dialer_child;
 
 /**
@@ -84,6 +89,7 @@ struct ptth_dialer_child {
     apr_uint32_t pid;
     apr_sockaddr_t *default_vaddr; /* PTTHVirtualAddress or first Listen */
     long id_base;                  /* conn ids: id_base + seat */
+    struct ptth_workers *workers;  /* PTTHStreamPath ptth, else NULL */
 };
 
 /* Hooks (registered in mod_ptth_backend.c). */

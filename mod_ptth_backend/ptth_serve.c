@@ -54,6 +54,7 @@
 #include "ptth_backend.h"
 #include "ptth_dialed.h"
 #include "ptth_gate.h"
+#include "ptth_h2s.h"
 #include "ptth_serve.h"
 #include "ptth_tls_io.h"
 
@@ -451,12 +452,19 @@ apr_status_t ptth_serve(ptth_dialed *d, apr_pool_t *ptrans, apr_socket_t *sock,
             c->aborted = 1;
         }
     }
-    ptth_gate_add(c, d);
     /* core_pre_connection set the socket timeout from our base server;
      * blocking writes to the router keep the virtual host's Timeout. */
     apr_socket_timeout_set(sock, sc->orig->timeout);
 
-    if (!c->aborted) {
+    if (c->aborted) {
+        /* nothing to serve */
+    }
+    else if (d->workers) {
+        /* PTTHStreamPath ptth: our own HTTP/2 session (ptth_h2s.h). */
+        *why = ptth_h2s_serve(d, c, sc->orig, sock, sc->tls);
+    }
+    else {
+        ptth_gate_add(c, d);
         rc = ap_run_process_connection(c);
         if (c->cs) {
             *why = serve_async(sc, rc);

@@ -18,11 +18,12 @@
 /* Serving a dialed connection through httpd itself: the connection gets a
  * conn_rec like an accepted one, pretends to have arrived on the virtual
  * address so the usual virtual host lookup applies, and goes through the
- * pre_connection and process_connection hooks, where mod_http2 finds the
- * router's preface and serves HTTP/2 (prior knowledge, RFC 9113 section
- * 3.3).  Every stream then runs through the normal request pipeline on a
- * mod_http2 worker thread: name-based virtual hosts by :authority, access
- * control, handlers, filters, logs. */
+ * pre_connection hooks.  Then either our own HTTP/2 session serves it
+ * (ptth_h2s.h, the ptth stream path) or the process_connection hooks
+ * run, where mod_http2 finds the router's preface and serves HTTP/2
+ * (prior knowledge, RFC 9113 section 3.3).  Every stream runs through the
+ * normal request pipeline on a worker thread: name-based virtual hosts by
+ * :authority, access control, handlers, filters, logs. */
 
 #include "ptth_dialed.h"
 #include "ptth_secure.h"

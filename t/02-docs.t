@@ -78,7 +78,9 @@ sub doc_blocks {
             my @cells = map { s/^\s+|\s+$//gr } split /(?<!\\)\|/, $line;
             shift @cells;   # before the first '|'
             next unless @cells >= 2 && $cells[0] =~ /^(\w[\w ]*):$/;
-            $f{$1} = $cells[1] =~ s/\\\|/|/gr;
+            # The name first: the s///r below resets $1 when it matches.
+            my $field = $1;
+            $f{$field} = $cells[1] =~ s/\\\|/|/gr;
         }
         $blocks{$name} = \%f;
     }

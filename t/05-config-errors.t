@@ -46,6 +46,9 @@ my @backend_bad = (
     ['PTTHTunnels', "PTTHTunnels abc", 'not a number'],
     ['PTTHTunnels', "PTTHTunnels -1", 'negative'],
     ['PTTHReconnect', "PTTHReconnect abc", 'not a duration'],
+    ['PTTHStreamPath', "PTTHStreamPath h3", 'unknown path'],
+    ['PTTHMaxStreams', "PTTHMaxStreams 0", 'zero streams'],
+    ['PTTHMaxStreams', "PTTHMaxStreams 1001", 'above 1000'],
 );
 for my $c (@backend_bad) {
     my ($directive, $line, $what) = @$c;
@@ -56,9 +59,11 @@ for my $c (@backend_bad) {
         or diag("exit $rc: $out");
 }
 
-# A backend without mod_http2 refuses to start and says what to load.
+# A backend without mod_http2 refuses to start and says what to load, when
+# mod_http2 is to serve the tunnels (PTTHStreamPath http2)...
 {
-    my $b = backend(name => 'backend-nohttp2', tport => free_port(), http2 => 0);
+    my $b = backend(name => 'backend-nohttp2', tport => free_port(), http2 => 0,
+                    stream_path => 'http2');
     my ($rc, $out) = $b->configtest;
     my $refused = $rc != 0;
     my $msg = $out;
@@ -87,6 +92,18 @@ for my $c (@backend_bad) {
     ok($refused && $msg =~ /LoadModule http2_module/,
        'backend without mod_http2 refuses to start, saying "LoadModule http2_module"')
         or diag($msg);
+}
+
+# ...and needs no mod_http2 when it serves them itself: ptth, and auto
+# (also the default: no PTTHStreamPath line, whatever PTTH_STREAM_PATH
+# says) without H2WebSockets on, which picks the module's own session.
+for my $sp ('ptth', 'auto', undef) {
+    my $what = defined $sp ? "PTTHStreamPath $sp" : 'no PTTHStreamPath (the default, auto)';
+    my $b = backend(name => 'backend-' . ($sp // 'default') . '-nohttp2', tport => free_port(),
+                    http2 => 0, stream_path => $sp);
+    my ($rc, $out) = $b->configtest;
+    is($rc, 0, "$what: a backend without mod_http2 passes configtest")
+        or diag($out);
 }
 
 finish();

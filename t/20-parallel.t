@@ -78,9 +78,10 @@ is(scalar(grep { /wait\.cgi\?g=\S+&i=\d+ HTTP\/2\.0" 200 / } @l), 40,
 is(scalar(grep { /sleep\.cgi\?s=0\.5 HTTP\/2\.0" 200 / } @l), 40,
    'and the 40 h2load requests as HTTP/2.0 200');
 
-# A backend that allows only 8 concurrent streams per tunnel.
+# A backend that allows only 8 concurrent streams per tunnel (mod_http2's
+# limit, or ours with PTTHStreamPath ptth).
 my $b8 = backend(tport => $r->{tport}, tunnels => 1,
-                 extra => ['H2MaxSessionStreams 8']);
+                 extra => ['H2MaxSessionStreams 8', 'PTTHMaxStreams 8']);
 $b8->start or give_up('backend (8 streams) does not start');
 ok(defined wait_for_tunnel($r), 'tunnel to the 8-stream backend up');
 my $most = overlap($r, 20, 0.5, 'SETTINGS_MAX_CONCURRENT_STREAMS=8');
@@ -104,7 +105,7 @@ ok(wait_for(40, sub { my $st = PTTH::Test::ptth_status($r) or return 0;
                       return $app && $app->{waiting} >= 20 }),
    'the 20 requests wait in the router for a tunnel');
 my $b8b = backend(tport => $r->{tport}, tunnels => 1,
-                  extra => ['H2MaxSessionStreams 8']);
+                  extra => ['H2MaxSessionStreams 8', 'PTTHMaxStreams 8']);
 $b8b->start or give_up('second 8-stream backend does not start');
 my @st = split /,/, collect($bg);
 is(scalar(grep { $_ eq '200' } @st), 20, 'queued before the tunnel: 20 x 200')

@@ -1,6 +1,7 @@
 # WebSocket through the tunnel: the client speaks RFC 6455 (HTTP/1.1
 # Upgrade) to the router; the hub sends an extended CONNECT (RFC 8441) on
-# the tunnel; the backend httpd (H2WebSockets on) proxies it with ws:// to
+# the tunnel; the backend httpd (H2WebSockets on, so that PTTHStreamPath
+# auto has mod_http2 serve the tunnel) proxies it with ws:// to
 # a WebSocket application (t/go/wsecho.go).  Checked: the 101 and its
 # Sec-WebSocket-Accept, subprotocol and Host, echoes up to 1 MiB, ten
 # clients at once, an idle pipe, a client that vanishes, close reaching
@@ -45,7 +46,11 @@ my $r = router(pre_proxy => ["<Location /ptth-status>",
                              "ProxyPass /ptth-status !",
                              "ProxyPass /noup/ ptth://app/noup/ upgrade=none"]);
 $r->start or give_up('router does not start');
-my $b = backend(tport => $r->{tport},
+# WebSocket over the tunnel is mod_http2's: with H2WebSockets on,
+# PTTHStreamPath auto picks it (the backend's own session offers no
+# extended CONNECT, as backend 2 below may show), whatever PTTH_STREAM_PATH
+# says for the rest of the suite.
+my $b = backend(tport => $r->{tport}, stream_path => 'auto',
                 modules => [qw(proxy proxy_http proxy_wstunnel)],
                 # KeepAliveTimeout 1: the idle pipe below outlives it.
                 extra => ['H2WebSockets on', 'KeepAliveTimeout 1'],
@@ -54,6 +59,8 @@ my $b = backend(tport => $r->{tport},
                                 "ProxyPass /noup/ ws://127.0.0.1:$app_port/ws/"]);
 $b->start or give_up('backend does not start');
 ok(defined wait_for_tunnel($r), 'tunnel up') or give_up('no tunnel');
+like($b->errlog_text, qr/PTTHStreamPath auto: mod_http2 serves the tunnels \(H2WebSockets on/,
+     'PTTHStreamPath auto: mod_http2 serves the tunnels of a backend with H2WebSockets on');
 
 sub wsclient {
     my (@args) = @_;
@@ -258,7 +265,8 @@ my $res = http(port => $r->{port}, host => 'a.example', path => '/');
 is($res->{body}, 'A', 'and the tunnel serves on');
 
 # A backend without H2WebSockets does not offer extended CONNECT
-# (SETTINGS_ENABLE_CONNECT_PROTOCOL): the hub sends a plain GET.
+# (SETTINGS_ENABLE_CONNECT_PROTOCOL), nor does one with PTTHStreamPath
+# ptth (whichever PTTH_STREAM_PATH chose here): the hub sends a plain GET.
 my $r2 = router();
 $r2->start or give_up('router 2 does not start');
 my $b2 = backend(tport => $r2->{tport},

@@ -22,6 +22,9 @@ package PTTH::Test;
 #                     12000 ports below the kernel's ephemeral range)
 #   PTTH_GOCACHE      Go build cache shared by the test files of a run
 #                     (default <scratch root>/.go/cache)
+#   PTTH_STREAM_PATH  http2 or ptth: PTTHStreamPath of every backend the
+#                     harness configures (default: not written, the
+#                     module's default); a backend's stream_path option wins
 #
 # Several test files run at once (prove -j, and other people's runs on the
 # same machine): nothing here may assume it is alone.  Each file has its
@@ -1145,6 +1148,8 @@ my %MPM_DEFAULTS = (
 #   remoteip  (default 1) RemoteIPHeader X-Forwarded-For from 127.0.0.1
 #   vhost_extra  lines added inside every <VirtualHost>; or a hash
 #             { ServerName => lines } for some of them
+#   stream_path  PTTHStreamPath (default $ENV{PTTH_STREAM_PATH}; undef and
+#             no environment: not written)
 sub new {
     my ($class, %o) = @_;
     my $self = bless { %o }, $class;
@@ -1163,6 +1168,8 @@ sub new {
         $self->{reconnect} //= '100ms 2s';
         $self->{http2} //= 1;
         $self->{remoteip} //= 1;
+        $self->{stream_path} = $ENV{PTTH_STREAM_PATH}
+            if !exists $self->{stream_path} && ($ENV{PTTH_STREAM_PATH} // '') ne '';
         die "backend needs tport or connect" unless $self->{tport} || $self->{connect};
     }
     $self->{conf}    = "$self->{dir}/httpd.conf";
@@ -1269,6 +1276,7 @@ sub write_conf {
         $c .= "Protocols h2c http/1.1\nH2Direct on\n" if $self->{h2_directives};
         $c .= "PTTHConnect $connect\n" if length $connect;
         $c .= "PTTHTunnels $self->{tunnels}\n" if defined $self->{tunnels};
+        $c .= "PTTHStreamPath $self->{stream_path}\n" if defined $self->{stream_path};
         $c .= "PTTHReconnect $self->{reconnect}\n" if defined $self->{reconnect};
         if ($self->{remoteip}) {
             $c .= "RemoteIPHeader X-Forwarded-For\nRemoteIPInternalProxy 127.0.0.1\n";
