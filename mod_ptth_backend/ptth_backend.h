@@ -57,7 +57,11 @@
  *   ptth_h2s.c              PTTHStreamPath ptth: our own HTTP/2 server
  *                           session on the dialed connection instead of
  *                           mod_http2 (docs/architecture.md, "The ptth
- *                           stream path")
+ *                           stream path"): buffers, streams, sending, the
+ *                           tunnel's thread
+ *   ptth_h2s_frames.c       ... nghttp2's callbacks (what the router sends)
+ *   ptth_h2s_stream.c       ... what the stream workers call
+ *                           (ptth_h2s_priv.h: what the three share)
  *   ptth_c2.c               ... a stream as a request on a secondary
  *                           connection, and that connection's filters
  *   ptth_workers.c          ... the child's stream workers
