@@ -145,13 +145,34 @@ void ptth_dialed_deadlines(ptth_dialed *d, apr_time_t *drain,
     apr_thread_mutex_unlock(d->stop->lock);
 }
 
+/* One wait on the thread's pollset, as APR_SUCCESS (the socket is ready),
+ * APR_EINTR (woken), APR_TIMEUP or an error.  The pollset is
+ * APR_POLLSET_WAKEABLE: apr_pollset_wakeup() from child_stopping makes it
+ * return with nothing ready (our signals are blocked, so nothing else
+ * does). */
+static apr_status_t dialed_poll(ptth_dialed *d, apr_interval_time_t timeout)
+{
+    const apr_pollfd_t *out;
+    apr_int32_t n = 0;
+    apr_status_t rv = apr_pollset_poll(d->pollset, timeout, &n, &out);
+
+    if (rv == APR_SUCCESS) {
+        return n > 0 ? APR_SUCCESS : APR_EINTR;
+    }
+    if (APR_STATUS_IS_TIMEUP(rv)) {
+        return APR_TIMEUP;
+    }
+    if (APR_STATUS_IS_EINTR(rv)) {
+        return APR_EINTR;
+    }
+    return rv;
+}
+
 apr_status_t ptth_dialed_wait(ptth_dialed *d, apr_socket_t *sock,
                               apr_int16_t reqevents,
                               apr_interval_time_t timeout)
 {
     apr_pollfd_t pfd;
-    const apr_pollfd_t *out;
-    apr_int32_t n = 0;
     apr_status_t rv;
 
     if (ptth_dialed_stopping(d) == PTTH_STOP_NOW) {
@@ -168,21 +189,9 @@ apr_status_t ptth_dialed_wait(ptth_dialed *d, apr_socket_t *sock,
             return rv;
         }
     }
-    /* The pollset is APR_POLLSET_WAKEABLE: apr_pollset_wakeup() from
-     * child_stopping makes this return APR_EINTR (our signals are blocked,
-     * so nothing else does). */
-    rv = apr_pollset_poll(d->pollset, timeout, &n, &out);
+    rv = dialed_poll(d, timeout);
     if (sock) {
         apr_pollset_remove(d->pollset, &pfd);
-    }
-    if (rv == APR_SUCCESS) {
-        return n > 0 ? APR_SUCCESS : APR_EINTR;
-    }
-    if (APR_STATUS_IS_TIMEUP(rv)) {
-        return APR_TIMEUP;
-    }
-    if (APR_STATUS_IS_EINTR(rv)) {
-        return APR_EINTR;
     }
     return rv;
 }
@@ -216,24 +225,10 @@ apr_status_t ptth_dialed_watch(ptth_dialed *d, apr_socket_t *sock,
 apr_status_t ptth_dialed_wait_watched(ptth_dialed *d,
                                       apr_interval_time_t timeout)
 {
-    const apr_pollfd_t *out;
-    apr_int32_t n = 0;
-    apr_status_t rv;
-
     if (ptth_dialed_stopping(d) == PTTH_STOP_NOW) {
         return APR_EINTR;
     }
-    rv = apr_pollset_poll(d->pollset, timeout, &n, &out);
-    if (rv == APR_SUCCESS) {
-        return n > 0 ? APR_SUCCESS : APR_EINTR;
-    }
-    if (APR_STATUS_IS_TIMEUP(rv)) {
-        return APR_TIMEUP;
-    }
-    if (APR_STATUS_IS_EINTR(rv)) {
-        return APR_EINTR;
-    }
-    return rv;
+    return dialed_poll(d, timeout);
 }
 
 void ptth_dialed_wakeup(ptth_dialed *d)
