@@ -267,12 +267,18 @@ for my $mpm (qw(event prefork)) {
 my %one_child = (StartServers => 1, ServerLimit => 1, ThreadsPerChild => 25,
                  MaxRequestWorkers => 25, MinSpareThreads => 5,
                  MaxSpareThreads => 50);
+# mod_http2 serves these tunnels, with a fixed number of workers, so that
+# the two children's thread counts can be compared exactly: the module's
+# own stream path starts its workers as streams come, and a burst of
+# requests may start one more in either child (its TLS runs in the
+# tunnel's thread as well, over the same filters; t/36 drives it).
 my %tb = (
     plain => backend(name => 'threads-plain', mpm => 'event', tunnels => 3,
-                     tport => $r->{tport}, mpm_conf => \%one_child,
+                     tport => $r->{tport}, mpm_conf => \%one_child, stream_path => 'http2',
                      extra => ['H2MinWorkers 4', 'H2MaxWorkers 4']),
     tls   => backend(name => 'threads-tls', mpm => 'event', tunnels => 3, tport => 1,
                      connect => tls_connect($sport, 'ps'), mpm_conf => \%one_child,
+                     stream_path => 'http2',
                      extra => ['H2MinWorkers 4', 'H2MaxWorkers 4']),
 );
 my %port = (plain => $r->{tport}, tls => $sport);
