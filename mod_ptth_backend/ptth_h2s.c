@@ -233,6 +233,9 @@ static apr_status_t out_flush(ptth_h2s *h2s)
         }
     }
     else if (rv == APR_SUCCESS) {
+        if (h2s->out_blocked) {
+            h2s->unblocked_at = apr_time_now();
+        }
         h2s->out_blocked = 0;
     }
     return rv;

@@ -120,6 +120,7 @@ struct ptth_h2s {
 
     int out_blocked;             /* output waits for the socket */
     apr_time_t blocked_since;
+    apr_time_t unblocked_at;     /* when output last stopped waiting */
     int in_poll;                 /* the tunnel's thread is in its wait */
     int kicked;                  /* ... and was woken already */
     int eof;                     /* the router closed its side */

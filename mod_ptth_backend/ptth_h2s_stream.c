@@ -178,12 +178,17 @@ int ptth_stream_responded(ptth_stream *st)
  * connection's output stuck too it stopped reading altogether: the whole
  * tunnel goes (as on the mod_http2 path); else only this stream's window
  * stayed closed (RFC 9113 section 5.2) and only the stream is reset.
- * Under lock. */
+ * "Stuck" includes output that waited for the socket until just now: the
+ * tunnel's thread may have got the last bytes out a moment before this
+ * worker woke, and after the reset nothing more would be written, so a
+ * router that reads no more would keep the tunnel for ever.  Under lock. */
 static void stream_timeout(ptth_stream *st)
 {
     ptth_h2s *h2s = st->h2s;
 
-    if (h2s->out_blocked) {
+    if (h2s->out_blocked
+        || (h2s->unblocked_at
+            && apr_time_now() - h2s->unblocked_at < h2s->s->timeout)) {
         h2s->stuck = 1;
         h2s_kick(h2s);
     }
