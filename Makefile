@@ -24,10 +24,13 @@ AP_CFLAGS  = $(eval AP_CFLAGS := $(foreach v,CFLAGS CPPFLAGS NOTEST_CPPFLAGS \
                  -I$(call apxs_q,APU_INCLUDEDIR))$(AP_CFLAGS)
 AP_LDFLAGS = $(eval AP_LDFLAGS := $(foreach v,LDFLAGS NOTEST_LDFLAGS,$(call apxs_q,$(v))))$(AP_LDFLAGS)
 
+# Paths are relative to the top of the tree (make runs there): the flags,
+# and so build/obj/flags, do not depend on where the tree lives, and a
+# copy of a built tree (make deb DEB_REUSE_BUILD=1) is up to date.
 PTTH_CFLAGS = -fPIC -DPIC $(AP_CFLAGS) -Wall -Wextra -Werror -std=gnu11 -g \
-              -I$(CURDIR)/include $(SAN_CFLAGS) -MMD -MP
+              -Iinclude $(SAN_CFLAGS) -MMD -MP
 PTTH_LDFLAGS = -shared $(AP_LDFLAGS) $(SAN_LDFLAGS) \
-               -Wl,--version-script=$(CURDIR)/build/exports.map
+               -Wl,--version-script=build/exports.map
 
 COMMON_SRC  = $(wildcard common/*.c)
 ROUTER_SRC  = $(wildcard mod_ptth_router/*.c)
@@ -62,11 +65,11 @@ build/obj/common/%.o: common/%.c build/obj/flags
 
 build/obj/mod_ptth_router/%.o: mod_ptth_router/%.c build/obj/flags
 	@mkdir -p $(@D)
-	$(AP_CC) $(PTTH_CFLAGS) -I$(CURDIR)/mod_ptth_router -c -o $@ $<
+	$(AP_CC) $(PTTH_CFLAGS) -Imod_ptth_router -c -o $@ $<
 
 build/obj/mod_ptth_backend/%.o: mod_ptth_backend/%.c build/obj/flags
 	@mkdir -p $(@D)
-	$(AP_CC) $(PTTH_CFLAGS) -I$(CURDIR)/mod_ptth_backend -c -o $@ $<
+	$(AP_CC) $(PTTH_CFLAGS) -Imod_ptth_backend -c -o $@ $<
 
 # Each .so exports only its module record: the shared code (common/) is
 # linked into both, and httpd loads modules RTLD_GLOBAL, so exported
@@ -126,6 +129,11 @@ deps:
 # scratch source tree under $(DEB_DIR)/src/, builds there with
 # dpkg-buildpackage (which runs this Makefile, so the same apxs and
 # warning flags), and leaves $(DEB_DIR)/libapache2-mod-ptth_<version>_<arch>.deb.
+# DEB_REUSE_BUILD=1 (t/95) copies this tree's objects too and skips the
+# package's pre-build clean (-nc): the package's make then compiles only
+# what is out of date there (sources or flags changed), which after `make`
+# is nothing.  Without it the package builds from clean sources.
+DEB_REUSE_BUILD ?= 0
 DEB_SOURCES = Makefile LICENSE README.md common include mod_ptth_router \
               mod_ptth_backend build/exports.map docs
 deb:
@@ -141,8 +149,15 @@ deb:
 	tar -cf - --exclude=.libs --exclude='*.la' --exclude='*.lo' --exclude='*.slo' \
 	    --exclude='*.o' $(DEB_SOURCES) | tar -C $$src -xf -; \
 	cp -r build/debian $$src/debian; \
-	echo "make deb: dpkg-buildpackage -us -uc -b -Jauto in $$src"; \
-	( cd $$src && dpkg-buildpackage -us -uc -b -Jauto ) > $(DEB_DIR)/src/build.log 2>&1 || { \
+	nc=; \
+	if [ "$(DEB_REUSE_BUILD)" = 1 ] && [ -f build/obj/flags ] \
+	        && [ -f $(ROUTER_SO) ] && [ -f $(BACKEND_SO) ]; then \
+	    tar -cf - build/obj $(ROUTER_SO) $(BACKEND_SO) | tar -C $$src -xf -; \
+	    nc=-nc; \
+	    echo "make deb: reusing this tree's objects where their sources and flags match"; \
+	fi; \
+	echo "make deb: dpkg-buildpackage -us -uc -b -Jauto $$nc in $$src"; \
+	( cd $$src && dpkg-buildpackage -us -uc -b -Jauto $$nc ) > $(DEB_DIR)/src/build.log 2>&1 || { \
 	    tail -n 40 $(DEB_DIR)/src/build.log >&2; \
 	    echo "make deb: dpkg-buildpackage failed; log: $(DEB_DIR)/src/build.log" >&2; exit 1; }; \
 	rm -f $(DEB_DIR)/*.deb; \

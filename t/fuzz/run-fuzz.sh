@@ -27,6 +27,9 @@
 #                      the corpus copy (grown by the run), the log and any
 #                      crash artifact.  It is kept when a run fails, when
 #                      PTTH_FUZZ_KEEP=1, or when PTTH_FUZZ_TMP is given.
+#   PTTH_FUZZ_OPT      optimisation level of the build (default -O1; the
+#                      short runs of t/07 use -O0, which compiles in two
+#                      thirds of the time)
 #   CLANG              compiler (default: clang, else clang-14 ... clang-19)
 #
 # Needs (Debian 12): clang, libclang-rt-14-dev (the libFuzzer and sanitizer
@@ -136,7 +139,7 @@ run_target() {   # $1: fuzz_NAME; returns 0 clean, 1 failed
 
     local bin="$dir/$target"
     # shellcheck disable=SC2046  # apr-1-config prints several words on purpose
-    if ! "$CC" -g -O1 -fno-omit-frame-pointer -std=gnu11 -Wall -Wextra -Werror \
+    if ! "$CC" -g "${PTTH_FUZZ_OPT:--O1}" -fno-omit-frame-pointer -std=gnu11 -Wall -Wextra -Werror \
             -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
             "${incs[@]}" $(apr-1-config --cflags --cppflags --includes) \
             "$src" "${srcs[@]}" "${libs[@]}" $(apr-1-config --link-ld) -o "$bin" \
