@@ -27,6 +27,7 @@
 #                      the corpus copy (grown by the run), the log and any
 #                      crash artifact.  It is kept when a run fails, when
 #                      PTTH_FUZZ_KEEP=1, or when PTTH_FUZZ_TMP is given.
+#   PTTH_FUZZ_JOBS     targets built and run at once (default 1)
 #   PTTH_FUZZ_OPT      optimisation level of the build (default -O1; the
 #                      short runs of t/07 use -O0, which compiles in two
 #                      thirds of the time)
@@ -179,10 +180,28 @@ run_target() {   # $1: fuzz_NAME; returns 0 clean, 1 failed
     return 0
 }
 
+# PTTH_FUZZ_JOBS targets at once (default 1): each builds and fuzzes in a
+# background job; their outputs follow in the targets' order.
+jobs_max=${PTTH_FUZZ_JOBS:-1}
 failed=()
-for t in "${targets[@]}"; do
-    run_target "$t" || failed+=("$t")
-done
+if [ "$jobs_max" -le 1 ]; then
+    for t in "${targets[@]}"; do
+        run_target "$t" || failed+=("$t")
+    done
+else
+    pids=()
+    for t in "${targets[@]}"; do
+        while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done
+        ( run_target "$t" > "$SCRATCH/$t.out" 2>&1; echo $? > "$SCRATCH/$t.rc" ) &
+        pids+=($!)
+    done
+    wait "${pids[@]}" || true
+    for t in "${targets[@]}"; do
+        cat "$SCRATCH/$t.out"
+        [ "$(cat "$SCRATCH/$t.rc" 2>/dev/null)" = 0 ] || failed+=("$t")
+        rm -f "$SCRATCH/$t.out" "$SCRATCH/$t.rc"
+    done
+fi
 if [ ${#failed[@]} -ne 0 ]; then
     echo "run-fuzz: FAILED: ${failed[*]} (scratch kept: $SCRATCH)" >&2
     exit 1
