@@ -27,7 +27,7 @@ for my $case (['refuse', 100], ['503', 75]) {
     my @p = h2peers($r->{tport}, 4, "--scenario=$sc", '--max-time=40');
     is(scalar(grep { $_ } @p), 4, "$sc: four peers join pool app next to the real backend");
     ok(wait_for(5, sub { tunnel_count($r->{tport}) == 5 }), "$sc: pool app has 5 tunnels");
-    my @res = curl_many($r, 'a.example', map { "/?$sc=$_" } 1 .. 100);
+    my @res = get_many($r, 'a.example', map { "/?$sc=$_" } 1 .. 100);
     my $ok = grep { $_->[0] == 200 && $_->[2] eq 'A' } @res;
     my %st;
     $st{$_->[0]}++ for @res;

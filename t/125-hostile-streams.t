@@ -63,13 +63,13 @@ one_shot('goaway-garbage', 0, qr/^(200|502) clean/);
     my $before = proc_kb($hub, 'VmRSS');
     my @p = h2peers($r->{tport}, 4, '--scenario=rst', '--max-time=30');
     is(scalar(grep { $_ } @p), 4, 'rst-all: four resetting peers join pool app');
-    my @res = curl_many($r, 'a.example', map { "/?rst=$_" } 1 .. 40);
+    my @res = get_many($r, 'a.example', map { "/?rst=$_" } 1 .. 40);
     my $ok = grep { $_->[0] == 200 && $_->[2] eq 'A' } @res;
     my $bad = grep { $_->[0] != 200 && $_->[0] != 502 } @res;
     is($bad, 0, "rst-all: every answer is the backend's 200 or a 502 ($ok x 200)");
     my $resets = grep { $_->{ev} eq 'sent' && $_->{what} eq 'rst' } map { peer_events($_) } @p;
     cmp_ok($resets, '>=', 1, "rst-all: the peers reset streams ($resets)");
-    my @o = curl_many($r, 'b.example', map { "/o/?rst=$_" } 1 .. 10);
+    my @o = get_many($r, 'b.example', map { "/o/?rst=$_" } 1 .. 10);
     is(scalar(grep { $_->[0] == 200 && $_->[2] eq 'B' } @o), 10,
        'rst-all: the other pool serves meanwhile');
     peer_stop($_) for @p;

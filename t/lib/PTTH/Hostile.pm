@@ -23,7 +23,7 @@ require(PTTH::Test::ROOT() . '/t/bin/rawclient.pl');
 our @EXPORT = qw(
     two_pools h2peer h2peers peer_events peer_landed peer_closed peer_stop
     raw parse_raw marker_free fd_count hub_health land_request trigger done_trigger during raw_attack genuine_b flood_case
-    curl_many
+    get_many
     good_requests MARKER PYTHON
 );
 
@@ -350,34 +350,16 @@ sub flood_case {
     hub_health($r, $hub, $before, $label, $peak);
 }
 
-# GET each of @paths with Host $host, one after the other on one
-# keep-alive connection (one curl for all: cheap even on a loaded
-# machine).  Returns a list of [status, body size, body].
-sub curl_many {
+# GET each of @paths with Host $host, one after the other (the harness's
+# in-process client: no process per request, cheap on a loaded machine).
+# Returns a list of [status, body size, body].
+sub get_many {
     my ($r, $host, @paths) = @_;
-    my @cmd = ('curl', '-s', '--max-time', 10, '-H', "Host: $host");
-    my $n = 0;
-    for my $p (@paths) {
-        my $f = TMP . "/many-$$-" . (++$n);
-        unlink $f;
-        push @cmd, '-o', $f, '-w', '%{http_code} %{size_download}\n',
-                   "http://127.0.0.1:$r->{port}$p";
-    }
-    my $out = '';
-    if (open(my $fh, '-|', @cmd)) {
-        local $/;
-        $out = <$fh> // '';
-        close $fh;
-    }
-    my @lines = split /\n/, $out;
-    my @res;
-    for my $i (1 .. $n) {
-        my ($st, $size) = split ' ', ($lines[$i - 1] // '0 0');
-        my $f = TMP . "/many-$$-$i";
-        push @res, [$st + 0, $size + 0, read_file($f) // ''];
-        unlink $f;
-    }
-    return @res;
+    return map {
+        my $x = PTTH::Test::http(port => $r->{port}, host => $host, path => $_,
+                                 max_time => 10);
+        [$x->{status}, $x->{size} // 0, $x->{body} // '']
+    } @paths;
 }
 
 # $n plain requests to each pool, one after the other.  Returns the
@@ -386,9 +368,9 @@ sub curl_many {
 sub good_requests {
     my ($r, $n) = @_;
     my $ok = grep { $_->[0] == 200 && ($_->[2] eq 'A' || $_->[2] =~ /^h2peer \d+ /) }
-             curl_many($r, 'a.example', map { "/?good=$_" } 1 .. $n);
+             get_many($r, 'a.example', map { "/?good=$_" } 1 .. $n);
     $ok += grep { $_->[0] == 200 && $_->[2] eq 'B' }
-           curl_many($r, 'b.example', map { "/o/?good=$_" } 1 .. $n);
+           get_many($r, 'b.example', map { "/o/?good=$_" } 1 .. $n);
     return $ok;
 }
 

@@ -436,54 +436,26 @@ sub http_parallel {
     return @res;
 }
 
-# Many requests by one curl process, all at once (curl --parallel): far
-# less CPU than a curl per request (http_parallel) when the status and the
-# body (and a few response headers) are all that matter.  Options: port,
-# paths => [...] (or urls => [...]), host, headers => [...] (sent),
-# want => [...] (response header names to return), max_time (default 15).
-# Returns, in order, hashes with status (0 on failure), body, size, time,
-# url, headers (the wanted ones, lower-case names, '' when absent).
+# Many GETs at once, all on connections of the in-process client (the
+# statuses and bodies, and a few response headers, are what matter).
+# Options: port, paths => [...] (or urls => [...]), host, headers => [...]
+# (sent), want => [...] (response header names to return), max_time
+# (default 15).  Returns, in order, hashes with status (0 on failure), body,
+# size, time, url, err, headers (the wanted ones, lower-case names, ''
+# when absent).
 sub http_batch {
     my (%a) = @_;
     my @urls = $a{urls} ? @{ $a{urls} }
              : map { "http://127.0.0.1:$a{port}$_" } @{ $a{paths} || [] };
     return () unless @urls;
-    my $n = ++$REQ;
-    make_path("$TMP/curl");
-    my $base = "$TMP/curl/$$-$n";
-    my @cmd = ('curl', '-s', '-S', '-g', '--max-time', $a{max_time} || 15,
-               '--parallel', '--parallel-immediate', '--parallel-max', scalar(@urls),
-               '--stderr', "$base.err",
-               '-w', join("\t", '%{url_effective}', '%{http_code}', '%{time_total}',
-                                '%{size_download}', map { "%header{$_}" } @{ $a{want} || [] })
-                     . "\n");
-    push @cmd, '-H', "Host: $a{host}" if defined $a{host};
-    push @cmd, map { ('-H', $_) } @{ $a{headers} || [] };
-    push @cmd, map { ('-o', "$base.$_.body", $urls[$_]) } 0 .. $#urls;
-    my %by_url;
-    if (open(my $fh, '-|', @cmd)) {
-        while (my $l = <$fh>) {
-            chomp $l;
-            my ($url, $code, $t, $dl, @h) = split /\t/, $l, -1;
-            next unless defined $url;
-            my %h = map { lc($a{want}[$_]) => $h[$_] // '' } 0 .. $#{ $a{want} || [] };
-            push @{ $by_url{$url} }, { status => ($code // 0) + 0, time => $t // 0,
-                                       size => $dl // 0, headers => \%h };
-        }
-        close $fh;
-    }
-    my $err = read_file("$base.err") // '';
-    my @res;
+    my @res = PTTH::Client::run(map { +{ url => $_, host => $a{host},
+                                         headers => $a{headers}, max_time => $a{max_time} } } @urls);
     for my $i (0 .. $#urls) {
-        my $r = shift(@{ $by_url{ $urls[$i] } || [] })
-             || { status => 0, time => 0, size => 0, headers => {} };
+        my $r = $res[$i];
         $r->{url} = $urls[$i];
-        $r->{body} = read_file("$base.$i.body") // '';
-        $r->{err} = $err;
-        unlink "$base.$i.body";
-        push @res, $r;
+        my $h = $r->{headers};
+        $r->{headers} = { map { lc($_) => $h->{lc $_} // '' } @{ $a{want} || [] } };
     }
-    unlink "$base.err";
     return @res;
 }
 
