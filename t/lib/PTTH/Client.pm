@@ -37,7 +37,7 @@ use Digest::SHA;
 
 my $EXPECT_THRESHOLD = 1024 * 1024;   # curl's EXPECT_100_THRESHOLD
 my $EXPECT_WAIT = 1.0;                # curl's default --expect100-timeout
-my $CHUNK = 65536;
+my $CHUNK = 262144;
 
 # Can this client make the request (else: curl)?
 sub can_do {
