@@ -31,6 +31,8 @@ use Getopt::Long;
 use Digest::SHA qw(sha256_hex);
 use POSIX ();
 BEGIN { $ENV{PTTH_TEST_TMP} //= "$FindBin::Bin/out" }
+# Transfers are timed through curl (see bench/lib/PTTH/Bench.pm).
+BEGIN { $ENV{PTTH_CURL} //= 1 }
 use PTTH::Test;
 use PTTH::PKI qw(make_pki);
 
