@@ -620,6 +620,7 @@ void ptth_hub_main(apr_pool_t *pool, server_rec *s,
 
     hub = apr_pcalloc(pool, sizeof(*hub));
     hub->p = pool;
+    apr_pool_create(&hub->scratch, pool);
     hub->s = s;
     hub->conf = ptth_router_sconf_get(s);
     hub->state = PTTH_HUB_RUNNING;

@@ -92,6 +92,8 @@ typedef enum {
 
 struct ptth_hub {
     apr_pool_t *p;
+    apr_pool_t *scratch;             /* for what is built and copied out
+                                      * at once; cleared right after */
     server_rec *s;
     ptth_router_sconf *conf;
     apr_pollset_t *pollset;
