@@ -26,6 +26,8 @@
  * each END_STREAM is a half-close (shutdown) on the link.  The same
  * buffers and windows give the same backpressure. */
 
+#include <stdlib.h>
+
 #include <apr_lib.h>
 #include <apr_strings.h>
 
@@ -39,6 +41,93 @@
 /* A request body up to this size is kept whole until the response
  * starts, so a stream the backend refused can be replayed elsewhere. */
 #define PTTH_REPLAY_MAX     (64 * 1024)
+
+struct ptth_ex_mem {
+    ptth_ex_mem *next;
+    union {                          /* what follows is aligned for any use */
+        long double ld;
+        void *p;
+        apr_uint64_t u;
+    } align;
+};
+
+static void *mem_push(ptth_ex_mem **list, apr_size_t n)
+{
+    ptth_ex_mem *m = malloc(APR_OFFSETOF(ptth_ex_mem, align) + n);
+
+    if (!m) {
+        return NULL;
+    }
+    m->next = *list;
+    *list = m;
+    return &m->align;
+}
+
+static void mem_free_all(ptth_ex_mem **list)
+{
+    while (*list) {
+        ptth_ex_mem *m = *list;
+        *list = m->next;
+        free(m);
+    }
+}
+
+void *ptth_exchange_alloc(ptth_exchange *ex, apr_size_t n)
+{
+    return mem_push(&ex->mem, n);
+}
+
+char *ptth_exchange_memdup(ptth_exchange *ex, const char *s, apr_size_t n)
+{
+    char *d = mem_push(&ex->mem, n + 1);
+
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+void *ptth_exchange_block_alloc(ptth_exchange *ex, apr_size_t n)
+{
+    return mem_push(&ex->blk_mem, n);
+}
+
+void ptth_exchange_block_free(ptth_exchange *ex)
+{
+    ex->st.block = NULL;
+    mem_free_all(&ex->blk_mem);
+}
+
+static void ex_free(ptth_exchange *ex)
+{
+    ptth_buf_free(&ex->body);
+    ptth_buf_free(&ex->replay);
+    mem_free_all(&ex->blk_mem);
+    mem_free_all(&ex->mem);
+    free(ex);
+}
+
+/* A copy of a decoded field list (in the hub's scratch pool) whose
+ * entries point into data the exchange keeps. */
+static apr_array_header_t *copy_nvs(ptth_exchange *ex,
+                                    const apr_array_header_t *src)
+{
+    apr_size_t n = src ? (apr_size_t)src->nelts : 0;
+    apr_array_header_t *a = ptth_exchange_alloc(ex, sizeof(*a)
+                                                + (n ? n : 1) * sizeof(ptth_nv));
+
+    if (a) {
+        a->pool = NULL;         /* never grown */
+        a->elt_size = sizeof(ptth_nv);
+        a->nelts = a->nalloc = (int)n;
+        a->elts = (char *)(a + 1);
+        if (n) {
+            memcpy(a->elts, src->elts, n * sizeof(ptth_nv));
+        }
+    }
+    return a;
+}
 
 static const char *exstate_str(ptth_exchange_state s)
 {
@@ -89,7 +178,7 @@ static void ex_check_done(ptth_exchange *ex)
     if (ex->state == PTTH_EX_ENDED && ex->req_ended) {
         ex_release_link(ex);
         if (!ex->st.tunnel) {
-            apr_pool_destroy(ex->p);
+            ex_free(ex);
         }
     }
 }
@@ -122,7 +211,7 @@ static void ex_response_over(ptth_exchange *ex)
 
 /* The host a request is for, as routing compares it with claims: the
  * :authority without port or trailing dot, lowercase (RFC 9110 4.2.3). */
-static const char *request_host(apr_pool_t *p, const char *authority)
+static const char *request_host(ptth_exchange *ex, const char *authority)
 {
     const char *end;
     char *h;
@@ -143,7 +232,9 @@ static const char *request_host(apr_pool_t *p, const char *authority)
     if (end > authority && end[-1] == '.') {
         --end;
     }
-    h = apr_pstrmemdup(p, authority, end - authority);
+    if (!(h = ptth_exchange_memdup(ex, authority, end - authority))) {
+        return NULL;
+    }
     ap_str_tolower(h);
     return h;
 }
@@ -154,39 +245,46 @@ apr_status_t ptth_exchange_create(ptth_link_hub *hl, const char *payload,
 {
     ptth_hub *hub = hl->hub;
     ptth_exchange *ex;
-    apr_pool_t *p;
     apr_time_t now = apr_time_now(), sent;
+    apr_status_t rv;
     char *copy;
 
     *pex = NULL;
-    /* Not under the link's pool: a tunnel may hold the exchange after the
+    /* Not in the link's memory: a tunnel may hold the exchange after the
      * link has moved on or gone. */
-    apr_pool_create(&p, hub->p);
-    apr_pool_tag(p, "ptth_exchange");
-    ex = apr_pcalloc(p, sizeof(*ex));
-    ex->p = p;
+    if (!(ex = calloc(1, sizeof(*ex)))) {
+        return APR_ENOMEM;
+    }
     ex->hub = hub;
     ex->state = PTTH_EX_WAITING;
     ex->st.id = -1;
     APR_RING_ELEM_INIT(ex, link);
     ptth_buf_init(&ex->body);
-    ptth_buf_free_on(&ex->body, p);
     ptth_buf_init(&ex->replay);
-    ptth_buf_free_on(&ex->replay, p);
     ex->replayable = 1;
-    copy = apr_pmemdup(p, payload, len);
-    if (ptth_link_decode_request(p, copy, len, &ex->req) != APR_SUCCESS
-        || (ex->req.protocol && end_stream)) {
+    /* The decoded strings point into the copy; the field list is copied
+     * out of the scratch pool. */
+    if (!(copy = ptth_exchange_alloc(ex, len))) {
+        ex_free(ex);
+        return APR_ENOMEM;
+    }
+    memcpy(copy, payload, len);
+    rv = ptth_link_decode_request(hub->scratch, copy, len, &ex->req);
+    if (rv == APR_SUCCESS && !(ex->req.headers = copy_nvs(ex, ex->req.headers))) {
+        rv = APR_ENOMEM;
+    }
+    apr_pool_clear(hub->scratch);
+    if (rv != APR_SUCCESS || (ex->req.protocol && end_stream)
+        || !(ex->host = request_host(ex, ex->req.authority))) {
         /* An upgrade keeps the request side open for the pipe. */
-        apr_pool_destroy(p);
-        return APR_EINVAL;
+        ex_free(ex);
+        return rv == APR_ENOMEM ? APR_ENOMEM : APR_EINVAL;
     }
     ex->hl = hl;
     *pex = ex;
     ex->has_body = !end_stream;
     ex->head = !strcmp(ex->req.method, "HEAD");
     ex->req_ended = end_stream;
-    ex->host = request_host(p, ex->req.authority);
     if (hub->state != PTTH_HUB_RUNNING || ex->req.generation > hub->generation) {
         /* Draining, or a child of the next generation reached us before
          * our listener closed: never dispatched, so the child may send it
@@ -258,9 +356,24 @@ apr_status_t ptth_exchange_request_trailers(ptth_exchange *ex,
                                             apr_size_t len)
 {
     if (ex->state != PTTH_EX_ENDED) {
-        char *copy = apr_pmemdup(ex->p, payload, len);
-        if (ptth_link_decode_trailers(ex->p, copy, len, &ex->req_trailers)
-            != APR_SUCCESS) {
+        char *copy = ptth_exchange_alloc(ex, len ? len : 1);
+        apr_array_header_t *trailers;
+        apr_status_t rv;
+
+        if (!copy) {
+            ptth_exchange_failed(ex, PTTH_RST_BROKEN);
+            return ptth_exchange_request_body(ex, NULL, 0, 1);
+        }
+        memcpy(copy, payload, len);
+        rv = ptth_link_decode_trailers(ex->hub->scratch, copy, len, &trailers);
+        if (rv == APR_SUCCESS && !(ex->req_trailers = copy_nvs(ex, trailers))) {
+            rv = APR_ENOMEM;
+        }
+        apr_pool_clear(ex->hub->scratch);
+        if (rv == APR_ENOMEM) {
+            ptth_exchange_failed(ex, PTTH_RST_BROKEN);
+        }
+        else if (rv != APR_SUCCESS) {
             return APR_EINVAL;
         }
     }
@@ -390,6 +503,7 @@ void ptth_exchange_response(ptth_exchange *ex, int status, int upgraded,
     char *frame;
 
     if (!ex->hl || ex->state == PTTH_EX_ENDED) {
+        ptth_exchange_block_free(ex);
         return;
     }
     resp.status = status;
@@ -399,13 +513,17 @@ void ptth_exchange_response(ptth_exchange *ex, int status, int upgraded,
     resp.tunnel_id = ex->st.tunnel ? ex->st.tunnel->id : 0;
     resp.backend = ex->st.tunnel ? ex->st.tunnel->backend : NULL;
     resp.attempts = (apr_uint32_t)ex->attempts;
-    frame = ptth_link_encode_response(ex->p, &resp, end_stream, &len);
+    /* Built in the scratch pool and copied into the link's output. */
+    frame = ptth_link_encode_response(ex->hub->scratch, &resp, end_stream, &len);
+    ptth_exchange_block_free(ex);    /* headers: encoded or refused */
     if (len - PTTH_LINK_HDR_LEN > PTTH_LINK_MAX_HEAD) {
+        apr_pool_clear(ex->hub->scratch);
         ptth_tunnel_cancel(ex);
         ptth_exchange_failed(ex, PTTH_RST_PROTOCOL);
         return;
     }
     ptth_link_hub_send(ex->hl, frame, len);
+    apr_pool_clear(ex->hub->scratch);
     if (status < 200) {
         return;
     }
@@ -476,15 +594,19 @@ void ptth_exchange_response_trailers(ptth_exchange *ex,
     char *frame;
 
     if (!ex->hl || ex->state == PTTH_EX_ENDED) {
+        ptth_exchange_block_free(ex);
         return;
     }
     if (ex->resp_upgraded) {
         /* A pipe has nowhere to put fields: they only end it. */
+        ptth_exchange_block_free(ex);
         ptth_exchange_response_data(ex, NULL, 0, 1);
         return;
     }
-    frame = ptth_link_encode_trailers(ex->p, headers, &len);
+    frame = ptth_link_encode_trailers(ex->hub->scratch, headers, &len);
+    ptth_exchange_block_free(ex);
     ptth_link_hub_send(ex->hl, frame, len);
+    apr_pool_clear(ex->hub->scratch);
     ex_transit(ex, PTTH_EX_ENDED, "response trailers");
     ex_response_over(ex);
 }

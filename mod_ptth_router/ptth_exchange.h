@@ -54,17 +54,22 @@ typedef struct ptth_ex_stream {
     apr_size_t unconsumed;           /* DATA queued to the link, not yet
                                       * acknowledged to the backend */
     ptth_resp_check rc;              /* the response's message rules */
-    apr_array_header_t *block;       /* header block being received */
+    apr_array_header_t *block;       /* header block being received: in
+                                      * blk, its memory in the exchange's
+                                      * block list until handed on */
+    apr_array_header_t blk;
     int violated;                    /* the backend broke the rules */
-    nghttp2_nv *nva;                 /* request fields, kept for a retry */
-    size_t nvlen;
     int connect;                     /* sent as extended CONNECT (RFC 8441) */
 } ptth_ex_stream;
+
+/* One allocation of an exchange (ptth_exchange_alloc). */
+typedef struct ptth_ex_mem ptth_ex_mem;
 
 struct ptth_exchange {
     APR_RING_ENTRY(ptth_exchange) link;  /* in its pool's queue or its
                                           * tunnel's streams */
-    apr_pool_t *p;
+    ptth_ex_mem *mem;                /* what it allocated, freed with it */
+    ptth_ex_mem *blk_mem;            /* the response block in progress */
     ptth_hub *hub;
     ptth_link_hub *hl;               /* NULL once the child moved on */
     ptth_pool *pool;
@@ -119,6 +124,17 @@ void ptth_exchange_link_gone(ptth_exchange *ex);
 /* The link wrote to the child; `left` bytes still wait in its buffer:
  * let the backend send again what the child was given. */
 void ptth_exchange_link_flushed(ptth_exchange *ex, apr_size_t left);
+
+/* Memory: an exchange is a heap object, not a pool (an APR pool's
+ * first page would cost more than the request it holds, one per request
+ * in flight).  ptth_exchange_alloc's blocks go with the exchange;
+ * ptth_exchange_block_alloc's with the response header block being
+ * received (ptth_exchange_block_free, once it is handed on).  NULL when
+ * out of memory. */
+void *ptth_exchange_alloc(ptth_exchange *ex, apr_size_t n);
+char *ptth_exchange_memdup(ptth_exchange *ex, const char *s, apr_size_t n);
+void *ptth_exchange_block_alloc(ptth_exchange *ex, apr_size_t n);
+void ptth_exchange_block_free(ptth_exchange *ex);
 
 /* ---- from the pool and the tunnel ---- */
 

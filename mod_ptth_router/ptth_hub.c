@@ -28,10 +28,12 @@
 #include <signal.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #if defined(__linux__)
 #include <sys/prctl.h>
 #endif
 
+#include <apr_portable.h>
 #include <apr_strings.h>
 
 #include <ap_listen.h>
@@ -408,6 +410,32 @@ void ptth_hub_accept(ptth_hub *hub, apr_socket_t *lsock,
     }
 }
 
+void ptth_hub_accept_fd(ptth_hub *hub, apr_socket_t *lsock,
+                        ptth_hub_accept_fd_fn *on_accept)
+{
+    apr_os_sock_t lfd;
+    int i;
+
+    if (apr_os_sock_get(&lfd, lsock) != APR_SUCCESS) {
+        return;
+    }
+    for (i = 0; i < 64; ++i) {
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (fd < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EMFILE || errno == ENFILE || errno == ENOMEM
+                || errno == ENOBUFS) {
+                pause_accepting(hub, APR_FROM_OS_ERROR(errno));
+            }
+            return;
+        }
+        on_accept(hub, fd);
+    }
+}
+
 static void on_tunnel_conn(ptth_hub *hub, void *baton, apr_pool_t *p,
                            apr_socket_t *sock)
 {
@@ -592,6 +620,7 @@ void ptth_hub_main(apr_pool_t *pool, server_rec *s,
 
     hub = apr_pcalloc(pool, sizeof(*hub));
     hub->p = pool;
+    apr_pool_create(&hub->scratch, pool);
     hub->s = s;
     hub->conf = ptth_router_sconf_get(s);
     hub->state = PTTH_HUB_RUNNING;
@@ -614,6 +643,7 @@ void ptth_hub_main(apr_pool_t *pool, server_rec *s,
     hub->parent = getppid();
     ptth_buf_set_budget(&hub->mem);
     APR_RING_INIT(&hub->links, ptth_link_hub, link);
+    hub->spare_socks = apr_array_make(pool, 16, sizeof(apr_socket_t *));
     APR_RING_INIT(&hub->due, ptth_handle, due_link);
     ptth_pending_init(hub);
     for (i = 0; i < hub->conf->pools->nelts; ++i) {

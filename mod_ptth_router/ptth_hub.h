@@ -92,6 +92,8 @@ typedef enum {
 
 struct ptth_hub {
     apr_pool_t *p;
+    apr_pool_t *scratch;             /* for what is built and copied out
+                                      * at once; cleared right after */
     server_rec *s;
     ptth_router_sconf *conf;
     apr_pollset_t *pollset;
@@ -103,6 +105,8 @@ struct ptth_hub {
     ptth_handle link_listener;
     APR_RING_HEAD(ptth_link_hub_ring, ptth_link_hub) links;
     int n_links;
+    apr_array_header_t *spare_socks; /* of apr_socket_t *: closed link
+                                      * sockets, reused for new links */
     APR_RING_HEAD(ptth_pending_ring, ptth_pending) pendings;
     int n_pendings;
     apr_uint64_t refused;            /* handshakes refused or failed */
@@ -153,6 +157,11 @@ typedef void ptth_hub_accept_fn(ptth_hub *hub, void *baton, apr_pool_t *p,
                                 apr_socket_t *sock);
 void ptth_hub_accept(ptth_hub *hub, apr_socket_t *lsock,
                      ptth_hub_accept_fn *on_accept, void *baton);
+/* The same without a pool: each connection is a non-blocking,
+ * close-on-exec descriptor that on_accept owns. */
+typedef void ptth_hub_accept_fd_fn(ptth_hub *hub, int fd);
+void ptth_hub_accept_fd(ptth_hub *hub, apr_socket_t *lsock,
+                        ptth_hub_accept_fd_fn *on_accept);
 
 /* (Re)register h for events.  A failure is logged and returned: the
  * caller closes its object, which could never be polled again. */

@@ -19,6 +19,7 @@
  * full request-body buffer waits in the socket (backpressure). */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 #include <sys/socket.h>
 
@@ -478,15 +479,13 @@ static pid_t parent_of(pid_t pid)
  * is reachable by whatever runs as User (CGI, mod_php ...).  The kernel
  * names the peer (SO_PEERCRED); it must run as us and be a child of the
  * httpd parent, as children are and CGI processes are not. */
-static int peer_is_child(ptth_hub *hub, apr_socket_t *sock, pid_t *pid)
+static int peer_is_child(ptth_hub *hub, int fd, pid_t *pid)
 {
     struct ucred cred;
     socklen_t len = sizeof(cred);
-    apr_os_sock_t fd;
 
     *pid = 0;
-    if (apr_os_sock_get(&fd, sock) != APR_SUCCESS
-        || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
         return 0;
     }
     *pid = cred.pid;
@@ -494,36 +493,42 @@ static int peer_is_child(ptth_hub *hub, apr_socket_t *sock, pid_t *pid)
            && parent_of(cred.pid) == hub->parent;
 }
 
-static void on_link_accept(ptth_hub *hub, void *baton, apr_pool_t *p,
-                           apr_socket_t *sock)
+/* A link is a small heap object and its socket an apr_socket_t taken
+ * from the hub's spares: no pool of its own, whose first page would cost
+ * more than the link (one link per request in flight). */
+static void on_link_accept(ptth_hub *hub, int fd)
 {
     ptth_link_hub *hl;
+    apr_socket_t *sock = NULL;
     pid_t pid;
 
-    (void)baton;
-    if (!peer_is_child(hub, sock, &pid)) {
+    if (!peer_is_child(hub, fd, &pid)) {
         if (hub->links_refused++ % 100 == 0) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, hub->s, PTTHLOGNO(02207)
                          "hub: refusing a link from pid %ld, which is not "
                          "an httpd child (%" APR_UINT64_T_FMT " so far)",
                          (long)pid, hub->links_refused);
         }
-        apr_socket_close(sock);
-        apr_pool_destroy(p);
+        close(fd);
         return;
     }
-    apr_pool_tag(p, "ptth_link_hub");
-    hl = apr_pcalloc(p, sizeof(*hl));
-    hl->p = p;
+    if (!(hl = calloc(1, sizeof(*hl)))) {
+        close(fd);
+        return;
+    }
+    if (hub->spare_socks->nelts) {
+        sock = *(apr_socket_t **)apr_array_pop(hub->spare_socks);
+    }
+    /* A spare keeps its APR option bits (non-blocking among them), which
+     * the descriptor from accept4() matches. */
+    apr_os_sock_put(&sock, &fd, hub->p);
     hl->hub = hub;
     hl->sock = sock;
     hl->peer_pid = pid;
     hl->id = ++hub->next_link_id;
     ptth_buf_init(&hl->in);
-    ptth_buf_free_on(&hl->in, p);
     ptth_buf_init(&hl->out);
-    ptth_buf_free_on(&hl->out, p);
-    ptth_handle_init(&hl->h, PTTH_H_LINK, sock, p);
+    ptth_handle_init(&hl->h, PTTH_H_LINK, sock, hub->p);
     APR_RING_INSERT_TAIL(&hub->links, hl, ptth_link_hub, link);
     hub->n_links++;
     link_watch(hl);
@@ -534,7 +539,7 @@ static void on_link_accept(ptth_hub *hub, void *baton, apr_pool_t *p,
 
 void ptth_link_hub_accept(ptth_hub *hub, apr_socket_t *lsock)
 {
-    ptth_hub_accept(hub, lsock, on_link_accept, NULL);
+    ptth_hub_accept_fd(hub, lsock, on_link_accept);
 }
 
 void ptth_link_hub_destroy(ptth_link_hub *hl)
@@ -550,5 +555,8 @@ void ptth_link_hub_destroy(ptth_link_hub *hl)
     APR_RING_REMOVE(hl, link);
     hl->hub->n_links--;
     apr_socket_close(hl->sock);
-    apr_pool_destroy(hl->p);
+    APR_ARRAY_PUSH(hl->hub->spare_socks, apr_socket_t *) = hl->sock;
+    ptth_buf_free(&hl->in);
+    ptth_buf_free(&hl->out);
+    free(hl);
 }

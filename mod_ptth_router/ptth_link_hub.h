@@ -28,7 +28,6 @@
 struct ptth_link_hub {
     ptth_handle h;
     APR_RING_ENTRY(ptth_link_hub) link;
-    apr_pool_t *p;
     ptth_hub *hub;
     apr_socket_t *sock;
     apr_uint32_t id;

@@ -194,8 +194,53 @@ static int on_begin_headers(nghttp2_session *ngh, const nghttp2_frame *frame,
         response_violation(t, ex, why);
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
-    ex->st.block = apr_array_make(ex->p, 16, sizeof(ptth_nv));
+    /* Its memory goes once the block is handed on (or the exchange). */
+    ptth_exchange_block_free(ex);
+    memset(&ex->st.blk, 0, sizeof(ex->st.blk));
+    ex->st.blk.elt_size = sizeof(ptth_nv);
+    ex->st.block = &ex->st.blk;
     return 0;
+}
+
+/* A field of the block being received, its strings copied beside it;
+ * NULL when out of memory. */
+static ptth_nv *block_push(ptth_exchange *ex, const uint8_t *name,
+                           size_t namelen, const uint8_t *value,
+                           size_t valuelen)
+{
+    apr_array_header_t *a = ex->st.block;
+    ptth_nv *nv;
+    char *str;
+
+    if (a->nelts == a->nalloc) {
+        /* The old array stays in the block's memory until the block is
+         * handed on: at most as much again. */
+        int n = a->nalloc ? a->nalloc * 2 : 16;
+        char *e = ptth_exchange_block_alloc(ex, n * sizeof(ptth_nv));
+
+        if (!e) {
+            return NULL;
+        }
+        if (a->nelts) {
+            memcpy(e, a->elts, a->nelts * sizeof(ptth_nv));
+        }
+        a->elts = e;
+        a->nalloc = n;
+    }
+    if (!(str = ptth_exchange_block_alloc(ex, namelen + valuelen + 2))) {
+        return NULL;
+    }
+    nv = &((ptth_nv *)a->elts)[a->nelts++];
+    memcpy(str, name, namelen);
+    str[namelen] = '\0';
+    nv->name = str;
+    nv->nlen = namelen;
+    str += namelen + 1;
+    memcpy(str, value, valuelen);
+    str[valuelen] = '\0';
+    nv->value = str;
+    nv->vlen = valuelen;
+    return nv;
 }
 
 static int on_header(nghttp2_session *ngh, const nghttp2_frame *frame,
@@ -206,7 +251,6 @@ static int on_header(nghttp2_session *ngh, const nghttp2_frame *frame,
     ptth_tunnel *t = ud;
     ptth_exchange *ex;
     const char *why;
-    ptth_nv *nv;
     int forward;
 
     (void)ngh; (void)flags;
@@ -222,13 +266,11 @@ static int on_header(nghttp2_session *ngh, const nghttp2_frame *frame,
         response_violation(t, ex, why);
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
-    if (forward) {
-        /* Bounded: ptth_resp_field charged it to the stream's budget. */
-        nv = apr_array_push(ex->st.block);
-        nv->name = apr_pstrmemdup(ex->p, (const char *)name, namelen);
-        nv->nlen = namelen;
-        nv->value = apr_pstrmemdup(ex->p, (const char *)value, valuelen);
-        nv->vlen = valuelen;
+    /* Bounded: ptth_resp_field charged it to the stream's budget. */
+    if (forward && !block_push(ex, name, namelen, value, valuelen)) {
+        ptth_tunnel_reset(ex, NGHTTP2_INTERNAL_ERROR);
+        ptth_exchange_failed(ex, PTTH_RST_BROKEN);
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     }
     return 0;
 }
@@ -253,6 +295,7 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
         if (why) {
             return response_violation(t, ex, why);
         }
+        /* Both take the block and free it; ex may be gone after. */
         if (kind == PTTH_RESP_BLOCK_TRAILERS) {
             ptth_exchange_response_trailers(ex, ex->st.block);
         }
@@ -274,7 +317,6 @@ static int on_frame_recv(nghttp2_session *ngh, const nghttp2_frame *frame,
                                    ex->st.rc.unframed && !end, ex->st.block,
                                    end);
         }
-        ex->st.block = NULL;
         break;
     case NGHTTP2_DATA:
         if (end && (ex = stream_ex(t, frame->hd.stream_id))) {
@@ -431,7 +473,8 @@ static ssize_t body_read(nghttp2_session *ngh, int32_t stream_id, uint8_t *buf,
         *data_flags |= NGHTTP2_DATA_FLAG_EOF;
         if (trailers && trailers->nelts) {
             int i, k = 0;
-            nghttp2_nv *nva = apr_palloc(ex->p, sizeof(nghttp2_nv)
+            /* nghttp2 copies them: built in the scratch pool. */
+            nghttp2_nv *nva = apr_palloc(t->hub->scratch, sizeof(nghttp2_nv)
                                          * trailers->nelts);
             for (i = 0; i < trailers->nelts; ++i) {
                 const ptth_nv *tv = &APR_ARRAY_IDX(trailers, i, ptth_nv);
@@ -448,6 +491,7 @@ static ssize_t body_read(nghttp2_session *ngh, int32_t stream_id, uint8_t *buf,
             if (k && nghttp2_submit_trailer(ngh, stream_id, nva, k) == 0) {
                 *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
             }
+            apr_pool_clear(t->hub->scratch);
         }
         return (ssize_t)n;
     }
@@ -598,12 +642,15 @@ static void set_nv(nghttp2_nv *nv, const char *name, apr_size_t nlen,
     nv->flags = NGHTTP2_NV_FLAG_NONE;
 }
 
-static void build_nva(ptth_exchange *ex, int connect)
+/* The request's fields for nghttp2_submit_request(), which copies them:
+ * built in p (the hub's scratch pool) for each attempt. */
+static nghttp2_nv *build_nva(ptth_exchange *ex, int connect, apr_pool_t *p,
+                             size_t *nvlen)
 {
     const ptth_link_request *rq = &ex->req;
     int have_auth = rq->authority && *rq->authority;
     int i, n = rq->headers ? rq->headers->nelts : 0;
-    nghttp2_nv *nva = apr_palloc(ex->p, sizeof(nghttp2_nv) * (n + 5));
+    nghttp2_nv *nva = apr_palloc(p, sizeof(nghttp2_nv) * (n + 5));
     size_t k = 0;
 
     if (connect) {
@@ -624,14 +671,14 @@ static void build_nva(ptth_exchange *ex, int connect)
     for (i = 0; i < n; ++i) {
         ptth_nv *h = &APR_ARRAY_IDX(rq->headers, i, ptth_nv);
         /* RFC 9113 8.2.1: field names are lowercase on the wire. */
-        char *lc = apr_pstrmemdup(ex->p, h->name, h->nlen);
+        char *lc = apr_pstrmemdup(p, h->name, h->nlen);
         ap_str_tolower(lc);
         if (!skip_request_field(lc, h, have_auth)) {
             set_nv(&nva[k++], lc, h->nlen, h->value, h->vlen);
         }
     }
-    ex->st.nva = nva;
-    ex->st.nvlen = k;
+    *nvlen = k;
+    return nva;
 }
 
 /* A backend's HTTP/2 session keeps a little memory per stream for its
@@ -669,6 +716,8 @@ static void maybe_recycle(ptth_tunnel *t)
 apr_status_t ptth_tunnel_submit(ptth_tunnel *t, ptth_exchange *ex)
 {
     nghttp2_data_provider prd;
+    nghttp2_nv *nva;
+    size_t nvlen;
     int32_t id;
     int with_body;
 
@@ -680,9 +729,6 @@ apr_status_t ptth_tunnel_submit(ptth_tunnel *t, ptth_exchange *ex)
         int connect = nghttp2_session_get_remote_settings(
                           t->ngh, NGHTTP2_SETTINGS_ENABLE_CONNECT_PROTOCOL) == 1
                       && !strcmp(ex->req.method, "GET");
-        if (!ex->st.nva || connect != ex->st.connect) {
-            build_nva(ex, connect);
-        }
         ex->st.connect = connect;
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, t->hub->s, PTTHLOGNO(02009)
                      "tunnel %u (%s): %s upgrade to %s: %s", t->id, t->peer,
@@ -690,23 +736,25 @@ apr_status_t ptth_tunnel_submit(ptth_tunnel *t, ptth_exchange *ex)
                      ? "extended CONNECT (RFC 8441)"
                      : "the backend does not offer extended CONNECT, sent as GET");
     }
-    else if (!ex->st.nva) {
-        build_nva(ex, 0);
+    else {
+        ex->st.connect = 0;
     }
+    nva = build_nva(ex, ex->st.connect, t->hub->scratch, &nvlen);
     prd.source.ptr = ex;
     prd.read_callback = body_read;
     ex->st.deferred = 0;
     ex->st.headers_sent = 0;
     ex->st.violated = 0;
-    ex->st.block = NULL;
+    ptth_exchange_block_free(ex);
     ptth_resp_init(&ex->st.rc, ex->head, ex->req.protocol != NULL);
     /* An upgrade sent as a plain GET has no body: END_STREAM now, or a
      * backend that reads the body first would wait for it forever.  The
      * child still ends its (empty) body on the link once it has the
      * response. */
     with_body = ex->has_body && !(ex->req.protocol && !ex->st.connect);
-    id = nghttp2_submit_request(t->ngh, NULL, ex->st.nva, ex->st.nvlen,
+    id = nghttp2_submit_request(t->ngh, NULL, nva, nvlen,
                                 with_body ? &prd : NULL, ex);
+    apr_pool_clear(t->hub->scratch);
     if (id < 0) {
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, t->hub->s, PTTHLOGNO(02007)
                      "tunnel %u (%s): cannot open a stream: %s", t->id,
