@@ -104,9 +104,10 @@ $P{small_secs} = $opt{secs} if $opt{secs};
 $P{big_mib}    = $opt{'big-mib'} if $opt{'big-mib'};
 $P{limit}      = $opt{limit} if $opt{limit};
 my $CLIENTS = 32;
-# The backend's default PTTHTunnels: the goals are about it.
+# The backend's default PTTHTunnels on its own HTTP/2 session (the default
+# stream path, which this bench's backend uses): the goals are about it.
 my ($DEFAULT_TUNNELS) = (read_file(ROOT . '/mod_ptth_backend/ptth_backend_config.h') // '')
-                        =~ /#define\s+PTTH_DEFAULT_TUNNELS\s+(\d+)/;
+                        =~ /#define\s+PTTH_DEFAULT_TUNNELS_PTTH\s+(\d+)/;
 $DEFAULT_TUNNELS //= 2;
 my $MIB_CLIENTS = 8;
 

@@ -44,7 +44,7 @@
  *       name=HOST        name to verify, default: the URL's host
  *     Paths are relative to ServerRoot.
  *
- * PTTHTunnels N                      default 8, 1..64
+ * PTTHTunnels N                      default 2 (8 when mod_http2 serves), 1..64
  *     How many tunnels the whole server keeps to each PTTHConnect router,
  *     whatever the number of MPM children.
  *
@@ -106,7 +106,7 @@ void *ptth_backend_create_sconf(apr_pool_t *p, server_rec *s)
 
     (void)s;
     conf->connects = apr_array_make(p, 2, sizeof(ptth_connect));
-    conf->tunnels = PTTH_DEFAULT_TUNNELS;
+    conf->tunnels = 0;                 /* unset: by stream path, below */
     conf->reconnect_min = PTTH_DEFAULT_RECONNECT_MIN;
     conf->reconnect_max = PTTH_DEFAULT_RECONNECT_MAX;
     conf->connect_timeout = PTTH_DEFAULT_CONNECT_TIMEOUT;
@@ -515,6 +515,10 @@ int ptth_backend_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     else {
         conf->stream_path_why = apr_psprintf(pconf, "PTTHStreamPath %s",
             conf->stream_path == PTTH_STREAM_PATH_PTTH ? "ptth" : "http2");
+    }
+    if (!conf->tunnels) {
+        conf->tunnels = conf->stream_path_eff == PTTH_STREAM_PATH_HTTP2
+                        ? PTTH_DEFAULT_TUNNELS_HTTP2 : PTTH_DEFAULT_TUNNELS_PTTH;
     }
     if (conf->connects->nelts == 0
         || conf->stream_path_eff == PTTH_STREAM_PATH_PTTH) {

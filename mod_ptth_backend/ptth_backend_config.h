@@ -24,12 +24,18 @@
 #include "ptth_util.h"
 #include "ptth_secure.h"
 
-/* 8: mod_http2 keeps at most 3 spare per-stream "transits" a connection
- * and destroys the others (their allocators unmapped) when more streams
- * end together; with 8 tunnels few streams share one, and the small-GET
- * benchmark (bench/compare.pl) gave about 2x the requests/s and half the
- * backend CPU per request of 2 tunnels. */
-#define PTTH_DEFAULT_TUNNELS          8
+/* The default PTTHTunnels depends on who serves the streams (measured with
+ * bench/compare.pl, docs/mod_ptth_backend.md "PTTHTunnels"):
+ *   - the module's own HTTP/2 session: 2.  CPU per request falls with
+ *     fewer tunnels, in the backend and in the router's hub alike (more
+ *     frames per read and write); 2 rather than 1 so that a request has a
+ *     tunnel while the other one is re-dialed;
+ *   - mod_http2: 8.  It keeps at most 3 spare per-stream "transits" a
+ *     connection and destroys the others (their allocators unmapped) when
+ *     more streams end together; with 8 tunnels few streams share one,
+ *     for about 2x the requests/s and half the backend CPU of 2. */
+#define PTTH_DEFAULT_TUNNELS_PTTH     2
+#define PTTH_DEFAULT_TUNNELS_HTTP2    8
 #define PTTH_MAX_TUNNELS              64
 #define PTTH_DEFAULT_RECONNECT_MIN    apr_time_from_msec(100)
 #define PTTH_DEFAULT_RECONNECT_MAX    apr_time_from_sec(30)

@@ -1,5 +1,5 @@
-# The number of tunnels is configuration (PTTHTunnels), not an accident of
-# the backend's child count; a lost tunnel is replaced; a backend started
+# The number of tunnels is configuration (PTTHTunnels, whose default
+# depends on the stream path), not an accident of the backend's child count; a lost tunnel is replaced; a backend started
 # before its router, or whose router restarts, dials (again) by itself.
 use strict;
 use warnings;
@@ -36,6 +36,20 @@ for my $c (['event', 3, 1], ['prefork', 1, 3], ['worker', 2, 3]) {
     ok(defined wait_for_tunnel($r), "$mpm: requests go through");
     $b->stop;
     ok(wait_for(30, sub { tunnel_count($r->{tport}) == 0 }), "$mpm backend stopped: no tunnel left");
+}
+
+# Without PTTHTunnels: 2 tunnels when the module's own HTTP/2 session
+# serves the streams, 8 when mod_http2 does (docs/mod_ptth_backend.md,
+# PTTHTunnels).
+for my $c (['ptth', 2], ['http2', 8]) {
+    my ($path, $n) = @$c;
+    my $b = backend(name => "backend-default-$path", tport => $r->{tport},
+                    tunnels => undef, stream_path => $path);
+    unless ($b->start) { fail("backend with PTTHStreamPath $path starts"); next }
+    ok(settle($r->{tport}, $n), "no PTTHTunnels, PTTHStreamPath $path: $n tunnels ("
+       . tunnel_count($r->{tport}) . ")");
+    $b->stop;
+    ok(wait_for(30, sub { tunnel_count($r->{tport}) == 0 }), "$path backend stopped: no tunnel left");
 }
 
 # A lost tunnel is replaced: kill the backend child that holds one.

@@ -1129,7 +1129,7 @@ my %MPM_DEFAULTS = (
 # backend:
 #   tport     router's tunnel port (required unless connect is given)
 #   connect   PTTHConnect argument (default tcp://127.0.0.1:<tport>)
-#   tunnels   PTTHTunnels (default 1); reconnect (default "100ms 2s")
+#   tunnels   PTTHTunnels (default 1; undef: no PTTHTunnels line); reconnect (default "100ms 2s")
 #   http2     load mod_http2 (default 1)
 #   h2_directives  also write "Protocols h2c http/1.1" + "H2Direct on"
 #   remoteip  (default 1) RemoteIPHeader X-Forwarded-For from 127.0.0.1
@@ -1151,7 +1151,8 @@ sub new {
         $self->{preserve_host} = 1 unless exists $self->{preserve_host};
     }
     else {
-        $self->{tunnels} //= 1;
+        # tunnels => undef: no PTTHTunnels line (the module's default)
+        $self->{tunnels} = 1 unless exists $self->{tunnels};
         $self->{reconnect} //= '100ms 2s';
         $self->{http2} //= 1;
         $self->{remoteip} //= 1;
