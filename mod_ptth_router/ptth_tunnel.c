@@ -27,6 +27,9 @@
 /* Frames collected for one write to the tunnel (the buffer stays below
  * glibc's mmap threshold, so it is no mmap/munmap per round). */
 #define PTTH_TUNNEL_WRITE_BATCH  (32 * 1024)
+/* A TLS tunnel's ciphertext read at once (OpenSSL's read-ahead buffer):
+ * several records per read(), not two reads per record (header, body). */
+#define PTTH_TUNNEL_TLS_READ     (64 * 1024)
 /* A tunnel whose streams are refused is picked again only after a pause
  * growing with each refusal in a row, up to this (RFC 9113 8.7 lets us
  * retry elsewhere; no point in offering the same tunnel again). */
@@ -88,13 +91,19 @@ apr_status_t ptth_tunnel_start(ptth_tunnel *t, SSL *ssl, const char *early,
                                apr_size_t early_len)
 {
     t->ssl = ssl;
+    if (ssl) {
+        /* Takes effect when the read buffer is next allocated: with
+         * SSL_MODE_RELEASE_BUFFERS, as soon as it is empty. */
+        SSL_set_default_read_buffer_len(ssl, PTTH_TUNNEL_TLS_READ);
+        SSL_set_read_ahead(ssl, 1);
+    }
     if (early_len) {
         /* The backend may send its SETTINGS right behind our 101. */
         if (ptth_tunnel_session_recv(t, early, early_len) != APR_SUCCESS) {
             return APR_EGENERAL;
         }
     }
-    if (ssl && SSL_pending(ssl)) {
+    if (ssl && SSL_has_pending(ssl)) {
         t->reread = 1;
         ptth_tunnel_due(t);
     }
@@ -292,9 +301,9 @@ static void tunnel_read(ptth_tunnel *t)
             break;
         }
     }
-    if (t->ssl && SSL_pending(t->ssl) && !t->close_reason) {
-        /* Decrypted bytes wait inside OpenSSL, where poll cannot see
-         * them: come back at the next reap. */
+    if (t->ssl && SSL_has_pending(t->ssl) && !t->close_reason) {
+        /* Bytes wait inside OpenSSL (decrypted, or read ahead), where
+         * poll cannot see them: come back at the next reap. */
         t->reread = 1;
         ptth_tunnel_due(t);
     }
