@@ -27,9 +27,6 @@
 /* Frames collected for one write to the tunnel (the buffer stays below
  * glibc's mmap threshold, so it is no mmap/munmap per round). */
 #define PTTH_TUNNEL_WRITE_BATCH  (32 * 1024)
-/* A TLS tunnel's ciphertext read at once (OpenSSL's read-ahead buffer):
- * several records per read(), not two reads per record (header, body). */
-#define PTTH_TUNNEL_TLS_READ     (64 * 1024)
 /* A tunnel whose streams are refused is picked again only after a pause
  * growing with each refusal in a row, up to this (RFC 9113 8.7 lets us
  * retry elsewhere; no point in offering the same tunnel again). */
@@ -92,9 +89,11 @@ apr_status_t ptth_tunnel_start(ptth_tunnel *t, SSL *ssl, const char *early,
 {
     t->ssl = ssl;
     if (ssl) {
-        /* Takes effect when the read buffer is next allocated: with
-         * SSL_MODE_RELEASE_BUFFERS, as soon as it is empty. */
-        SSL_set_default_read_buffer_len(ssl, PTTH_TUNNEL_TLS_READ);
+        /* One read() per record, not two (its header, then its body),
+         * into the buffer OpenSSL has anyway (a record and its overhead).
+         * A larger one (64 KiB) saved half of those reads again, but
+         * released and allocated anew as it empties, it made the heap
+         * shrink and grow (brk) every few small requests. */
         SSL_set_read_ahead(ssl, 1);
     }
     if (early_len) {
