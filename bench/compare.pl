@@ -10,7 +10,9 @@
 #
 # Options: --quick; --json FILE ('-': stdout); --label TEXT (printed, to tell
 # runs apart); --targets a,b (direct is always kept); --rounds N; --secs S
-# (small-GET duration); --big-mib N; --limit S (whole run, default 420 quick,
+# (small-GET duration); --big-mib N; --big-rounds N (large GET and upload,
+# each target: medians of N, default 1 quick, 3 full; on a busy machine one
+# transfer says little); --limit S (whole run, default 420 quick,
 # 1800 full); --serve S (measure nothing: start all targets, print their
 # URLs and keep them up S seconds for experiments by hand); --no-restart,
 # --no-scale (leave out those two parts, below).
@@ -83,7 +85,7 @@ use PTTH::Bench qw(role_ticks ticks_to_us percentile median minmax loadavg
                    bench_httpd go_build_file tool_versions fmt_num);
 
 my %opt = (quick => 0);
-GetOptions(\%opt, 'quick!', 'rounds=i', 'secs=f', 'big-mib=i', 'json=s',
+GetOptions(\%opt, 'quick!', 'rounds=i', 'secs=f', 'big-mib=i', 'big-rounds=i', 'json=s',
            'targets=s', 'limit=i', 'serve=i', 'label=s', 'diff', 'help', 'restart!', 'scale!')
     or die "bad options (see --help)\n";
 $opt{restart} //= 1;
@@ -102,6 +104,7 @@ my %P = $opt{quick}
 $P{rounds}     = $opt{rounds} if $opt{rounds};
 $P{small_secs} = $opt{secs} if $opt{secs};
 $P{big_mib}    = $opt{'big-mib'} if $opt{'big-mib'};
+$P{big_rounds} = $opt{'big-rounds'} if $opt{'big-rounds'};
 $P{limit}      = $opt{limit} if $opt{limit};
 my $CLIENTS = 32;
 # The backend's default PTTHTunnels on its own HTTP/2 session (the default

@@ -38,6 +38,8 @@
 
 /* Request body read from the stream at once. */
 #define PTTH_C2_READ         16384
+/* Read size for file buckets (a static file): the stream's buffer. */
+#define PTTH_C2_FILE_READ    PTTH_H2S_OUTBUF
 /* An interim response written as HTTP/1.1, at most. */
 #define PTTH_C2_INTERIM_MAX  8192
 
@@ -440,6 +442,11 @@ static apr_status_t c2_out(ap_filter_t *f, apr_bucket_brigade *bb)
                  * rather than mmap(2)/munmap(2) per bucket (an munmap in
                  * a threaded process stops every CPU it ran on). */
                 apr_bucket_file_enable_mmap(b, 0);
+                if (b->length > PTTH_C2_FILE_READ) {
+                    /* A stream buffer's worth per read, not 8 KiB (and
+                     * an lseek) per read. */
+                    apr_bucket_file_set_buf_size(b, PTTH_C2_FILE_READ);
+                }
             }
             rv = apr_bucket_read(b, &data, &len, APR_BLOCK_READ);
             if (rv == APR_SUCCESS && len) {

@@ -43,18 +43,42 @@
  * buffers
  ******************************************************************************/
 
-char *h2s_buf_get(ptth_h2s *h2s)
+/* A buffer of PTTH_H2S_OUTBUF bytes for b (from those kept, if any). */
+int h2s_buf_get(ptth_h2s *h2s, ptth_buf *b)
 {
-    if (h2s->nfree > 0) {
-        return h2s->freebufs[--h2s->nfree];
+    b->data = h2s->nfree > 0 ? h2s->freebufs[--h2s->nfree]
+                             : malloc(PTTH_H2S_OUTBUF);
+    b->cap = b->data ? PTTH_H2S_OUTBUF : 0;
+    b->off = b->len = 0;
+    return b->data != NULL;
+}
+
+/* b, with its bytes, in a buffer of cap bytes (a request body whose
+ * window outgrew PTTH_H2S_OUTBUF). */
+int h2s_buf_grow(ptth_buf *b, apr_size_t cap)
+{
+    char *data;
+
+    if (b->cap >= cap) {
+        return 1;
     }
-    return malloc(PTTH_H2S_OUTBUF);
+    if (!(data = malloc(cap))) {
+        return 0;
+    }
+    if (b->len) {
+        memcpy(data, b->data + b->off, b->len);
+    }
+    free(b->data);
+    b->data = data;
+    b->cap = cap;
+    b->off = 0;
+    return 1;
 }
 
 static void h2s_buf_put(ptth_h2s *h2s, ptth_buf *b)
 {
     if (b->data) {
-        if (h2s->nfree < PTTH_H2S_FREEBUFS) {
+        if (b->cap == PTTH_H2S_OUTBUF && h2s->nfree < PTTH_H2S_FREEBUFS) {
             h2s->freebufs[h2s->nfree++] = b->data;
         }
         else {
@@ -62,19 +86,19 @@ static void h2s_buf_put(ptth_h2s *h2s, ptth_buf *b)
         }
     }
     b->data = NULL;
-    b->off = b->len = 0;
+    b->cap = b->off = b->len = 0;
 }
 
 /* Room at the end of b, moving its bytes to the front when there is less
  * than `want` there. */
 apr_size_t h2s_buf_room(ptth_buf *b, apr_size_t want)
 {
-    apr_size_t room = PTTH_H2S_OUTBUF - b->off - b->len;
+    apr_size_t room = b->cap - b->off - b->len;
 
     if (room < want && b->off) {
         memmove(b->data, b->data + b->off, b->len);
         b->off = 0;
-        room = PTTH_H2S_OUTBUF - b->len;
+        room = b->cap - b->len;
     }
     return room;
 }
@@ -163,6 +187,9 @@ void h2s_stream_free(ptth_stream *st)
     h2s->nstreams--;
     h2s_buf_put(h2s, &io->in);
     h2s_buf_put(h2s, &io->out);
+    if (io->in_bulk) {
+        h2s->bulk_used -= PTTH_H2S_WINDOW_BULK - PTTH_H2S_WINDOW;
+    }
     apr_pool_destroy(st->pool);
     streams_publish(h2s);
     if (h2s->nstreams == 0 && (h2s->goaway_sent || h2s->peer_goaway)) {
@@ -511,7 +538,7 @@ static apr_status_t h2s_setup(ptth_h2s *h2s, apr_pool_t *p)
     iv[n++].value = PTTH_H2S_MAX_HEAD;
     if (nghttp2_submit_settings(h2s->ngh, NGHTTP2_FLAG_NONE, iv, n) != 0
         || nghttp2_session_set_local_window_size(h2s->ngh, NGHTTP2_FLAG_NONE, 0,
-               h2s->max_streams * PTTH_H2S_WINDOW) != 0) {
+               h2s->max_streams * PTTH_H2S_WINDOW + PTTH_H2S_BULK_BUDGET) != 0) {
         return APR_ENOMEM;
     }
     return APR_SUCCESS;

@@ -38,8 +38,10 @@
  * counting reset streams whose workers have not let go yet); a request
  * head (PTTH_H2S_MAX_HEAD bytes as counted by RFC 9113 section 6.5.2, and
  * the virtual host's LimitRequestFields / LimitRequestFieldSize, else 431);
- * a request body (one window, PTTH_H2S_WINDOW, per stream: the window is
- * only reopened as the request reads it); the response (PTTH_H2S_OUTBUF
+ * a request body (one window per stream: the window is only reopened as
+ * the request reads it; PTTH_H2S_WINDOW, or PTTH_H2S_WINDOW_BULK for a
+ * stream whose request read a whole window, while the session's
+ * PTTH_H2S_BULK_BUDGET lasts); the response (PTTH_H2S_OUTBUF
  * per stream, the worker waits while it is full); the output waiting for
  * the socket (one round, PTTH_H2S_SEND_ROUND, at a time). */
 
@@ -54,6 +56,8 @@
 #include "ptth_workers.h"
 
 #define PTTH_H2S_WINDOW        65535
+#define PTTH_H2S_WINDOW_BULK   (512 * 1024)
+#define PTTH_H2S_BULK_BUDGET   (4 * 1024 * 1024)
 #define PTTH_H2S_OUTBUF        65536
 #define PTTH_H2S_MAX_HEAD      65536
 #define PTTH_H2S_SEND_ROUND    32768

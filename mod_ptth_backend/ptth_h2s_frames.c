@@ -232,13 +232,12 @@ static int on_data_chunk_recv(nghttp2_session *ngh, uint8_t flags,
         return 0;
     }
     io = st->io;
-    if (!io->in.data) {
-        io->in.data = h2s_buf_get(h2s);
-        if (!io->in.data) {
-            h2s_stream_reset(st, NGHTTP2_INTERNAL_ERROR);
-            nghttp2_session_consume(ngh, stream_id, len);
-            return 0;
-        }
+    if ((!io->in.data && !h2s_buf_get(h2s, &io->in))
+        || (io->in_bulk && len > h2s_buf_room(&io->in, len)
+            && !h2s_buf_grow(&io->in, PTTH_H2S_WINDOW_BULK))) {
+        h2s_stream_reset(st, NGHTTP2_INTERNAL_ERROR);
+        nghttp2_session_consume(ngh, stream_id, len);
+        return 0;
     }
     if (len > h2s_buf_room(&io->in, len)) {
         /* More than the window we gave: nghttp2 enforces it, so this is

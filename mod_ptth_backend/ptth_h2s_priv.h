@@ -55,7 +55,9 @@
 #define PTTH_H2S_SEND_AT       16384
 
 typedef struct ptth_buf {
-    char *data;                  /* PTTH_H2S_OUTBUF bytes, or NULL */
+    char *data;                  /* cap bytes, or NULL */
+    apr_size_t cap;              /* PTTH_H2S_OUTBUF, or
+                                  * PTTH_H2S_WINDOW_BULK (a request body) */
     apr_size_t off, len;
 } ptth_buf;
 
@@ -65,6 +67,10 @@ typedef struct ptth_stream_io {
 
     /* request body */
     ptth_buf in;
+    apr_size_t in_read;          /* body bytes the request read, until
+                                  * the window is widened */
+    int in_bulk;                 /* window PTTH_H2S_WINDOW_BULK */
+    int in_bulk_denied;          /* ... not given (logged once) */
     int in_eos;                  /* END_STREAM from the router */
     int in_trailers;             /* a trailer block is being received */
     apr_table_t *trailers_in;
@@ -115,6 +121,8 @@ struct ptth_h2s {
     int nstreams;
     apr_uint32_t opened;
     int nworking;
+    apr_size_t bulk_used;        /* of PTTH_H2S_BULK_BUDGET: the widened
+                                  * windows' bytes above PTTH_H2S_WINDOW */
     char *freebufs[PTTH_H2S_FREEBUFS];
     int nfree;
 
@@ -140,7 +148,8 @@ extern nghttp2_session_callbacks *h2s_callbacks;
 #define LOCK(h2s)   apr_thread_mutex_lock((h2s)->lock)
 #define UNLOCK(h2s) apr_thread_mutex_unlock((h2s)->lock)
 
-char *h2s_buf_get(ptth_h2s *h2s);
+int h2s_buf_get(ptth_h2s *h2s, ptth_buf *b);
+int h2s_buf_grow(ptth_buf *b, apr_size_t cap);
 apr_size_t h2s_buf_room(ptth_buf *b, apr_size_t want);
 apr_size_t h2s_buf_take(ptth_buf *b, char *to, apr_size_t max);
 /* The data source of every response body (nghttp2's read callback). */

@@ -36,8 +36,11 @@
 #include "ptth_pool.h"
 #include "ptth_tunnel.h"
 
-/* Request body buffered per exchange before the link is not read. */
-#define PTTH_BODY_BUF_MAX   (64 * 1024)
+/* Request body buffered per exchange before the link is not read: a few
+ * link reads' worth, so that an upload the stream's window lets through
+ * does not stop and restart the link's reading (two epoll_ctl each time)
+ * every 32 KiB.  Charged to PTTHHubMemoryLimit like every buffer. */
+#define PTTH_BODY_BUF_MAX   (256 * 1024)
 /* A request body up to this size is kept whole until the response
  * starts, so a stream the backend refused can be replayed elsewhere. */
 #define PTTH_REPLAY_MAX     (64 * 1024)

@@ -88,13 +88,21 @@ apr_status_t ptth_tunnel_start(ptth_tunnel *t, SSL *ssl, const char *early,
                                apr_size_t early_len)
 {
     t->ssl = ssl;
+    if (ssl) {
+        /* One read() per record, not two (its header, then its body),
+         * into the buffer OpenSSL has anyway (a record and its overhead).
+         * A larger one (64 KiB) saved half of those reads again, but
+         * released and allocated anew as it empties, it made the heap
+         * shrink and grow (brk) every few small requests. */
+        SSL_set_read_ahead(ssl, 1);
+    }
     if (early_len) {
         /* The backend may send its SETTINGS right behind our 101. */
         if (ptth_tunnel_session_recv(t, early, early_len) != APR_SUCCESS) {
             return APR_EGENERAL;
         }
     }
-    if (ssl && SSL_pending(ssl)) {
+    if (ssl && SSL_has_pending(ssl)) {
         t->reread = 1;
         ptth_tunnel_due(t);
     }
@@ -292,9 +300,9 @@ static void tunnel_read(ptth_tunnel *t)
             break;
         }
     }
-    if (t->ssl && SSL_pending(t->ssl) && !t->close_reason) {
-        /* Decrypted bytes wait inside OpenSSL, where poll cannot see
-         * them: come back at the next reap. */
+    if (t->ssl && SSL_has_pending(t->ssl) && !t->close_reason) {
+        /* Bytes wait inside OpenSSL (decrypted, or read ahead), where
+         * poll cannot see them: come back at the next reap. */
         t->reread = 1;
         ptth_tunnel_due(t);
     }

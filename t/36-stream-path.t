@@ -7,8 +7,9 @@
 #     SHA-256 at the CGI, end-to-end 100-continue (the 1xx goes back as a
 #     HEADERS frame), a request head over the virtual host's
 #     LimitRequestFieldSize (431), streams in parallel (a barrier of 6
-#     CGIs), the access log; under event, worker and prefork, and over a
-#     TLS tunnel.
+#     CGIs), 12 uploads at once (request-body windows widened within the
+#     session's budget), the access log; under event, worker and prefork,
+#     and over a TLS tunnel.
 #  2. A hostile router (t/bin/h2router.py, a raw HTTP/2 client the backend
 #     dials): malformed requests reset while the connection serves on,
 #     CONNECT answered 501 and :protocol refused, a 100 KiB head answered
@@ -89,6 +90,27 @@ sub serve_checks {
     $res = http(port => $p, host => 'a.example', path => "$prefix/",
                 headers => ['X-Long: ' . ('q' x 1500)]);
     is($res->{status}, 431, "$label: a field over the vhost's LimitRequestFieldSize: 431");
+
+    if ($label eq 'event' || $label eq 'TLS') {
+        # An upload that read a whole window gets a wider one (512 KiB),
+        # within the session's budget (4 MiB: nine at once).  Twelve
+        # uploads on the one tunnel, all 128 KiB into their bodies at
+        # once (a barrier in sha.cgi): nine widened, three kept 64 KiB
+        # (widened later, once others ended); every body intact.
+        my $boff = -s $b->{errlog} // 0;
+        my $ug = cgi_group('spup');
+        my @up = http_parallel(map { +{ port => $p, host => 'a.example',
+                                        path => "$prefix/cgi-bin/sha.cgi?g=$ug&n=12",
+                                        upload_file => $up, max_time => 90 } } 1 .. 12);
+        is(scalar(grep { $_->{status} == 200
+                         && (parse_env($_->{body})->{sha256} // '') eq $up_sha } @up), 12,
+           "$label: 12 uploads of 3 MiB at once on one tunnel: all intact");
+        my $blog = log_since($b->{errlog}, $boff);
+        my $wide = () = $blog =~ /request body window widened to 524288 bytes/g;
+        my $kept = () = $blog =~ /request body window stays at 65535 bytes/g;
+        is($kept, 3, "$label: ... with 12 in flight, 3 kept the 64 KiB window "
+                     . "(the budget widens 9 at once; $wide widened in all)");
+    }
 
     my $g = cgi_group('sp');
     my @par = http_batch(port => $p, host => 'a.example', max_time => 60,
