@@ -1089,8 +1089,12 @@ use warnings;
 use File::Path qw(make_path);
 use Time::HiRes qw(time sleep);
 
-# event and worker, router and backend alike.
-my @THREADED = (StartServers => 2, ServerLimit => 4, ThreadsPerChild => 25,
+# event and worker, router and backend alike.  One child at the start (the
+# MPM adds more under load, up to ServerLimit): each child started and
+# stopped costs about 60 ms of CPU here (a quarter of an httpd's start and
+# stop), and the tests that need several children from the start say so
+# (mpm_conf).
+my @THREADED = (StartServers => 1, ServerLimit => 4, ThreadsPerChild => 25,
                 ThreadLimit => 64, MinSpareThreads => 25,
                 MaxSpareThreads => 100, MaxRequestWorkers => 100);
 my %MPM_DEFAULTS = (
