@@ -2,12 +2,14 @@
 # A bounded HTTP/1.1 load of real users: N workers, each sending GET
 # requests one after another, one connection per request (so that a
 # server closing idle keep-alive connections during a restart is not the
-# client's problem), for D seconds.  Every response must be 200 with the
+# client's problem), for D seconds; with --pause MS each worker waits that
+# long after each response (users who read what they got: the load then
+# keeps N requests coming without taking every core of the machine).  Every response must be 200 with the
 # expected body.  Prints "total=T ok=O failed=F" and one line per failure
 # kind.
 #
 #   loadclient.pl --port P --host a.example --path / --expect A \
-#                 --workers 16 --seconds 10
+#                 --workers 16 --seconds 10 [--pause 25]
 #
 # Licensed under the Apache License, Version 2.0.
 use strict;
@@ -15,12 +17,12 @@ use warnings;
 use Getopt::Long;
 use IO::Socket::INET;
 use POSIX qw(_exit);
-use Time::HiRes qw(time);
+use Time::HiRes qw(time sleep);
 
 my %o = (host => 'a.example', path => '/', workers => 16, seconds => 10,
-         timeout => 20);
+         timeout => 20, pause => 0);
 GetOptions(\%o, 'port=i', 'host=s', 'path=s', 'expect=s', 'workers=i',
-           'seconds=f', 'timeout=f') or die "usage\n";
+           'seconds=f', 'timeout=f', 'pause=f') or die "usage\n";
 die "--port needed\n" unless $o{port};
 
 sub one {
@@ -61,6 +63,7 @@ for my $w (1 .. $o{workers}) {
             my $err = one();
             ++$n;
             if ($err eq '') { ++$ok } else { $fail{$err}++ }
+            sleep($o{pause} / 1000) if $o{pause} > 0;
         }
         print $wr "$n $ok\n";
         print $wr "F $fail{$_} $_\n" for keys %fail;
