@@ -45,9 +45,11 @@ sub tls_connect {
          . " token_file=$tf";
 }
 
-my ($down, $down_sha) = big_file('serve-8m', 8 << 20);
-my ($up, $up_sha) = big_file('serve-6m', (6 << 20) + 4321);
-my ($p4, $p4_sha) = big_file('serve-4m', 4 << 20);
+# Several MiB each: thousands of TLS records (16 KiB at most, RFC 8446
+# section 5.1) through the connection filters.
+my ($down, $down_sha) = big_file('serve-4m', 4 << 20);
+my ($up, $up_sha) = big_file('serve-3m', (3 << 20) + 4321);
+my ($p4, $p4_sha) = big_file('serve-2m', 2 << 20);
 my %h2 = (prefork => ['H2MinWorkers 4', 'H2MaxWorkers 25']);
 
 # ------------------------------------------------- 1. serving, per MPM
@@ -62,18 +64,18 @@ for my $mpm (qw(event worker prefork)) {
     like($b->errlog_text, qr/TLSv1\.[23] session moved into the connection filters/,
          "$mpm: the TLS session is served by the connection filters");
 
-    my $res = http(port => $r->{port}, host => 'a.example', path => '/ps/big/serve-8m',
+    my $res = http(port => $r->{port}, host => 'a.example', path => '/ps/big/serve-4m',
                    sha => 1, max_time => 60);
-    is($res->{sha256}, $down_sha, "$mpm: 8 MiB GET through TLS, SHA-256 intact");
+    is($res->{sha256}, $down_sha, "$mpm: 4 MiB GET through TLS, SHA-256 intact");
     $res = http(port => $r->{port}, host => 'a.example', path => '/ps/cgi-bin/sha.cgi',
                 data_file => $up, max_time => 60);
     my $e = parse_env($res->{body});
     is("$res->{status} " . ($e->{sha256} // '-'), "200 $up_sha",
-       "$mpm: 6 MiB POST through TLS, SHA-256 at the backend intact");
+       "$mpm: 3 MiB POST through TLS, SHA-256 at the backend intact");
 
     # Parallel streams on the one tunnel: downloads, uploads, small ones.
     my @req = ((map { { port => $r->{port}, host => 'a.example', sha => 1,
-                        path => "/ps/big/serve-4m?i=$_", max_time => 60 } } 1 .. 3),
+                        path => "/ps/big/serve-2m?i=$_", max_time => 60 } } 1 .. 3),
                (map { { port => $r->{port}, host => 'b.example',
                         path => "/ps/cgi-bin/sha.cgi?i=$_", data_file => $p4,
                         chunked => 1, max_time => 60 } } 1 .. 2),
@@ -94,8 +96,8 @@ for my $mpm (qw(event worker prefork)) {
             $ok++ if $x->{status} == 200 && $x->{body} eq 'B';
         }
     }
-    is($ok, scalar @req, "$mpm: " . scalar(@req) . " parallel streams (3 x 4 MiB down, "
-       . "2 x 4 MiB up, 5 small) all intact")
+    is($ok, scalar @req, "$mpm: " . scalar(@req) . " parallel streams (3 x 2 MiB down, "
+       . "2 x 2 MiB up, 5 small) all intact")
         or diag(join ' | ', map { "$_->{status} $_->{err}" } @res);
 
     # Graceful restart with requests in flight.
@@ -131,9 +133,9 @@ for my $mpm (qw(event worker prefork)) {
        "$mpm: 3 requests sent during the drain got 200")
         or diag(join ' | ', @dst);
     is($b->pid, $pid_before, "$mpm: same parent after graceful");
-    $res = http(port => $r->{port}, host => 'a.example', path => '/ps/big/serve-4m',
+    $res = http(port => $r->{port}, host => 'a.example', path => '/ps/big/serve-2m',
                 sha => 1, max_time => 60);
-    is($res->{sha256}, $p4_sha, "$mpm: 4 MiB GET through the new generation's tunnel");
+    is($res->{sha256}, $p4_sha, "$mpm: 2 MiB GET through the new generation's tunnel");
     my $err = $b->stop;
     ok(!$err, "$mpm: stops cleanly") or diag($err);
 }
