@@ -55,17 +55,25 @@ if [ "$SAN" = 1 ]; then
 fi
 
 # ------------------------------------------------------------------ tests
-# Long files first (the longest wall times in a full run, 20 to 80 s each
-# on a loaded 2-core machine): with several files at once the run is as
-# short as its longest chain, so none of these may start last.  Only an
+# Long files first, longest first (mean wall time over three full runs on
+# the 2-core machine, 7 s and more): with several files at once the run is
+# as short as its longest chain, so none of these may start last.  Only an
 # ordering hint: a file missing here still runs, after these.
-SLOW_FIRST="t/07-fuzz-handshake.t t/135-secure-serving.t t/06-handshake-unit.t
-            t/74-status-browser.t t/05-config-errors.t t/73-status-outputs.t
-            t/110-tls.t t/130-secure-tunnels.t t/125-hostile-streams.t
-            t/125-hostile-floods.t t/36-stream-path.t t/125-hostile-frame-floods.t
-            t/125-hostile-fields.t t/125-hostile-balance.t t/79-backend-status.t
-            t/101-secure-config.t t/65-backend-graceful.t t/100-handshake-router.t
-            t/76-graceful-under-load.t t/125-hostile-framing.t"
+SLOW_FIRST="t/135-secure-serving.t t/07-fuzz-handshake.t t/15-tunnels.t
+            t/74-status-browser.t t/73-status-outputs.t
+            t/125-hostile-streams.t t/125-hostile-framing.t
+            t/36-stream-path.t t/76-graceful-under-load.t
+            t/125-hostile-frame-floods.t t/65-backend-graceful.t
+            t/125-hostile-floods.t t/110-tls.t t/80-proxy-
+            semantics.t t/130-secure-tunnels.t t/45-relay.t
+            t/125-hostile-windows.t t/125-hostile-fields.t
+            t/20-parallel.t t/06-handshake-unit.t t/132-host-
+            routing.t t/125-hostile-headers.t t/120-hostile-
+            handshakes.t t/50-backend-mpms.t t/60-backend-kill.t
+            t/05-config-errors.t t/47-websocket.t t/31-early-
+            answer.t t/101-secure-config.t t/90-go-interop.t
+            t/100-handshake-router.t t/40-router-children.t
+            t/35-streaming.t"
 if [ -n "${PTTH_TESTS:-}" ]; then
     TESTS=$PTTH_TESTS
 else
