@@ -64,16 +64,17 @@ SLOW_FIRST="t/135-secure-serving.t t/07-fuzz-handshake.t t/15-tunnels.t
             t/125-hostile-streams.t t/125-hostile-framing.t
             t/36-stream-path.t t/76-graceful-under-load.t
             t/125-hostile-frame-floods.t t/65-backend-graceful.t
-            t/125-hostile-floods.t t/110-tls.t t/80-proxy-
-            semantics.t t/130-secure-tunnels.t t/45-relay.t
-            t/125-hostile-windows.t t/125-hostile-fields.t
-            t/20-parallel.t t/06-handshake-unit.t t/132-host-
-            routing.t t/125-hostile-headers.t t/120-hostile-
-            handshakes.t t/50-backend-mpms.t t/60-backend-kill.t
-            t/05-config-errors.t t/47-websocket.t t/31-early-
-            answer.t t/101-secure-config.t t/90-go-interop.t
-            t/100-handshake-router.t t/40-router-children.t
-            t/35-streaming.t"
+            t/125-hostile-floods.t t/110-tls.t
+            t/80-proxy-semantics.t t/130-secure-tunnels.t
+            t/45-relay.t t/125-hostile-windows.t
+            t/125-hostile-fields.t t/20-parallel.t
+            t/06-handshake-unit.t t/132-host-routing.t
+            t/125-hostile-headers.t t/120-hostile-handshakes.t
+            t/50-backend-mpms.t t/60-backend-kill.t
+            t/05-config-errors.t t/47-websocket.t
+            t/31-early-answer.t t/101-secure-config.t
+            t/90-go-interop.t t/100-handshake-router.t
+            t/40-router-children.t t/35-streaming.t"
 if [ -n "${PTTH_TESTS:-}" ]; then
     TESTS=$PTTH_TESTS
 else
