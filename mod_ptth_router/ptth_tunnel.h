@@ -19,7 +19,8 @@
  * HTTP/2 client (RFC 9113; docs/architecture.md, "The hub").
  * ptth_tunnel.c has the object: its life, its socket and its timers;
  * ptth_tunnel_h2.c its HTTP/2 session: nghttp2's callbacks, the streams
- * it carries for exchanges, and the session's memory budget.
+ * it carries for exchanges, and the session's memory budget;
+ * ptth_tunnel_req.c a request becoming one of those streams.
  *
  * States (transitions logged at debug):
  *   PREFACE   connected, the backend's SETTINGS not seen: no streams yet
@@ -155,10 +156,6 @@ apr_status_t ptth_tunnel_session_recv(ptth_tunnel *t, const char *buf,
                                       apr_size_t len);
 /* How many more streams it takes now. */
 int ptth_tunnel_capacity(ptth_tunnel *t);
-/* Open a stream for ex; APR_EGENERAL: this tunnel takes no more. */
-apr_status_t ptth_tunnel_submit(ptth_tunnel *t, ptth_exchange *ex);
-/* More request body arrived for ex. */
-void ptth_tunnel_resume_body(ptth_exchange *ex);
 /* Reset ex's stream with an HTTP/2 error code and take it off the
  * tunnel; cancel resets with CANCEL (nobody wants the response). */
 void ptth_tunnel_reset(ptth_exchange *ex, uint32_t code);
@@ -171,5 +168,12 @@ void ptth_tunnel_consume(ptth_exchange *ex, apr_size_t queued);
 void ptth_tunnel_detach(ptth_tunnel *t, ptth_exchange *ex);
 /* Draining with no stream left: say GOAWAY (RFC 9113 6.8). */
 void ptth_tunnel_maybe_goaway(ptth_tunnel *t);
+
+/* ---- ptth_tunnel_req.c ---- */
+
+/* Open a stream for ex; APR_EGENERAL: this tunnel takes no more. */
+apr_status_t ptth_tunnel_submit(ptth_tunnel *t, ptth_exchange *ex);
+/* More request body arrived for ex. */
+void ptth_tunnel_resume_body(ptth_exchange *ex);
 
 #endif /* PTTH_TUNNEL_H */
