@@ -61,7 +61,7 @@ sub run {
         for my $s (@live) {
             if ($now >= $s->{deadline}) {
                 finish($s, 28, sprintf('Operation timed out after %d milliseconds with %d bytes received',
-                                       ($now - $s->{t0}) * 1000, $s->{got}));
+                                       ($now - $s->{t0}) * 1000, $s->{size}));
                 next;
             }
             if ($s->{phase} eq 'expect' && $now >= $s->{expect_until}) {
@@ -95,7 +95,7 @@ sub run {
 
 sub start {
     my ($a, $t0) = @_;
-    my $s = { a => $a, t0 => $t0, got => 0, in => '', blocks => [], body => '',
+    my $s = { a => $a, t0 => $t0, in => '', blocks => [], body => '',
               size => 0, phase => 'connect', out => '', deadline => $t0 + ($a->{max_time} || 15) };
     $s->{sha} = Digest::SHA->new(256) if $a->{sha};
     my ($host, $port, $path);
@@ -138,7 +138,6 @@ sub start {
 
 sub failed {
     my ($s, $rc, $err) = @_;
-    $s->{sock} //= undef;
     finish($s, $rc, $err);
     return $s;
 }
@@ -233,7 +232,6 @@ sub on_writable {
             # The server may have answered and closed: read what it said.
             $s->{out} = '';
             $s->{body_left} = 0;
-            $s->{write_failed} = "$!";
             return;
         }
         substr($s->{out}, 0, $n, '');
@@ -349,7 +347,6 @@ sub parse {
 sub body {
     my ($s, $data) = @_;
     $s->{size} += length $data;
-    $s->{got} += length $data;
     if ($s->{sha}) {
         $s->{sha}->add($data);
     }

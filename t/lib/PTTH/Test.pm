@@ -586,7 +586,7 @@ sub wait_for_tunnel {
     my $timeout = $o{timeout} // 30;
     my $t0 = time;
     my $deadline = $t0 + $timeout;
-    # A poll is an in-process request (http_quick: no curl to start, which
+    # A poll is an in-process request (http_quick: no process to start, which
     # costs more CPU than the request), every 50 ms at first and less often
     # the longer it takes.
     my $step = 0.05;
@@ -604,66 +604,17 @@ sub wait_for_tunnel {
     }
 }
 
-# One GET over HTTP/1.1 from this process (no curl): for polls, where
-# starting a client process per attempt would cost more than the request.
-# Options: port, host, path (default "/"), method (default GET), max_time
-# (default 5).  Returns a hash: status (0 on failure), body (everything
-# after the header block until the server closed: for HEAD, nothing),
-# headers (lower-case names).
+# One request over HTTP/1.1 from this process (PTTH::Client), whatever
+# PTTH_CURL says: for polls, where starting a client process per attempt
+# would cost more than the request.  Options: port, host, path (default
+# "/"), method (default GET), max_time (default 5).  Returns a hash:
+# status (0 on failure), body (for HEAD, nothing), headers (lower-case
+# names).
 sub http_quick {
     my (%a) = @_;
-    my $path = $a{path} // '/';
-    my $host = $a{host} // "127.0.0.1:$a{port}";
-    my $limit = time + ($a{max_time} || 5);
-    my %fail = (status => 0, body => '', headers => {});
-    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $a{port},
-                                  Proto => 'tcp', Timeout => $a{max_time} || 5)
-        or return \%fail;
-    $s->blocking(0);
-    my $method = $a{method} // 'GET';
-    my $req = "$method $path HTTP/1.1\r\nHost: $host\r\nConnection: close\r\n"
-            . "User-Agent: PTTH-Test-poll\r\n\r\n";
-    my ($in, $sent) = ('', 0);
-    while (1) {
-        my $left = $limit - time;
-        if ($left <= 0) { close $s; return \%fail }
-        my ($rin, $win) = ('', '');
-        vec($rin, fileno($s), 1) = 1;
-        vec($win, fileno($s), 1) = 1 if $sent < length $req;
-        my ($rout, $wout) = ($rin, $win);
-        my $ready = select($rout, $wout, undef, $left > 0.5 ? 0.5 : $left);
-        next unless $ready && $ready > 0;
-        if ($sent < length $req && vec($wout, fileno($s), 1)) {
-            my $n = syswrite($s, $req, length($req) - $sent, $sent);
-            $sent += $n if $n;
-        }
-        if (vec($rout, fileno($s), 1)) {
-            my $n = sysread($s, my $buf, 65536);
-            last if defined $n && $n == 0;
-            if (!defined $n) { next if $!{EAGAIN}; last }
-            $in .= $buf;
-        }
-    }
-    close $s;
-    my ($head, $body) = split /\r\n\r\n/, $in, 2;
-    return \%fail unless defined $head && $head =~ m{^HTTP/1\.[01] (\d{3})};
-    my %r = (status => $1 + 0, headers => {});
-    for my $l (split /\r\n/, $head) {
-        $r{headers}{lc $1} = $2 if $l =~ /^([^:\s]+):\s*(.*?)\s*$/;
-    }
-    $body //= '';
-    if (($r{headers}{'transfer-encoding'} // '') =~ /chunked/i) {
-        my $out = '';
-        while ($body =~ s/^([0-9a-fA-F]+)[^\r\n]*\r\n//) {
-            my $len = hex $1;
-            last if $len == 0;
-            $out .= substr($body, 0, $len, '');
-            $body =~ s/^\r\n//;
-        }
-        $body = $out;
-    }
-    $r{body} = $body;
-    return \%r;
+    return (PTTH::Client::run({ port => $a{port}, host => $a{host},
+                                path => $a{path} // '/', method => $a{method},
+                                max_time => $a{max_time} || 5 }))[0];
 }
 
 # --------------------------------------------------------------- servers
