@@ -7,7 +7,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP;
-use PTTH::Test;
+use PTTH::Test qw(:DEFAULT wait_pool_tunnels);
 
 my $tport2 = free_port();
 my $r = router(mpm => 'prefork', mpm_conf => { StartServers => 3, MinSpareServers => 3 },
@@ -20,7 +20,7 @@ $r->start or give_up('router does not start');
 my $b = backend(tport => $r->{tport}, tunnels => 2);
 $b->start or give_up('backend does not start');
 ok(defined wait_for_tunnel($r), 'tunnel up') or give_up('no tunnel');
-ok(wait_for(30, sub { tunnel_count($r->{tport}) == 2 }), 'two tunnels');
+ok(wait_pool_tunnels($r, 30, app => 2), 'two tunnels open in pool app');
 http(port => $r->{port}, host => 'a.example', path => "/?i=$_") for 1 .. 10;
 
 sub status {

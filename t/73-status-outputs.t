@@ -20,7 +20,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP;
-use PTTH::Test qw(:DEFAULT cgi_group cgi_arrived cgi_release);
+use PTTH::Test qw(:DEFAULT wait_pool_tunnels cgi_group cgi_arrived cgi_release);
 use PTTH::PKI qw(make_pki make_client_cert);
 
 my $pki = make_pki(TMP . '/pki');
@@ -59,7 +59,7 @@ my $be = backend(name => 'evil', tport => 1, tunnels => 1,
                           . " cert=$evil_crt key=$evil_key name=router.test"
                           . " hosts=a.example,b.example");
 $be->start or give_up('certificate backend does not start');
-ok(wait_for(15, sub { tunnel_count($r->{tport}) == 2 && tunnel_count($sport) == 1 }),
+ok(wait_pool_tunnels($r, 15, app => 2, certs => 1),
    'three tunnels: two plain in pool app, one with a certificate in pool certs')
     or give_up('tunnels missing');
 

@@ -17,7 +17,7 @@ use Test::More;
 use JSON::PP;
 use File::Path qw(make_path);
 use Time::HiRes qw(time);
-use PTTH::Test;
+use PTTH::Test qw(:DEFAULT wait_pool_tunnels);
 use PTTH::PKI qw(make_pki make_client_cert);
 
 my ($chromium) = grep { -x $_ } qw(/usr/bin/chromium /usr/bin/chromium-browser);
@@ -42,7 +42,7 @@ my $bm = backend(name => 'markup', tport => 1,
                  connect => "https://127.0.0.1:$sport/certs ca=$pki->{ca_crt}"
                           . " cert=$crt key=$key name=router.test hosts=a.example");
 $bm->start or give_up('certificate backend does not start');
-ok(wait_for(15, sub { tunnel_count($r->{tport}) == 2 && tunnel_count($sport) == 1 }),
+ok(wait_pool_tunnels($r, 15, app => 2, certs => 1),
    'three tunnels') or give_up('tunnels missing');
 http(port => $r->{port}, host => 'a.example', path => "/?$_") for 1 .. 4;
 

@@ -16,7 +16,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP;
 use Digest::SHA qw(sha256_hex);
-use PTTH::Test;
+use PTTH::Test qw(:DEFAULT wait_pool_tunnels);
 
 # As in the manual.
 my $ROUTER_FMT = '"%h %l %u %t \"%r\" %>s %b pool=%{PTTH_POOL}e tunnel=%{PTTH_TUNNEL}e '
@@ -53,7 +53,7 @@ sub site_backend {
 }
 my $b1 = site_backend('one', 'a.example');
 my $b2 = site_backend('two', 'b.example');
-ok(wait_for(15, sub { tunnel_count($sport) == 2 }), 'two backends, one tunnel each')
+ok(wait_pool_tunnels($r, 15, sites => 2), 'two backends, one tunnel each')
     or give_up('tunnels missing');
 
 sub status { eval { decode_json(http(port => $r->{port}, path => '/ptth-status?json')->{body}) } || {} }

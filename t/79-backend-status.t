@@ -40,6 +40,10 @@ my $b = backend(tport => $r->{tport}, tunnels => 2, mpm => 'prefork',
 $b->start or give_up('backend does not start');
 ok(wait_for(15, sub { tunnel_count($r->{tport}) == 2 }), 'two plain tunnels')
     or give_up('no tunnels');
+# A TCP connection is not yet a tunnel: wait until the backend serves on both.
+ok(wait_for(15, sub { ((router_of(st(), "tcp://127.0.0.1:$r->{tport}") || {})->{serving} // 0) == 2 }),
+   'both plain tunnels serving')
+    or give_up('no tunnels');
 
 my $TCP = "tcp://127.0.0.1:$r->{tport}";
 my $HTTP = "http://127.0.0.1:$sport/sites";

@@ -56,7 +56,7 @@ our @EXPORT = qw(
 # Helpers added later are exported on request only, so that they never
 # clash with a sub of the same name in a test file.
 our @EXPORT_OK = qw(
-    ptth_status wait_log log_time log_matches
+    ptth_status wait_pool_tunnels wait_log log_time log_matches
     cgi_group cgi_arrived cgi_running cgi_release http_batch http_quick
 );
 
@@ -833,6 +833,26 @@ sub ptth_status {
     return undef unless $res->{status} == 200;
     require JSON::PP;
     return eval { JSON::PP::decode_json($res->{body}) };
+}
+
+# Wait up to $timeout s until the router's status (at /ptth-status) lists,
+# for each pool named in %want, exactly that many tunnels in state open.
+# An established TCP connection is not yet a tunnel: the handshake (and,
+# on a secure listener, TLS and admission) runs after it, so tests that
+# read the status wait here rather than on tunnel_count.
+sub wait_pool_tunnels {
+    my ($router, $timeout, %want) = @_;
+    return wait_for($timeout, sub {
+        my $st = ptth_status($router) or return 0;
+        my %open;
+        for my $p (@{ $st->{pools} || [] }) {
+            $open{ $p->{name} } = grep { ($_->{state} // '') eq 'open' } @{ $p->{tunnels} || [] };
+        }
+        for my $name (keys %want) {
+            return 0 unless ($open{$name} // 0) == $want{$name};
+        }
+        return 1;
+    });
 }
 
 # ------------------------------------------------------------ Go helpers
