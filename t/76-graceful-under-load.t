@@ -1,7 +1,8 @@
 # Graceful restarts under load lose nothing (docs/architecture.md,
 # "Graceful restart"): 16 users keep requesting through the tunnel (each
-# waits 25 ms after an answer, so that the load leaves the cores to the
-# other test files running beside it) while
+# waits 50 ms after an answer, so that the load leaves the cores to the
+# other test files running beside it; a few requests are still in flight
+# at any moment) while
 # the router restarts gracefully 4 times and the backend twice; every
 # response is a 200 with the right body.  A normal restart leaves no
 # warning in the router's log (no "long lost child" for the old hub).
@@ -28,7 +29,7 @@ ok(defined wait_for_tunnel($r), 'tunnel up') or give_up('no tunnel');
 
 my $secs = 12;
 my $load = in_background(sub {
-    return scalar `perl ${\ ROOT}/t/bin/loadclient.pl --port $r->{port} --host a.example --path / --expect A --workers 16 --pause 25 --seconds $secs 2>&1`;
+    return scalar `perl ${\ ROOT}/t/bin/loadclient.pl --port $r->{port} --host a.example --path / --expect A --workers 16 --pause 50 --seconds $secs 2>&1`;
 });
 my $t0 = time;
 my @events = ([1.5, 'router'], [3.5, 'router'], [5, 'backend'], [6.5, 'router'],

@@ -45,6 +45,7 @@ use Time::HiRes qw(time sleep);
 use Digest::SHA;
 use Test::More ();
 use PTTH::Client;
+use PTTH::SockDiag ();
 
 our @EXPORT = qw(
     ROOT TMP free_port router backend configtest_conf write_file read_file
@@ -107,6 +108,24 @@ sub write_file {
     chmod($mode, $path) if defined $mode;
     return $path;
 }
+
+our %PROF;
+sub _prof_wrap {
+    my ($name) = @_;
+    no strict 'refs'; no warnings 'redefine';
+    my $orig = \&{"PTTH::Test::$name"};
+    *{"PTTH::Test::$name"} = sub {
+        my @t0 = times;
+        my (@r, $r);
+        if (wantarray) { @r = $orig->(@_) } else { $r = $orig->(@_) }
+        my @t1 = times;
+        $PROF{$name}{n}++;
+        $PROF{$name}{cpu} += ($t1[0] - $t0[0]) + ($t1[1] - $t0[1]);
+        $PROF{$name}{ccpu} += ($t1[2] - $t0[2]) + ($t1[3] - $t0[3]);
+        return wantarray ? @r : $r;
+    };
+}
+INIT { _prof_wrap($_) for qw(read_file log_since scan_logs established_inodes port_listening port_open http http_parallel http_batch http_quick wait_for_tunnel hub_pid descendants alive big_file sha256_file stop_all ptth_status cgi_arrived kill9_tree) }
 
 sub read_file {
     my ($path) = @_;
@@ -262,13 +281,19 @@ sub port_open {
     return 1;
 }
 
-# True when something listens on TCP $port (per /proc/net/tcp*), without
-# connecting to it (a connection to a tunnel port would be a tunnel).  A
-# reading can miss a line while other processes open and close sockets
-# (see established_inodes): "not listening" is read three times.
+# True when something listens on TCP $port, without connecting to it (a
+# connection to a tunnel port would be a tunnel): from the kernel's
+# sock_diag (PTTH::SockDiag), else /proc/net/tcp*.  A reading can miss a
+# socket while other processes open and close sockets (see
+# established_inodes): "not listening" is read three times.
 sub port_listening {
     my ($port) = @_;
     for my $try (1 .. 3) {
+        my ($l) = PTTH::SockDiag::tcp_sockets(PTTH::SockDiag::TCP_LISTEN, $port);
+        if ($l) {
+            return 1 if @$l;
+            next;
+        }
         for my $f ('/proc/net/tcp', '/proc/net/tcp6') {
             open(my $fh, '<', $f) or next;
             while (my $l = <$fh>) {
@@ -662,27 +687,39 @@ sub hub_pid {
 }
 
 # Socket inodes of the ESTABLISHED TCP connections whose local port (or,
-# with $peer true, whose remote port) is $port, from /proc/net/tcp*: one
-# entry per connection (not yet accepted ones have inode 0).  The kernel
-# writes those files a page per read(), walking its hash tables anew each
-# time, so a reading taken while other processes open and close
-# connections (parallel tests) can skip or repeat lines: entries are
-# deduplicated by address pair, and the files are read again until two
-# readings in a row agree.
+# with $peer true, whose remote port) is $port: one entry per connection
+# (not yet accepted ones have inode 0).  From the kernel's sock_diag
+# (PTTH::SockDiag), which filters by state: a suite run leaves thousands
+# of connections in TIME_WAIT, and /proc/net/tcp* (the fallback) lists
+# them all.  When the kernel answers in parts (always for /proc, a page per
+# read(); for sock_diag, when the answer does not fit one read) it walks
+# its table anew for each part, so a reading taken while other processes
+# open and close connections (parallel tests) can skip or repeat entries:
+# entries are deduplicated by address pair, and the table is read again
+# until two readings in a row agree.
 sub established_inodes {
     my ($port, $peer) = @_;
     my ($prev, %conn);
     for my $try (1 .. 6) {
         %conn = ();
-        for my $f ('/proc/net/tcp', '/proc/net/tcp6') {
-            open(my $fh, '<', $f) or next;
-            while (my $l = <$fh>) {
-                my @f = split ' ', $l;
-                next unless @f > 9 && $f[3] eq '01'
-                    && $f[$peer ? 2 : 1] =~ /:([0-9A-F]{4})$/ && hex($1) == $port;
-                $conn{"$f[1] $f[2]"} = $f[9];
+        my ($l, $one_pass) = PTTH::SockDiag::tcp_sockets(PTTH::SockDiag::TCP_ESTABLISHED,
+                                                         $port, $peer);
+        if ($l) {
+            $conn{"$_->{local} $_->{peer}"} = $_->{inode} for @$l;
+            # One pass of the kernel over its table skips nothing.
+            last if $one_pass;
+        }
+        else {
+            for my $f ('/proc/net/tcp', '/proc/net/tcp6') {
+                open(my $fh, '<', $f) or next;
+                while (my $l = <$fh>) {
+                    my @f = split ' ', $l;
+                    next unless @f > 9 && $f[3] eq '01'
+                        && $f[$peer ? 2 : 1] =~ /:([0-9A-F]{4})$/ && hex($1) == $port;
+                    $conn{"$f[1] $f[2]"} = $f[9];
+                }
+                close $fh;
             }
-            close $fh;
         }
         my $now = join ',', sort keys %conn;
         last if defined $prev && $now eq $prev;
@@ -950,18 +987,18 @@ sub stop_spawned {
 my @CRASH_PATTERNS = ('Segmentation fault', 'exit signal', 'AddressSanitizer',
                       'runtime error:', 'LeakSanitizer', 'AH00546:', 'AH00488:');
 
+my $CRASH_RE = join '|', map { quotemeta } @CRASH_PATTERNS;
+
 sub scan_logs {
     my @bad;
     for my $s (@SERVERS) {
         next unless $s->{dir} && -d $s->{dir};
-        for my $f ($s->{errlog}, glob("$s->{dir}/logs/*_log")) {
-            next unless defined $f && -f $f;
+        my %files = map { $_ => 1 } grep { defined && -f } $s->{errlog}, glob("$s->{dir}/logs/*_log");
+        for my $f (sort keys %files) {
+            # One pass of the regex engine over the file: debug logs of
+            # busy servers run to megabytes.
             my $c = read_file($f) // '';
-            for my $l (split /\n/, $c) {
-                for my $p (@CRASH_PATTERNS) {
-                    push @bad, "$f: $l" if index($l, $p) >= 0;
-                }
-            }
+            push @bad, "$f: $1" while $c =~ /^(.*(?:$CRASH_RE).*)$/mgo;
         }
         for my $f (glob("$s->{dir}/san/*")) {
             my $c = read_file($f) // '';
@@ -1038,7 +1075,8 @@ sub collect {
 }
 
 END {
-    return if $$ != $OWNER;
+    { my @t = times; if ($$ == ($OWNER // 0) && open(my $tf, '>>', "/tmp/ptth-times/" . (split m{/}, $0)[-1])) { print $tf "main $t[0] $t[1] $t[2] $t[3]\n"; printf $tf "prof %s %d %.2f %.2f\n", $_, $PROF{$_}{n}, $PROF{$_}{cpu}, $PROF{$_}{ccpu} for sort keys %PROF; close $tf } }
+    return if $$ != ($OWNER // 0);
     my $status = $?;
     unless ($FINISHED) {
         my @problems = stop_all();
