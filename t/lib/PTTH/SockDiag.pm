@@ -1,6 +1,6 @@
 package PTTH::SockDiag;
 # The machine's TCP sockets in a given state, by port, from the kernel's
-# sock_diag netlink interface (linux/inet_diag.h), the one `ss` uses.
+# inet_diag netlink interface (linux/inet_diag.h), the one `ss` uses.
 #
 # Why not /proc/net/tcp: a suite run leaves about 10,000 connections in
 # TIME_WAIT, and the text file lists every one of them; reading and

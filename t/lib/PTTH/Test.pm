@@ -109,24 +109,6 @@ sub write_file {
     return $path;
 }
 
-our %PROF;
-sub _prof_wrap {
-    my ($name) = @_;
-    no strict 'refs'; no warnings 'redefine';
-    my $orig = \&{"PTTH::Test::$name"};
-    *{"PTTH::Test::$name"} = sub {
-        my @t0 = times;
-        my (@r, $r);
-        if (wantarray) { @r = $orig->(@_) } else { $r = $orig->(@_) }
-        my @t1 = times;
-        $PROF{$name}{n}++;
-        $PROF{$name}{cpu} += ($t1[0] - $t0[0]) + ($t1[1] - $t0[1]);
-        $PROF{$name}{ccpu} += ($t1[2] - $t0[2]) + ($t1[3] - $t0[3]);
-        return wantarray ? @r : $r;
-    };
-}
-INIT { _prof_wrap($_) for qw(read_file log_since scan_logs established_inodes port_listening port_open http http_parallel http_batch http_quick wait_for_tunnel hub_pid descendants alive big_file sha256_file stop_all ptth_status cgi_arrived kill9_tree) }
-
 sub read_file {
     my ($path) = @_;
     open(my $fh, '<', $path) or return undef;
@@ -283,7 +265,7 @@ sub port_open {
 
 # True when something listens on TCP $port, without connecting to it (a
 # connection to a tunnel port would be a tunnel): from the kernel's
-# sock_diag (PTTH::SockDiag), else /proc/net/tcp*.  A reading can miss a
+# inet_diag (PTTH::SockDiag), else /proc/net/tcp*.  A reading can miss a
 # socket while other processes open and close sockets (see
 # established_inodes): "not listening" is read three times.
 sub port_listening {
@@ -688,11 +670,11 @@ sub hub_pid {
 
 # Socket inodes of the ESTABLISHED TCP connections whose local port (or,
 # with $peer true, whose remote port) is $port: one entry per connection
-# (not yet accepted ones have inode 0).  From the kernel's sock_diag
+# (not yet accepted ones have inode 0).  From the kernel's inet_diag
 # (PTTH::SockDiag), which filters by state: a suite run leaves thousands
 # of connections in TIME_WAIT, and /proc/net/tcp* (the fallback) lists
 # them all.  When the kernel answers in parts (always for /proc, a page per
-# read(); for sock_diag, when the answer does not fit one read) it walks
+# read(); for inet_diag, when the answer does not fit one read) it walks
 # its table anew for each part, so a reading taken while other processes
 # open and close connections (parallel tests) can skip or repeat entries:
 # entries are deduplicated by address pair, and the table is read again
@@ -1075,8 +1057,7 @@ sub collect {
 }
 
 END {
-    { my @t = times; if ($$ == ($OWNER // 0) && open(my $tf, '>>', "/tmp/ptth-times/" . (split m{/}, $0)[-1])) { print $tf "main $t[0] $t[1] $t[2] $t[3]\n"; printf $tf "prof %s %d %.2f %.2f\n", $_, $PROF{$_}{n}, $PROF{$_}{cpu}, $PROF{$_}{ccpu} for sort keys %PROF; close $tf } }
-    return if $$ != ($OWNER // 0);
+    return if !defined $OWNER || $$ != $OWNER;   # undef: the file died loading
     my $status = $?;
     unless ($FINISHED) {
         my @problems = stop_all();
