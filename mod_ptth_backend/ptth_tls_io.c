@@ -756,8 +756,8 @@ ptth_tls_io *ptth_tls_io_add(conn_rec *c, ptth_tls_conn *tls)
     io->in_f = ap_add_input_filter_handle(tls_in_rec, io, NULL, c);
     io->out_f = ap_add_output_filter_handle(tls_out_rec, io, NULL, c);
     ap_log_cerror(APLOG_MARK, APLOG_DEBUG, 0, c, PTTHLOGNO(03111)
-                  "tunnel TLS: %s session moved into the connection filters",
-                  SSL_get_version(io->ssl));
+                  "tunnel TLS: %s session (%s) moved into the connection filters",
+                  SSL_get_version(io->ssl), SSL_get_cipher_name(io->ssl));
     return io;
 }
 
