@@ -34,9 +34,11 @@ use constant {
 # would walk it once per family: the walk, not the answer, is the cost
 # (about 1 ms with the table's half a million buckets).  Returns
 # (array of hashes: local, peer ("addr:port"), lport, pport, inode,
-# state; true when the whole answer came in one read, i.e. from one pass
-# of the kernel that did not stop and resume), or () when netlink cannot
-# be used.
+# state; true when all the sockets came in one message batch, i.e. from one
+# pass of the kernel over its table that did not stop and resume: the
+# kernel fills a batch until it is full or the table ends, and the end of
+# the dump follows in a batch of its own), or () when netlink cannot be
+# used.
 sub dump_tcp {
     my ($states) = @_;
     socket(my $s, PF_NETLINK, SOCK_RAW, NETLINK_INET_DIAG) or return;
@@ -49,16 +51,18 @@ sub dump_tcp {
     my $kernel = pack('SSLL', PF_NETLINK, 0, 0, 0);     # struct sockaddr_nl
     defined send($s, $msg, 0, $kernel) or return;
     my @out;
-    for (my $reads = 1; ; $reads++) {
+    my $batches = 0;            # batches that held sockets
+    while (1) {
         defined recv($s, my $buf, 1 << 20, 0) or return;
         return unless length $buf;
-        my $off = 0;
+        my ($off, $held) = (0, 0);
         while ($off + 16 <= length $buf) {
             my ($len, $type) = unpack('LS', substr($buf, $off, 6));
             return if $len < 16 || $off + $len > length $buf;
-            return (\@out, $reads == 1) if $type == NLMSG_DONE;
+            return (\@out, $batches + $held <= 1) if $type == NLMSG_DONE;
             return if $type == NLMSG_ERROR;
             if ($type == TCPDIAG_GETSOCK && $len >= 16 + 72) {
+                $held = 1;
                 # struct inet_diag_msg: family, state, timer, retrans, the
                 # sockid (ports and addresses in network order), expires,
                 # rqueue, wqueue, uid, inode.
@@ -76,6 +80,7 @@ sub dump_tcp {
             }
             $off += ($len + 3) & ~3;
         }
+        $batches += $held;
     }
 }
 
