@@ -438,6 +438,13 @@ void ptth_exchange_link_flushed(ptth_exchange *ex, apr_size_t left)
     ptth_tunnel_consume(ex, left);
 }
 
+void ptth_exchange_response_counted(ptth_exchange *ex)
+{
+    if (ex->hl) {
+        ptth_link_hub_write_through(ex->hl);
+    }
+}
+
 /* ---- from the pool and the tunnel ------------------------------------ */
 
 void ptth_exchange_opened(ptth_exchange *ex)

@@ -158,6 +158,9 @@ void ptth_exchange_response(ptth_exchange *ex, int status, int upgraded,
                             apr_array_header_t *headers, int end_stream);
 apr_size_t ptth_exchange_response_data(ptth_exchange *ex, const uint8_t *data,
                                        apr_size_t len, int end_stream);
+/* The tunnel has counted what response_data took (st.unconsumed): the
+ * link may write it now, and what it writes is acknowledged. */
+void ptth_exchange_response_counted(ptth_exchange *ex);
 void ptth_exchange_response_trailers(ptth_exchange *ex,
                                      apr_array_header_t *headers);
 /* No complete response: RESET to the child with code. */

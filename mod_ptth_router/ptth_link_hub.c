@@ -104,6 +104,21 @@ static void link_flush(ptth_link_hub *hl)
     link_watch(hl);
 }
 
+/* Queued bytes past which a response burst is written at once.  A batch
+ * of tunnel input can carry a whole stream window (256 KiB) for one
+ * link; held until the reap, it grew the link's buffer past glibc's mmap
+ * threshold (128 KiB, fixed in ptth_hub.c), which cost an mmap, page
+ * faults and an munmap for every such response.  Written at 32 KiB the
+ * buffer stays at 64 KiB, in the heap, while the child keeps up. */
+#define PTTH_LINK_WRITE_THROUGH  (32 * 1024)
+
+void ptth_link_hub_write_through(ptth_link_hub *hl)
+{
+    if (!hl->dead && hl->out.len >= PTTH_LINK_WRITE_THROUGH) {
+        link_flush(hl);
+    }
+}
+
 /* Frames produced while the hub works through one batch of tunnel input
  * go out together: the write happens at the hub's next reap, before it
  * polls again, instead of one write per frame. */

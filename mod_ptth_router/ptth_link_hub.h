@@ -61,6 +61,10 @@ void ptth_link_hub_destroy(ptth_link_hub *hl);
 /* For the exchange on it. */
 /* Queue bytes for the child; written before the hub polls again. */
 void ptth_link_hub_send(ptth_link_hub *hl, const void *data, apr_size_t len);
+/* Write what is queued now if it has reached PTTH_LINK_WRITE_THROUGH:
+ * a response body arriving in a burst goes out while the burst is read,
+ * instead of piling up in the hub until the next poll. */
+void ptth_link_hub_write_through(ptth_link_hub *hl);
 void ptth_link_hub_kill(ptth_link_hub *hl, const char *why);
 /* Read the link again: the exchange's body buffer has room. */
 void ptth_link_hub_resume(ptth_link_hub *hl);

@@ -397,6 +397,8 @@ static int on_data_chunk_recv(nghttp2_session *ngh, uint8_t flags,
         if (taken < len) {
             nghttp2_session_consume(ngh, stream_id, len - taken);
         }
+        /* Only now, with taken counted: a write acknowledges it. */
+        ptth_exchange_response_counted(ex);
     }
     return 0;
 }
