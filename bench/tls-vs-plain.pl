@@ -26,7 +26,7 @@
 use strict;
 use warnings;
 use FindBin;
-use lib "$FindBin::Bin/../t/lib";
+use lib "$FindBin::Bin/../t/lib", "$FindBin::Bin/lib";
 use Getopt::Long;
 use Digest::SHA qw(sha256_hex);
 use POSIX ();
@@ -34,6 +34,7 @@ BEGIN { $ENV{PTTH_TEST_TMP} //= "$FindBin::Bin/out" }
 # Transfers are timed through curl (see bench/lib/PTTH/Bench.pm).
 BEGIN { $ENV{PTTH_CURL} //= 1 }
 use PTTH::Test;
+use PTTH::Bench qw(all_children);
 use PTTH::PKI qw(make_pki);
 
 my ($requests, $clients, $rounds, $big_rounds, $mpm, $tunnels) =
@@ -49,13 +50,7 @@ chmod 0600, $tf;
 my $sport = free_port();
 
 # Production log levels: the test harness logs every exchange at debug.
-# Every child from the start (the test harness starts threaded MPMs with
-# one): a single event child with fewer idle threads than h2load has
-# clients closes keep-alive connections to make room, and h2load --h1
-# gives up a client whose connection closes (thousands of "failed"
-# requests in the first round).
-my %children = $mpm eq 'prefork' ? ()
-             : (mpm_conf => { StartServers => 4, ServerLimit => 4 });
+my %children = all_children($mpm);
 my $r = router(mpm => $mpm, %children, pool => 'pp', extra => ['LogLevel warn'],
                pre_proxy => [
                    "PTTHListen 127.0.0.1:$sport cert=$pki->{router_crt}"

@@ -15,11 +15,12 @@
 use strict;
 use warnings;
 use FindBin;
-use lib "$FindBin::Bin/../t/lib";
+use lib "$FindBin::Bin/../t/lib", "$FindBin::Bin/lib";
 use Getopt::Long;
 use Time::HiRes qw(time);
 BEGIN { $ENV{PTTH_TEST_TMP} //= "$FindBin::Bin/out" }
 use PTTH::Test;
+use PTTH::Bench qw(all_children);
 
 my ($requests, $clients, $mpm, $rounds) = (20000, 20, 'event', 3);
 GetOptions('requests=i' => \$requests, 'clients=i' => \$clients,
@@ -27,13 +28,7 @@ GetOptions('requests=i' => \$requests, 'clients=i' => \$clients,
 
 my $bport = free_port();
 # Production log levels: the test harness logs every exchange at debug.
-# Every child from the start (the test harness starts threaded MPMs with
-# one): a single event child with fewer idle threads than h2load has
-# clients closes keep-alive connections to make room, and h2load --h1
-# gives up a client whose connection closes (thousands of "failed"
-# requests in the first round).
-my %children = $mpm eq 'prefork' ? ()
-             : (mpm_conf => { StartServers => 4, ServerLimit => 4 });
+my %children = all_children($mpm);
 my $r = router(mpm => $mpm, %children, modules => ['proxy_http'], extra => ['LogLevel warn'],
                proxy => ["ProxyPass /direct/ http://127.0.0.1:$bport/",
                          "ProxyPass / ptth://app/"]);

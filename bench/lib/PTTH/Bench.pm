@@ -24,10 +24,22 @@ use PTTH::Test ();
 our @EXPORT_OK = qw(
     proc_ticks tree_ticks role_ticks ticks_to_us pss_kb status_kb
     percentile median minmax loadavg bench_httpd go_build_file tool_versions
-    fmt_num
+    fmt_num all_children
 );
 
 my $CLK_TCK = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
+
+# Options for the test harness's router() and backend() that start a
+# threaded MPM with every child at once (the harness starts one): a single
+# event child with fewer idle threads than h2load has clients closes
+# keep-alive connections to make room, and h2load --h1 gives up a client
+# whose connection closes (thousands of "failed" requests in the first
+# round).  Prefork keeps the harness's settings.
+sub all_children {
+    my ($mpm) = @_;
+    return () if ($mpm // 'event') eq 'prefork';
+    return (mpm_conf => { StartServers => 4, ServerLimit => 4 });
+}
 
 # utime+stime (and, with $reaped, cutime+cstime: children it has waited
 # for) of one process in clock ticks, or undef when it is gone.
