@@ -25,6 +25,7 @@ PACKAGES=(
     curl
     socat
     perl               # test harness (Test::More, prove are core perl)
+    libcpanel-json-xs-perl  # JSON in the tests' polls (t/lib/PTTH/JSON.pm; JSON::PP otherwise)
     python3 python3-hpack   # t/bin/h2peer.py, the hostile HTTP/2 backend (HPACK decoding)
     python3-prometheus-client   # t/bin/metrics-parse.py: the strict OpenMetrics parser
     chromium           # t/74-status-browser.t: the status page in a headless browser

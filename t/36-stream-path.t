@@ -25,7 +25,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use JSON::PP;
+use PTTH::JSON;
 use Time::HiRes qw(time);
 use Digest::SHA qw(sha256_hex);
 use PTTH::Test qw(:DEFAULT http_quick cgi_group http_batch);

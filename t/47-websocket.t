@@ -17,7 +17,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 use IO::Socket::INET;
-use JSON::PP;
+use PTTH::JSON;
 use Time::HiRes qw(time sleep);
 use PTTH::Test qw(:DEFAULT http_quick);
 

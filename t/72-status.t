@@ -6,7 +6,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use JSON::PP;
+use PTTH::JSON;
 use PTTH::Test qw(:DEFAULT wait_pool_tunnels);
 
 my $tport2 = free_port();

@@ -19,7 +19,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use JSON::PP;
+use PTTH::JSON;
 use PTTH::Test qw(:DEFAULT wait_pool_tunnels cgi_group cgi_arrived cgi_release);
 use PTTH::PKI qw(make_pki make_client_cert);
 

@@ -14,7 +14,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use JSON::PP;
+use PTTH::JSON;
 use File::Path qw(make_path);
 use Time::HiRes qw(time);
 use PTTH::Test qw(:DEFAULT wait_pool_tunnels);

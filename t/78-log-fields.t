@@ -14,7 +14,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use JSON::PP;
+use PTTH::JSON;
 use Digest::SHA qw(sha256_hex);
 use PTTH::Test qw(:DEFAULT wait_pool_tunnels);
 

@@ -12,7 +12,7 @@ package PTTH::Hostile;
 use strict;
 use warnings;
 use Exporter 'import';
-use JSON::PP ();
+use PTTH::JSON ();
 use POSIX ();
 use Time::HiRes qw(time sleep);
 use Test::More ();
@@ -107,7 +107,7 @@ sub peer_events {
     my ($p) = @_;
     my @ev;
     for my $l (split /\n/, read_file($p->{log}) // '') {
-        my $e = eval { JSON::PP::decode_json($l) } or next;
+        my $e = eval { PTTH::JSON::decode_json($l) } or next;
         push @ev, $e;
     }
     return @ev;

@@ -353,22 +353,25 @@ sub alive {
 # All live descendants of $pid (children, grandchildren, ...).
 sub descendants {
     my ($pid) = @_;
-    my %kids;
-    opendir(my $dh, '/proc') or return ();
-    for my $p (grep { /^\d+$/ } readdir $dh) {
-        my ($state, $ppid) = proc_stat($p);
-        next unless defined $state && $state ne 'Z';
-        push @{ $kids{$ppid} }, $p;
-    }
-    closedir $dh;
-    my @out;
-    my @todo = ($pid);
+    my (@out, @todo);
+    @todo = ($pid);
     while (@todo) {
         my $p = shift @todo;
-        for my $k (@{ $kids{$p} || [] }) {
-            push @out, $k;
-            push @todo, $k;
+        # Each thread's children (Linux 3.5+): only this tree is read, not
+        # every process on the machine.
+        opendir(my $td, "/proc/$p/task") or next;
+        for my $tid (grep { /^\d+$/ } readdir $td) {
+            open(my $fh, '<', "/proc/$p/task/$tid/children") or next;
+            my $list = <$fh> // '';
+            close $fh;
+            for my $k (split ' ', $list) {
+                my ($state) = proc_stat($k);
+                next unless defined $state && $state ne 'Z';
+                push @out, $k;
+                push @todo, $k;
+            }
         }
+        closedir $td;
     }
     return @out;
 }
@@ -850,8 +853,8 @@ sub ptth_status {
     my ($router, $path) = @_;
     my $res = http_quick(port => $router->{port}, path => $path // '/ptth-status', max_time => 5);
     return undef unless $res->{status} == 200;
-    require JSON::PP;
-    return eval { JSON::PP::decode_json($res->{body}) };
+    require PTTH::JSON;
+    return eval { PTTH::JSON::decode_json($res->{body}) };
 }
 
 # Wait up to $timeout s until the router's status (at /ptth-status) lists,
