@@ -94,6 +94,11 @@ case " $PROVE_FLAGS " in
 esac
 echo "run-tests: prove $PROVE_FLAGS ($(echo $TESTS | wc -w) files)"
 start=$(date +%s)
+# The machine's busy CPU over the run (user, nice, system, irq, softirq
+# from /proc/stat): on a shared VM the same suite takes 155-190 CPU-s from
+# one run to the next, and the wall time follows.
+cpu_busy() { awk '/^cpu /{ print $2 + $3 + $4 + $7 + $8; exit }' /proc/stat; }
+busy0=$(cpu_busy)
 
 run_prove() {   # $1: directory of the tree to test; then the command prefix
     local dir=$1; shift
@@ -190,7 +195,8 @@ if [ -n "$root_pid" ]; then
     fi
 fi
 
-echo "run-tests: suite took $(( $(date +%s) - start )) s, prove exit status $rc"
+busy=$(( ($(cpu_busy) - busy0) / $(getconf CLK_TCK) ))
+echo "run-tests: suite took $(( $(date +%s) - start )) s ($busy CPU-s busy on $(nproc) CPUs), prove exit status $rc"
 if [ -n "$logs" ]; then
     echo "run-tests: server configs and logs are under $logs/<test>/"
 fi
