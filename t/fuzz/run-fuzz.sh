@@ -2,11 +2,10 @@
 # Builds libFuzzer targets (with AddressSanitizer and UBSan) and runs each
 # for a bounded time on a copy of its seed corpus.
 #
-#   t/fuzz/run-fuzz.sh [TARGET[:SECONDS]...]
+#   t/fuzz/run-fuzz.sh [TARGET...]
 #
 # A target is a file t/fuzz/fuzz_NAME.c (give NAME, fuzz_NAME, or the
 # path); without arguments every t/fuzz/fuzz_*.c runs, one after the other.
-# TARGET:SECONDS gives that target its own run time.
 # For target NAME:
 #   seeds       t/fuzz/corpus/NAME/ (may be missing: libFuzzer starts empty)
 #   dictionary  t/fuzz/NAME.dict, when present
@@ -22,7 +21,7 @@
 # printed; nothing is installed).
 #
 # Environment:
-#   PTTH_FUZZ_SECONDS  run time of each target without :SECONDS (default 60)
+#   PTTH_FUZZ_SECONDS  run time of each target (default 60)
 #   PTTH_FUZZ_TMP      scratch directory (default: a new one under $TMPDIR or
 #                      /tmp); it holds, per target, NAME/ with the binary,
 #                      the corpus copy (grown by the run), the log and any
@@ -50,21 +49,14 @@ missing() {   # $1: what, $2: Debian package
 
 # ------------------------------------------------------------ targets
 targets=()
-declare -A secs_of=()
 if [ $# -eq 0 ]; then
     for f in "$ROOT"/t/fuzz/fuzz_*.c; do
         [ -f "$f" ] && targets+=("$(basename "$f" .c)")
     done
 else
     for a in "$@"; do
-        s=
-        case "$a" in
-            *:*) s=${a##*:}; a=${a%:*}
-                 case "$s" in ''|*[!0-9]*|0) echo "run-fuzz: bad seconds in $a:$s" >&2; exit 1 ;; esac ;;
-        esac
         a=$(basename "$a" .c)
         targets+=("fuzz_${a#fuzz_}")
-        [ -n "$s" ] && secs_of["fuzz_${a#fuzz_}"]=$s
     done
 fi
 if [ ${#targets[@]} -eq 0 ]; then
@@ -164,13 +156,12 @@ run_target() {   # $1: fuzz_NAME; returns 0 clean, 1 failed
     local dict=()
     [ -f "$ROOT/t/fuzz/$name.dict" ] && dict=(-dict="$ROOT/t/fuzz/$name.dict")
 
-    local secs=${secs_of[$target]:-$SECS}
-    echo "run-fuzz: $target for ${secs}s on $(find "$dir/corpus" -type f | wc -l) seeds (scratch: $dir)"
+    echo "run-fuzz: $target for ${SECS}s on $(find "$dir/corpus" -type f | wc -l) seeds (scratch: $dir)"
     local rc=0
     # libFuzzer stops once the whole seconds since its start exceed
     # -max_total_time, so N runs about N+1 seconds: ask for one less (a run
     # of 1 s is not possible; 0 would mean no limit).
-    local limit=$(( secs > 1 ? secs - 1 : 1 ))
+    local limit=$(( SECS > 1 ? SECS - 1 : 1 ))
     "$bin" -max_total_time="$limit" -rss_limit_mb=2048 -timeout=10 -max_len=12288 \
         "${dict[@]}" -print_final_stats=1 -artifact_prefix="$dir/artifacts/" \
         "$dir/corpus" >"$dir/fuzz.log" 2>&1 || rc=$?

@@ -103,14 +103,18 @@ sub h2peers {
     return grep { $joined->($_) } @p;
 }
 
+# The peer's events so far.  Polls call this many times: each call decodes
+# only the complete lines appended since the last one.
 sub peer_events {
     my ($p) = @_;
-    my @ev;
-    for my $l (split /\n/, read_file($p->{log}) // '') {
+    my $new = log_since($p->{log}, $p->{log_off} //= 0);
+    my $end = rindex($new, "\n") + 1;
+    $p->{log_off} += $end;
+    for my $l (split /\n/, substr($new, 0, $end)) {
         my $e = eval { PTTH::JSON::decode_json($l) } or next;
-        push @ev, $e;
+        push @{ $p->{events} }, $e;
     }
-    return @ev;
+    return @{ $p->{events} || [] };
 }
 
 # The "request" event of the request carrying id=$id, if the peer got it.

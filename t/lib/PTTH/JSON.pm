@@ -20,7 +20,4 @@ require JSON::PP unless $XS;
 sub decode_json { $XS ? Cpanel::JSON::XS::decode_json($_[0]) : JSON::PP::decode_json($_[0]) }
 sub encode_json { $XS ? Cpanel::JSON::XS::encode_json($_[0]) : JSON::PP::encode_json($_[0]) }
 
-# Which implementation is in use (for diagnostics).
-sub backend { $XS ? 'Cpanel::JSON::XS' : 'JSON::PP' }
-
 1;
